@@ -1,0 +1,69 @@
+"""Memory-bounded BPTT: the training loss whose gradient needs device memory flat in T.
+
+The JAX counterpart of the author's streaming scheme (SPEC.md section 5):
+  1. the frame head runs over chunks of `head_chunk` time steps under `jax.checkpoint`, so the
+     backward pass keeps only the d-vector per frame and recomputes each chunk's activations
+     (head forward twice + backward once, exactly the author's cost);
+  2. the LSTM stack scans over the embeddings, keeping per-step residuals, only carries
+     ('step'), or carries every R steps ('nested');
+  3. logits and cross-entropy are computed `loss_chunk` steps at a time under checkpoint, so
+     the (T, B, V) logits never exist.
+Gradients are exact: they equal plain backprop (`plain_loss`) up to float rounding.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from rcfam_jax import losses, model
+from rcfam_jax.config import BPTTConfig, ModelConfig
+from rcfam_jax.scan import blocked_scan
+
+
+def _resets_TxB(batch, b, t):
+  r = batch.get("reset")
+  return jnp.zeros((t, b), bool) if r is None else jnp.asarray(r, bool).T
+
+
+def _masked(loss_BxT, batch, new_state):
+  valid_BxT = batch.get("valid")
+  valid_BxT = jnp.ones(loss_BxT.shape, bool) if valid_BxT is None else valid_BxT
+  loss_BxT = jnp.where(valid_BxT, loss_BxT, 0.0)
+  aux = {"loss_BxT": loss_BxT, "valid_BxT": valid_BxT,
+         "state": jax.tree.map(jax.lax.stop_gradient, new_state)}
+  return losses.masked_mean(loss_BxT, valid_BxT), aux
+
+
+def sequence_loss(params, batch, state: model.State, *, cfg: ModelConfig, bptt: BPTTConfig):
+  """Mean cross-entropy over valid positions of one window.
+
+  batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
+  reset (B,T) bool. Returns (loss, aux) with aux = {loss_BxT, valid_BxT, state} where `state`
+  is the final recurrent state (gradient stopped), to carry into the next window.
+  """
+  frames, actions = batch["frames"], batch["actions"]
+  b, t = actions.shape
+  emb_TxBxD = model.embed(params, frames, cfg, chunk=bptt.head_chunk,
+                          remat=bptt.head_remat == "full", remat_layers=bptt.layer_remat)
+  y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, _resets_TxB(batch, b, t), cfg=cfg,
+                                      remat=bptt.lstm_remat, interval=bptt.recompute_interval)
+
+  def loss_block(carry, xs):
+    y_KxBxH, a_KxB = xs
+    return carry, losses.cross_entropy(model.logits(params, y_KxBxH), a_KxB)
+
+  _, loss_TxB = blocked_scan(loss_block, (), (y_TxBxH, actions.T), bptt.loss_chunk,
+                             checkpoint=True)
+  return _masked(loss_TxB.T, batch, new_state)
+
+
+def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig):
+  """The same loss through `model.apply` with no chunking or remat: the reference backprop."""
+  logits_BxTxV, new_state = model.apply(params, batch["frames"], state, batch.get("reset"),
+                                        cfg=cfg)
+  return _masked(losses.cross_entropy(logits_BxTxV, batch["actions"]), batch, new_state)
+
+
+def loss_and_grad(params, batch, state, *, cfg: ModelConfig, bptt: BPTTConfig):
+  """((loss, aux), grads) of `sequence_loss`."""
+  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, bptt=bptt)

@@ -1,0 +1,129 @@
+"""Frozen dataclass configs: the model and the memory-bounded BPTT scheme.
+
+ml-collections ConfigDicts stop at `main`/`train`; they are converted here with `from_dict`, so
+everything below that boundary gets hashable, typed values that `functools.partial` can close over.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
+REDUCTIONS = ("last_pos", "mean")
+ATTENTION_IMPLS = (None, "xla", "cudnn")
+HEAD_REMATS = ("full", "none")
+LSTM_REMATS = ("none", "step", "nested")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Frame head + residual LSTM stack + linear action head.
+
+  Defaults are the reference configuration of the benchmarks (24x80 frames, d=512, 3 attention
+  layers, 8 heads, 2 downsample blocks, one LSTM layer of 512, 4096 actions).
+  """
+  rows: int = 24
+  cols: int = 80
+  n_codepoints: int = 256        # codepoints >= this embed to zero (as in the author's code)
+  d_model: int = 512             # frame-head width; the embedding fed to the LSTM
+  n_layer: int = 3               # transformer blocks in the frame head
+  n_head: int = 8
+  mlp_ratio: int = 4
+  downsample_blocks: int = 2     # each: RMSNorm -> 3x3 conv (dilation 2) -> GELU -> 2x2 avg pool
+  reduction: str = "last_pos"    # 'last_pos' (bottom-right token) or 'mean'
+  lstm_hidden: int = 512
+  lstm_layers: int = 1           # residual stack: layers after the first add their input
+  forget_bias: float = 0.0       # added to the forget-gate bias at init
+  vocab_size: int = 4096
+  compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
+  attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
+  lstm_unroll: int = 8
+  rms_eps: float = 1e-5
+
+  def __post_init__(self):
+    _check_choice("reduction", self.reduction, REDUCTIONS)
+    _check_choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
+    _check_choice("compute_dtype", self.compute_dtype, DTYPES)
+    for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
+                 "lstm_layers", "vocab_size", "lstm_unroll"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+    if self.n_layer < 0 or self.downsample_blocks < 0:
+      raise ValueError("ModelConfig.n_layer and downsample_blocks must be >= 0")
+    if self.d_model % self.n_head:
+      raise ValueError(f"ModelConfig.d_model={self.d_model} must be divisible by "
+                       f"n_head={self.n_head}")
+    f = self.downsample_factor
+    if self.rows % f or self.cols % f:
+      raise ValueError(
+          f"frame grid {self.rows}x{self.cols} is not divisible by 2^downsample_blocks={f}: "
+          f"use rows and cols that are multiples of {f}, or fewer downsample_blocks")
+
+  @property
+  def downsample_factor(self) -> int:
+    return 2 ** self.downsample_blocks
+
+  @property
+  def n_tokens(self) -> int:
+    """Tokens per frame entering the attention blocks."""
+    f = self.downsample_factor
+    return (self.rows // f) * (self.cols // f)
+
+  @property
+  def frame_shape(self) -> tuple[int, int, int]:
+    return (self.rows, self.cols, N_CHANNELS)
+
+  def forward_flops_per_frame(self) -> float:
+    """Matmul FLOPs of one frame through the frame head (2 per multiply-add)."""
+    d, flops = self.d_model, 0.0
+    r, c = self.rows, self.cols
+    for _ in range(self.downsample_blocks):
+      flops += 2 * r * c * 9 * d * d
+      r, c = r // 2, c // 2
+    n = r * c
+    per_layer = 2 * n * d * (3 * d + d + 2 * self.mlp_ratio * d) + 4 * n * n * d
+    return flops + self.n_layer * per_layer
+
+
+@dataclasses.dataclass(frozen=True)
+class BPTTConfig:
+  """How the training loss is differentiated over long sequences.
+
+  head_chunk: time steps per frame-head call (chunk of head_chunk x B frames).
+  head_remat: 'full' recomputes the frame head in the backward pass and keeps only its output
+    vector (memory flat in T); 'none' stores every activation (plain backprop).
+  layer_remat: also checkpoint each attention block inside a chunk (lower peak, ~same FLOPs).
+  lstm_remat: 'none' keeps each step's residuals; 'step' keeps only carries; 'nested' keeps
+    carries every `recompute_interval` steps and recomputes the rest.
+  loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.
+  """
+  head_chunk: int = 64
+  head_remat: str = "full"
+  layer_remat: bool = False
+  lstm_remat: str = "none"
+  recompute_interval: int = 64
+  loss_chunk: int = 128
+
+  def __post_init__(self):
+    _check_choice("head_remat", self.head_remat, HEAD_REMATS)
+    _check_choice("lstm_remat", self.lstm_remat, LSTM_REMATS)
+    for name in ("head_chunk", "recompute_interval", "loss_chunk"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"BPTTConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _check_choice(name, value, choices):
+  if value not in choices:
+    raise ValueError(f"{name}={value!r} is not one of {choices}")
+
+
+def from_dict(cls, d: Mapping[str, Any] | None = None, **overrides):
+  """Builds `cls` from a mapping (e.g. a ConfigDict), rejecting unknown keys by name."""
+  values = dict(d or {})
+  values.update(overrides)
+  fields = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - fields)
+  if unknown:
+    raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields: {sorted(fields)}")
+  return cls(**values)

@@ -1,0 +1,100 @@
+"""Frame head: a terminal frame (grid of cells) -> one d-vector.
+
+cells -> embedding (codepoint + position + colour) -> downsample blocks (RMSNorm, dilated 3x3
+conv, GELU, 2x2 average pool) -> pre-norm transformer blocks with full attention -> reduction.
+Every frame is independent, so the head runs over all B*T frames in parallel, outside the
+LSTM's time scan.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rcfam_jax import nn
+from rcfam_jax.config import N_CHANNELS, ModelConfig
+
+
+def init(key, cfg: ModelConfig):
+  d, hidden = cfg.d_model, cfg.mlp_ratio * cfg.d_model
+  k_cp, k_pos, k_col, k_down, k_blocks = jax.random.split(key, 5)
+  normal = lambda k, shape: jax.random.normal(k, shape, jnp.float32)
+
+  def down_init(k):
+    return {"norm": jnp.ones((d,), jnp.float32),
+            "conv": nn.uniform(k, (3, 3, d, d), 1.0 / math.sqrt(9 * d))}
+
+  def block_init(k):
+    kq, kp, kf, ko = jax.random.split(k, 4)
+    return {"norm1": jnp.ones((d,), jnp.float32), "qkv": nn.dense_init(kq, d, 3 * d),
+            "proj": nn.dense_init(kp, d, d), "norm2": jnp.ones((d,), jnp.float32),
+            "fc": nn.dense_init(kf, d, hidden), "out": nn.dense_init(ko, hidden, d)}
+
+  return {
+      "cp_embed": normal(k_cp, (cfg.n_codepoints, d)),
+      "pos_embed": normal(k_pos, (cfg.rows * cfg.cols, d)),
+      "color": normal(k_col, (N_CHANNELS - 1, d)),
+      "down": [down_init(k) for k in jax.random.split(k_down, cfg.downsample_blocks)],
+      # Attention blocks are stacked on a leading layer axis and applied with one scan.
+      "blocks": jax.vmap(block_init)(jax.random.split(k_blocks, cfg.n_layer)),
+  }
+
+
+def check_frames(frames, cfg: ModelConfig):
+  """Raises ValueError unless `frames` is an integer array of shape (..., rows, cols, 7)."""
+  shape = tuple(getattr(frames, "shape", ()))
+  expected = cfg.frame_shape
+  if len(shape) < 3 or shape[-3:] != expected:
+    raise ValueError(
+        f"frames have shape {shape}; expected (..., {expected[0]}, {expected[1]}, {expected[2]}) "
+        f"= (..., rows, cols, [codepoint, fg R, G, B, bg R, G, B]) for this ModelConfig "
+        f"(rows={cfg.rows}, cols={cfg.cols}); render frames at that size or change the config")
+  if not jnp.issubdtype(frames.dtype, jnp.integer):
+    raise ValueError(f"frames must hold integer cells (uint8 or int32), got dtype {frames.dtype}")
+
+
+def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
+  """E_cp[codepoint] + P[row, col] + sum_c (colour_c / 255) u_c, in float32."""
+  cp = frames_NxRxCx7[..., 0].astype(jnp.int32)
+  x = jnp.take(params["cp_embed"], cp, axis=0, mode="fill", fill_value=0)
+  colour = frames_NxRxCx7[..., 1:].astype(jnp.float32) * (1.0 / 255.0)
+  x = x + jnp.einsum("nrck,kd->nrcd", colour, params["color"])
+  return x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+
+
+def _block(p, x_NxLxD, cfg: ModelConfig):
+  dt = jnp.dtype(cfg.compute_dtype)
+  n, length, d = x_NxLxD.shape
+  heads = cfg.n_head
+  h = nn.rms_norm(p["norm1"], x_NxLxD, cfg.rms_eps)
+  qkv = nn.dense(p["qkv"], h, dt).astype(dt).reshape(n, length, 3, heads, d // heads)
+  a = nn.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cfg.attention_impl)
+  x_NxLxD = x_NxLxD + nn.dense(p["proj"], a.reshape(n, length, d), dt)
+  h = nn.rms_norm(p["norm2"], x_NxLxD, cfg.rms_eps)
+  return x_NxLxD + nn.dense(p["out"], nn.gelu(nn.dense(p["fc"], h, dt)), dt)
+
+
+def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
+  """frames (..., rows, cols, 7) integer -> embeddings (..., d_model) float32."""
+  check_frames(frames, cfg)
+  lead = frames.shape[:-3]
+  frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
+  dt = jnp.dtype(cfg.compute_dtype)
+  x = embed_cells(params, frames_NxRxCx7, cfg)
+  for p in params["down"]:
+    x = nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x, cfg.rms_eps),
+                                                  dt)))
+  n = x.shape[0]
+  x_NxLxD = x.reshape(n, -1, cfg.d_model)
+
+  def body(x, p):
+    return _block(p, x, cfg), None
+
+  if remat_layers:
+    body = jax.checkpoint(body, prevent_cse=False)
+  if cfg.n_layer:
+    x_NxLxD, _ = jax.lax.scan(body, x_NxLxD, params["blocks"])
+  out_NxD = x_NxLxD[:, -1] if cfg.reduction == "last_pos" else x_NxLxD.mean(axis=1)
+  return out_NxD.reshape(lead + (cfg.d_model,))

@@ -1,0 +1,96 @@
+"""Residual LSTM stack: parallel input projection, then a minimal serial scan per layer.
+
+Cell (gate order i, f, g, o):
+  [i f g o] = x W_x + h W_h + b;  c' = s(f) c + s(i) tanh(g);  h' = s(o) tanh(c')
+The input projection x W_x + b runs for all T at once (one matmul); only h W_h is inside the
+scan. Matmul inputs may be bf16; gates, h and c are float32. Each layer is its own scan
+(layer-wise is faster than all layers inside one step: PERF.md section 2).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rcfam_jax import nn
+from rcfam_jax.scan import blocked_scan
+
+
+class State(NamedTuple):
+  """Recurrent state of the stack: h and c, each (layers, B, H) float32."""
+  h: jax.Array
+  c: jax.Array
+
+
+def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0):
+  """U(-1/sqrt(H), 1/sqrt(H)) weights and bias; learned h0/c0 start at zero."""
+  bound = 1.0 / math.sqrt(hidden)
+  out = []
+  for l, k in enumerate(jax.random.split(key, layers)):
+    kx, kh, kb = jax.random.split(k, 3)
+    b = nn.uniform(kb, (4 * hidden,), bound).at[hidden:2 * hidden].add(forget_bias)
+    out.append({"w_x": nn.uniform(kx, (d_in if l == 0 else hidden, 4 * hidden), bound),
+                "w_h": nn.uniform(kh, (hidden, 4 * hidden), bound), "b": b})
+  return {"layers": out, "h0": jnp.zeros((layers, hidden), jnp.float32),
+          "c0": jnp.zeros((layers, hidden), jnp.float32)}
+
+
+def initial_state(params, batch: int) -> State:
+  shape = (params["h0"].shape[0], batch, params["h0"].shape[1])
+  return State(jnp.broadcast_to(params["h0"][:, None], shape),
+               jnp.broadcast_to(params["c0"][:, None], shape))
+
+
+def cell(gates_Bx4H, c_BxH):
+  i, f, g, o = jnp.split(gates_Bx4H, 4, axis=-1)
+  c_BxH = jax.nn.sigmoid(f) * c_BxH + jax.nn.sigmoid(i) * jnp.tanh(g)
+  return jax.nn.sigmoid(o) * jnp.tanh(c_BxH), c_BxH
+
+
+def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, interval):
+  w_h = p["w_h"].astype(dtype)
+
+  def step(hc, inp):
+    gx_Bx4H, reset_B = inp
+    h, c = hc
+    r = reset_B[:, None]
+    h, c = jnp.where(r, h0_H, h), jnp.where(r, c0_H, c)
+    gates = gx_Bx4H + jnp.matmul(h.astype(dtype), w_h, preferred_element_type=jnp.float32)
+    h, c = cell(gates, c)
+    return (h, c), h
+
+  if remat == "step":
+    step = jax.checkpoint(step, prevent_cse=False)
+
+  def block(hc, xs):
+    x_RxBxD, reset_RxB = xs
+    gx = nn.dense({"w": p["w_x"], "b": p["b"]}, x_RxBxD, dtype)  # hoisted: one matmul
+    return jax.lax.scan(step, hc, (gx, reset_RxB), unroll=max(1, min(unroll, len(gx))))
+
+  # 'nested' keeps the carry every `interval` steps and recomputes each block's internals.
+  t = x_TxBxD.shape[0]
+  size = interval if remat == "nested" else t
+  return blocked_scan(block, hc, (x_TxBxD, reset_TxB), size, checkpoint=remat == "nested")
+
+
+def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, unroll: int = 1,
+          remat: str = "none", interval: int = 64):
+  """Runs the stack over time. Returns (y_TxBxH float32, new State).
+
+  reset_TxB: where True, the layer restores its learned (h0, c0) before that step.
+  remat: 'none' | 'step' | 'nested' (carries every `interval` steps; see config.BPTTConfig).
+  """
+  t, b = x_TxBxD.shape[:2]
+  if reset_TxB is None:
+    reset_TxB = jnp.zeros((t, b), bool)
+  hs, cs, y = [], [], x_TxBxD
+  for l, p in enumerate(params["layers"]):
+    (h, c), out = _layer(p, params["h0"][l], params["c0"][l], y, (state.h[l], state.c[l]),
+                         reset_TxB, dtype=jnp.dtype(dtype), unroll=unroll, remat=remat,
+                         interval=interval)
+    y = out if l == 0 else y + out
+    hs.append(h)
+    cs.append(c)
+  return y, State(jnp.stack(hs), jnp.stack(cs))

@@ -1,0 +1,83 @@
+"""FBAM: frame head -> residual LSTM stack -> linear action head, as pure functions.
+
+  params = model.init(key, cfg)
+  state = model.initial_state(params, batch)
+  logits_BxTxV, state = model.apply(params, frames_BxTxRxCx7, state, resets_BxT, cfg=cfg)
+  logits_BxV, state = model.step(params, frame_BxRxCx7, state, cfg=cfg)   # streaming
+
+T calls of `step` equal one `apply` over T frames. The state is explicit, so a sequence can be
+processed in windows (truncated BPTT) or frame by frame.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from rcfam_jax import frame_head, lstm, nn
+from rcfam_jax.config import ModelConfig
+from rcfam_jax.lstm import State
+from rcfam_jax.scan import blocked_scan
+
+__all__ = ["State", "init", "initial_state", "embed", "backbone", "logits", "apply", "step"]
+
+
+def init(key, cfg: ModelConfig):
+  k_fh, k_lstm, k_head = jax.random.split(key, 3)
+  return {
+      "frame_head": frame_head.init(k_fh, cfg),
+      "lstm": lstm.init(k_lstm, cfg.d_model, cfg.lstm_hidden, cfg.lstm_layers,
+                        forget_bias=cfg.forget_bias),
+      "head": nn.dense_init(k_head, cfg.lstm_hidden, cfg.vocab_size, bias=False),
+  }
+
+
+def initial_state(params, batch: int) -> State:
+  """The learned initial state (h0, c0) broadcast to `batch` sequences."""
+  return lstm.initial_state(params["lstm"], batch)
+
+
+def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = None,
+          remat: bool = False, remat_layers: bool = False):
+  """Frame head over all frames -> emb_TxBxD (time-major) float32.
+
+  chunk: time steps per frame-head call (chunk x B frames); None runs all frames at once.
+  remat: checkpoint each chunk, so reverse mode keeps only the d-vectors and recomputes the head.
+  """
+  frame_head.check_frames(frames_BxTxRxCx7, cfg)
+  t = frames_BxTxRxCx7.shape[1]
+
+  def block(carry, t_K):
+    f = jax.lax.dynamic_slice_in_dim(frames_BxTxRxCx7, t_K[0], t_K.shape[0], axis=1)
+    e_BxKxD = frame_head.apply(params["frame_head"], f, cfg, remat_layers=remat_layers)
+    return carry, e_BxKxD.swapaxes(0, 1)
+
+  _, emb_TxBxD = blocked_scan(block, (), jnp.arange(t), chunk or t, checkpoint=remat)
+  return emb_TxBxD
+
+
+def backbone(params, emb_TxBxD, state: State, resets_TxB=None, *, cfg: ModelConfig,
+             remat: str = "none", interval: int = 64):
+  """Residual LSTM stack over the embeddings -> (y_TxBxH, new_state)."""
+  return lstm.apply(params["lstm"], emb_TxBxD, state, resets_TxB, dtype=cfg.compute_dtype,
+                    unroll=cfg.lstm_unroll, remat=remat, interval=interval)
+
+
+def logits(params, y_xH):
+  """Action logits in float32."""
+  return nn.dense(params["head"], y_xH, jnp.float32)
+
+
+def apply(params, frames_BxTxRxCx7, state: State, resets_BxT=None, *, cfg: ModelConfig,
+          head_chunk: int | None = None):
+  """Frames (B, T, rows, cols, 7) -> (logits_BxTxV float32, new_state)."""
+  emb_TxBxD = embed(params, frames_BxTxRxCx7, cfg, chunk=head_chunk)
+  resets_TxB = None if resets_BxT is None else jnp.asarray(resets_BxT, bool).T
+  y_TxBxH, state = backbone(params, emb_TxBxD, state, resets_TxB, cfg=cfg)
+  return logits(params, y_TxBxH).swapaxes(0, 1), state
+
+
+def step(params, frame_BxRxCx7, state: State, reset_B=None, *, cfg: ModelConfig):
+  """One frame per sequence -> (logits_BxV, new_state); streaming inference."""
+  resets = None if reset_B is None else jnp.asarray(reset_B, bool)[:, None]
+  out, state = apply(params, frame_BxRxCx7[:, None], state, resets, cfg=cfg)
+  return out[:, 0], state

@@ -1,0 +1,62 @@
+"""Pure primitives over parameter dicts: initialisers, dense, RMSNorm, conv, attention.
+
+Parameters are stored in float32; `dtype` arguments are the compute dtype of matmul inputs.
+Matmuls accumulate in float32 (`preferred_element_type`).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+def uniform(key, shape, bound):
+  return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def dense_init(key, d_in, d_out, *, bias=True, fan_in=None):
+  """Kaiming-uniform with bound sqrt(1/fan_in) for weight and bias (the author's init)."""
+  bound = 1.0 / math.sqrt(fan_in or d_in)
+  kw, kb = jax.random.split(key)
+  p = {"w": uniform(kw, (d_in, d_out), bound)}
+  if bias:
+    p["b"] = uniform(kb, (d_out,), bound)
+  return p
+
+
+def dense(p, x, dtype):
+  y = jnp.matmul(x.astype(dtype), p["w"].astype(dtype), preferred_element_type=jnp.float32)
+  if "b" in p:
+    y = y + p["b"]
+  return y
+
+
+def rms_norm(scale, x, eps):
+  """RMSNorm in float32; returns float32."""
+  x = x.astype(jnp.float32)
+  return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * scale
+
+
+def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2):
+  """3x3 convolution, 'same' output size (padding = dilation), no bias; NHWC."""
+  return jax.lax.conv_general_dilated(
+      x_NxHxWxD.astype(dtype), w_3x3xDxE.astype(dtype),
+      window_strides=(1, 1), padding=((dilation, dilation), (dilation, dilation)),
+      rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      preferred_element_type=jnp.float32)
+
+
+def avg_pool2x2(x_NxHxWxD):
+  n, h, w, d = x_NxHxWxD.shape
+  return x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).mean(axis=(2, 4))
+
+
+def gelu(x):
+  return jax.nn.gelu(x, approximate=False)
+
+
+def attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=None):
+  """Full bidirectional attention (no mask); cuDNN flash attention when asked for on GPU."""
+  return jax.nn.dot_product_attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK,
+                                      implementation=implementation)
