@@ -38,8 +38,8 @@ class Renderer:
         self.tw = cols - GUTTER
         self.cp = np.full((rows, cols), 0x20, np.uint8)
         self.st = np.full((rows, cols), S.TEXT, np.uint8)
-        self._rowkey: list = [()] * (rows - 1)
-        self._statuskey = ()
+        self._rowkey: list = [None] * (rows - 1)
+        self._statuskey = None
         self._cache: dict[str, tuple[bytes, bytes]] = {}
         self._blank_cp = b" " * cols
         self._blank_st = bytes([S.GUTTER]) * GUTTER + bytes([S.TEXT]) * self.tw

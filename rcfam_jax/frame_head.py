@@ -56,12 +56,20 @@ def check_frames(frames, cfg: ModelConfig):
 
 
 def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
-  """E_cp[codepoint] + P[row, col] + sum_c (colour_c / 255) u_c, in float32."""
-  cp = frames_NxRxCx7[..., 0].astype(jnp.int32)
-  x = jnp.take(params["cp_embed"], cp, axis=0, mode="fill", fill_value=0)
-  colour = frames_NxRxCx7[..., 1:].astype(jnp.float32) * (1.0 / 255.0)
-  x = x + jnp.einsum("nrck,kd->nrcd", colour, params["color"])
-  return x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+  """E_cp[codepoint] + P[row, col] + sum_c (colour_c / 255) u_c, in the compute dtype.
+
+  The codepoint lookup and the colour projection are one matmul of [one_hot(cp), colour/255]
+  with [E_cp; u]: its gradient is a matmul too, not a scatter-add into 256 rows that 10^6 cells
+  contend for. Codepoints >= n_codepoints get a zero one-hot row, hence a zero embedding.
+  """
+  dt = jnp.dtype(cfg.compute_dtype)
+  onehot = jax.nn.one_hot(frames_NxRxCx7[..., 0], cfg.n_codepoints, dtype=dt)
+  colour = frames_NxRxCx7[..., 1:].astype(dt) * jnp.asarray(1.0 / 255.0, dt)
+  table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0).astype(dt)
+  x = jnp.matmul(jnp.concatenate([onehot, colour], axis=-1), table,
+                 preferred_element_type=jnp.float32)
+  x = x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+  return x.astype(dt)
 
 
 def _block(p, x_NxLxD, cfg: ModelConfig):
@@ -82,12 +90,12 @@ def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
   dt = jnp.dtype(cfg.compute_dtype)
-  x = embed_cells(params, frames_NxRxCx7, cfg)
+  x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
     x = nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x, cfg.rms_eps),
                                                   dt)))
   n = x.shape[0]
-  x_NxLxD = x.reshape(n, -1, cfg.d_model)
+  x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 
   def body(x, p):
     return _block(p, x, cfg), None

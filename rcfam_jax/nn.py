@@ -33,23 +33,28 @@ def dense(p, x, dtype):
 
 
 def rms_norm(scale, x, eps):
-  """RMSNorm in float32; returns float32."""
-  x = x.astype(jnp.float32)
-  return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * scale
+  """RMSNorm computed in float32; returns x's dtype."""
+  y = x.astype(jnp.float32)
+  y = y * jax.lax.rsqrt(jnp.mean(y * y, axis=-1, keepdims=True) + eps) * scale
+  return y.astype(x.dtype)
 
 
 def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2):
-  """3x3 convolution, 'same' output size (padding = dilation), no bias; NHWC."""
+  """3x3 convolution, 'same' output size (padding = dilation), no bias; NHWC; output in dtype.
+
+  The output stays in the compute dtype (the convolution accumulates in float32 internally):
+  these full-resolution activations dominate the frame head's memory traffic.
+  """
   return jax.lax.conv_general_dilated(
       x_NxHxWxD.astype(dtype), w_3x3xDxE.astype(dtype),
       window_strides=(1, 1), padding=((dilation, dilation), (dilation, dilation)),
-      rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-      preferred_element_type=jnp.float32)
+      rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def avg_pool2x2(x_NxHxWxD):
   n, h, w, d = x_NxHxWxD.shape
-  return x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).mean(axis=(2, 4))
+  x = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d)
+  return x.mean(axis=(2, 4), dtype=jnp.float32).astype(x_NxHxWxD.dtype)
 
 
 def gelu(x):

@@ -33,6 +33,7 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
   (loss, aux), grads = bptt_lib.loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+  grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+  metrics = {"loss": loss, "grad_norm": grad_norm,
              "n_valid": jnp.sum(aux["valid_BxT"])}
   return TrainState(state.step + 1, params, opt_state), aux["state"], metrics

@@ -1,0 +1,307 @@
+"""Builds a text-video dataset from Git repositories (`python -m data_pipelines.build`).
+
+    python -m data_pipelines.build --repo PATH_OR_URL [--repo ...] --out DIR \\
+        [--rows 24 --cols 80 --window 256] [--val-repo NAME_OR_SPEC ...] [--verify]
+    python -m data_pipelines.build --exp NAME [--verify]     # what `make data EXP=NAME` runs
+
+Stages: (1) compile each repository into segments (episode.py), in parallel over
+repositories; (2) replay + render + encode each segment's windows, in parallel
+over segments, streamed in order into the TFDS ArrayRecord writer; (3) write
+`segments.json`; (4) with --verify, replay every stored segment on a fresh editor
+and compare frames and, at every commit, the files with Git. Everything is
+written to a temporary sibling directory that is renamed to DIR when complete.
+The last stdout line is a JSON summary.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from data_pipelines import codec, episode, replay, sources, tfds_builder
+from data_pipelines.git_reader import FilterConfig
+
+SIDECAR = "segments.json"
+PIPELINE_VERSION = tfds_builder.VERSION
+
+
+class BuildError(RuntimeError):
+    """Bad build arguments or output directory (names the fix)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    rows: int = 24
+    cols: int = 80
+    window: int = 256
+    max_keys_per_commit: int = 100_000
+    max_segment_steps: int = 1 << 16
+    filter: FilterConfig = FilterConfig()
+    workers: int = 0  # 0: os.cpu_count(); 1: no subprocesses
+
+    def episode(self) -> episode.EpisodeConfig:
+        return episode.EpisodeConfig(self.rows, self.cols, self.max_keys_per_commit,
+                                     self.max_segment_steps, self.filter)
+
+
+def render_segment(job) -> tuple[list[dict], float]:
+    """Records of one segment and the seconds spent (a worker task)."""
+    seg_id, seg, cfg = job
+    t0 = time.process_time()
+    out, L, enc = [], cfg.window, codec.Encoder()
+    for i, w in enumerate(replay.replay(seg.start_files, seg.keys, cfg.rows, cfg.cols, L,
+                                        reuse=True)):
+        ci = seg.commit_index[i * L:(i + 1) * L]
+        ci = ci if len(ci) == L else np.pad(ci, (0, L - len(ci)), constant_values=ci[-1])
+        frames = enc.encode(enc.cells(w.cp, w.st))
+        out.append(tfds_builder.example(seg_id, i, seg.repo, frames, w, ci))
+    return out, time.process_time() - t0
+
+
+def _compile(job) -> episode.Episode:
+    src, cfg = job
+    return episode.compile_episode(src.path, src.name, cfg.episode())
+
+
+class _Pool:
+    """multiprocessing (spawn) pool, or in-process map when workers == 1."""
+
+    def __init__(self, workers: int):
+        self.pool = (multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None)
+
+    def imap(self, fn, jobs):
+        return self.pool.imap(fn, jobs) if self.pool else map(fn, jobs)
+
+    def close(self):
+        if self.pool:
+            self.pool.terminate()
+
+
+def _tmp_dir(out_dir: str, overwrite: bool) -> str:
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise BuildError(f"{out_dir}: exists and is not empty; remove it or pass --overwrite")
+    parent = os.path.dirname(out_dir)
+    tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
+    try:
+        os.makedirs(parent, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+    except OSError as e:
+        raise BuildError(f"{out_dir}: cannot write the output ({e}); choose a writable --out") from e
+    return tmp
+
+
+def _publish(tmp: str, out_dir: str) -> None:
+    out_dir = os.path.abspath(out_dir)
+    old = None
+    if os.path.exists(out_dir):
+        old = f"{tmp}.old"
+        os.rename(out_dir, old)
+    os.rename(tmp, out_dir)
+    if old:
+        shutil.rmtree(old)
+
+
+def build(srcs: list[sources.Source], out_dir: str, cfg: BuildConfig = BuildConfig(),
+          val: tuple[str, ...] = (), verify: bool = False, overwrite: bool = False) -> dict:
+    """Builds the dataset into `out_dir`; returns the summary dict."""
+    if not srcs:
+        raise BuildError("no sources; pass --repo PATH_OR_URL (or 'self')")
+    names = [s.name for s in srcs]
+    if len(set(names)) != len(names):
+        raise BuildError(f"two sources share a name: {names}; rename a local clone")
+    unknown = set(val) - set(names) - {s.spec for s in srcs}
+    if unknown:
+        raise BuildError(f"--val-repo {sorted(unknown)} matches no source name {names}")
+    tmp = _tmp_dir(out_dir, overwrite)
+    try:
+        summary = _build(srcs, tmp, out_dir, cfg, val, verify)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _publish(tmp, out_dir)
+    return summary
+
+
+def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
+    t0 = time.perf_counter()
+    workers = cfg.workers or os.cpu_count() or 1
+    pool = _Pool(min(workers, max(len(srcs), 1)) if workers > 1 else 1)
+    try:
+        episodes = list(pool.imap(_compile, [(s, cfg) for s in srcs]))
+    finally:
+        pool.close()
+    split_of = {s.name: "validation" if (s.name in val or s.spec in val) else "train" for s in srcs}
+    plan = _plan(episodes, split_of, cfg.window)
+    if not plan:
+        raise BuildError(f"{[s.spec for s in srcs]}: no commit touches an allowlisted text file "
+                         f"({', '.join(cfg.filter.extensions + cfg.filter.names)}); "
+                         "pass --all-extensions or other sources")
+    render_s = [0.0]
+    pool = _Pool(workers)
+
+    def generator(split):
+        def gen():
+            jobs = [(m["id"], seg, cfg) for m, seg in plan if m["split"] == split]
+            for records, sec in pool.imap(render_segment, jobs):
+                render_s[0] += sec
+                for r in records:
+                    yield int(r["segment_id"]) * 10_000_000 + int(r["window_index"]), r
+        return gen
+
+    splits = sorted({m["split"] for m, _ in plan})
+    try:
+        builder = tfds_builder.GitTextVideo(rows=cfg.rows, cols=cfg.cols, window=cfg.window,
+                                            splits={s: generator(s) for s in splits}, data_dir=tmp)
+        with tfds_builder.deterministic_serialization(), contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare()  # TFDS prints progress to stdout
+    finally:
+        pool.close()
+    shutil.rmtree(os.path.join(tmp, "downloads"), ignore_errors=True)
+    tfds_dir = os.path.relpath(builder.data_dir, tmp)
+    sidecar = _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir)
+    with open(os.path.join(tmp, SIDECAR), "w") as f:
+        json.dump(sidecar, f, indent=1, sort_keys=True)
+    wall = time.perf_counter() - t0
+    frames = sum(m["n_steps"] for m, _ in plan)
+    summary = {
+        "commits": sum(e.stats["commits"] for e in episodes),
+        "segments": len(plan),
+        "frames": frames,
+        "keystrokes": sum(e.stats["keystrokes"] for e in episodes),
+        "skipped_commits": sum(e.stats["skipped_commits"] for e in episodes),
+        "mismatches": None,
+        "frames_per_s": round(frames / wall, 1),
+        "render_frames_per_s_per_core": round(frames / max(render_s[0], 1e-9), 1),
+        "seconds": round(wall, 2),
+        "out": os.path.abspath(out_dir),
+    }
+    if verify:
+        from data_pipelines import verify as verify_lib
+        summary["mismatches"] = verify_lib.verify_dir(tmp, workers=workers)
+    return summary
+
+
+def _plan(episodes, split_of, window):
+    """[(segment metadata, segment)] in record order: split, then repository, then segment."""
+    plan, next_record = [], {}
+    for split in ("train", "validation"):
+        for ep in episodes:
+            if split_of[ep.repo] != split:
+                continue
+            for seg in ep.segments:
+                n = len(seg.keys)
+                first = next_record.get(split, 0)
+                windows = -(-n // window)
+                next_record[split] = first + windows
+                plan.append(({
+                    "id": len(plan), "split": split, "repo": seg.repo, "index": seg.index,
+                    "reason": seg.reason, "start_commit": seg.start_commit,
+                    "teleported": seg.teleported, "first_commit": seg.commits[0],
+                    "last_commit": seg.commits[-1], "n_commits": len(seg.commits),
+                    "first_commit_index": int(seg.commit_index[0]),
+                    "first_record": first, "n_windows": windows, "n_steps": n}, seg))
+    return plan
+
+
+def _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir) -> dict:
+    by_name = {s.name: s for s in srcs}
+    return {
+        "pipeline_version": PIPELINE_VERSION,
+        "tfds_dir": tfds_dir,
+        "config": dataclasses.asdict(cfg) | {"workers": None},
+        "rows": cfg.rows, "cols": cfg.cols, "window": cfg.window,
+        "repos": [{"name": e.repo, "source": by_name[e.repo].spec, "path": e.path,
+                   "head": e.head, "split": split_of[e.repo], "stats": dict(sorted(e.stats.items()))}
+                  for e in episodes],
+        "splits": {s: {"segments": sum(m["split"] == s for m, _ in plan),
+                       "records": sum(m["n_windows"] for m, _ in plan if m["split"] == s),
+                       "steps": sum(m["n_steps"] for m, _ in plan if m["split"] == s)}
+                   for s in sorted({m["split"] for m, _ in plan})},
+        "segments": [m for m, _ in plan],
+    }
+
+
+def build_from_sources(sources_: list[str], out_dir: str, rows: int = 24, cols: int = 80, *,
+                       window: int = 256, val_sources: tuple[str, ...] = (),
+                       cache_dir: str | None = None, verify: bool = False,
+                       overwrite: bool = False, **config) -> dict:
+    """Entry point for experiments / `make data`: sources are 'self', local paths or URLs."""
+    srcs = [sources.resolve(s, cache_dir) for s in sources_]
+    cfg = BuildConfig(rows=rows, cols=cols, window=window, **config)
+    return build(srcs, out_dir, cfg, val=tuple(val_sources), verify=verify, overwrite=overwrite)
+
+
+def experiment_data(name: str) -> dict:
+    """Build arguments from `experiments/<name>.py`: get_config().data with fields
+    sources (default ['self']), dir, rows, cols and optional window, val_sources."""
+    try:
+        mod = importlib.import_module(f"experiments.{name}")
+    except ModuleNotFoundError as e:
+        raise BuildError(f"experiment {name!r} not found ({e}); see experiments/") from e
+    data = getattr(mod.get_config(), "data", None)
+    get = (lambda k, d=None: data.get(k, d)) if isinstance(data, dict) else \
+        (lambda k, d=None: getattr(data, k, d))
+    if data is None or get("dir") is None:
+        raise BuildError(f"experiments/{name}.py: get_config().data.dir is missing")
+    return {"sources_": list(get("sources", ["self"])), "out_dir": get("dir"),
+            "rows": get("rows", 24), "cols": get("cols", 80), "window": get("window", 256),
+            "val_sources": tuple(get("val_sources", ()))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m data_pipelines.build",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--repo", action="append", help="'self', a path or a Git URL")
+    ap.add_argument("--out")
+    ap.add_argument("--exp", help="take sources, --out and the frame size from experiments/EXP.py")
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--cols", type=int)
+    ap.add_argument("--window", type=int)
+    ap.add_argument("--max-keys-per-commit", type=int, default=100_000)
+    ap.add_argument("--max-segment-steps", type=int, default=1 << 16)
+    ap.add_argument("--all-extensions", action="store_true", help="no extension allowlist")
+    ap.add_argument("--val-repo", action="append", default=[], help="source held out for validation")
+    ap.add_argument("--cache-dir", default=None, help="where URLs are cloned (.cache/repos)")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--overwrite", action="store_true")
+    a = ap.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    import tensorflow_datasets as tfds
+    tfds.disable_progress_bar()
+    try:
+        args = experiment_data(a.exp) if a.exp else {"sources_": a.repo, "out_dir": a.out,
+                                                       "val_sources": ()}
+        for k in ("rows", "cols", "window"):
+            if getattr(a, k) is not None or k not in args:
+                args[k] = getattr(a, k) or {"rows": 24, "cols": 80, "window": 256}[k]
+        args["sources_"] = a.repo or args["sources_"]
+        args["out_dir"] = a.out or args["out_dir"]
+        args["val_sources"] = tuple(a.val_repo) or args["val_sources"]
+        if not args["sources_"] or not args["out_dir"]:
+            ap.error("pass --repo and --out, or --exp")
+        filt = FilterConfig(extensions=()) if a.all_extensions else FilterConfig()
+        summary = build_from_sources(
+            **args, cache_dir=a.cache_dir, verify=a.verify, overwrite=a.overwrite,
+            max_keys_per_commit=a.max_keys_per_commit, max_segment_steps=a.max_segment_steps,
+            filter=filt, workers=a.workers)
+    except (BuildError, sources.GitSourceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 1 if summary["mismatches"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Grain readers of a built dataset (DATA.md §7).
+
+`LaneBatchIterDataset` (training, truncated BPTT): B lanes each walk one segment
+step by step and carry on in the next batch; a lane that finishes its segment
+takes the next one from the epoch queue and sets `reset` at its first step. The
+epoch queue is `default_rng([seed, epoch]).permutation(n_segments)` restricted to
+this process's shard (segment index mod process count), so shards are disjoint
+and cover the split. The iterator state {epoch, qpos, lanes: [[segment, key
+position], ...]} is JSON and restores mid-epoch exactly.
+
+`random_windows` (evaluation): a `grain.MapDataset` whose item i is one window
+from a seeded uniform start, i.i.d. over items, reset at its first step.
+
+Per model step a token starts at a key: the step's frame is the frame shown
+before that key and its action is the token id (the key id without tokenizer).
+Batches: frames uint8 (B, T, rows, cols, 7), actions int32 (B, T), valid bool
+(B, T), reset bool (B, T), cursor int16 (B, T, 2).
+"""
+
+import collections
+import json
+import os
+
+import grain
+import numpy as np
+
+from data_pipelines import codec, tfds_builder
+from data_pipelines.tokenizer import Tokenizer
+
+
+class Split:
+    """One split of a dataset directory: segment metadata and decoded records."""
+
+    def __init__(self, ds_dir: str, split: str = "train", cache: int = 32):
+        path = os.path.join(ds_dir, "segments.json")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{ds_dir}: no segments.json; not a complete dataset "
+                                    "(build it with python -m data_pipelines.build)")
+        with open(path) as f:
+            self.meta = json.load(f)
+        if split not in self.meta["splits"]:
+            raise KeyError(f"{ds_dir}: no split {split!r}; have {sorted(self.meta['splits'])}")
+        self.rows, self.cols, self.window = self.meta["rows"], self.meta["cols"], self.meta["window"]
+        self.segments = [s for s in self.meta["segments"] if s["split"] == split]
+        self.source = tfds_builder.data_source(os.path.join(ds_dir, self.meta["tfds_dir"]), split)
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self.cache_size = cache
+
+    def cells(self, record: int) -> np.ndarray:
+        """Decoded cells (L, H, W) uint16 of a record (LRU-cached)."""
+        x = self._cache.get(record)
+        if x is None:
+            x = codec.decode_frames(self.source[record]["frames"], self.window, self.rows, self.cols)
+            self._cache[record] = x
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(record)
+        return x
+
+    def segment_arrays(self, i: int, start: int = 0, stop: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """(keys uint8, cursor (., 2) int16) of steps [start, stop) of segment i."""
+        s, L = self.segments[i], self.window
+        stop = s["n_steps"] if stop is None else min(stop, s["n_steps"])
+        first = s["first_record"]
+        recs = [self.source[r] for r in range(first + start // L, first + -(-stop // L))]
+        lo = start - start // L * L
+        return (np.concatenate([r["actions"] for r in recs])[lo:lo + stop - start],
+                np.concatenate([r["cursor"] for r in recs])[lo:lo + stop - start])
+
+
+class _Lane:
+    """A lane's segment, tokenised: token ids, their key positions, cursor."""
+
+    def __init__(self, split: Split, seg: int, tokenizer: Tokenizer | None):
+        keys, cursor = split.segment_arrays(seg)
+        self.seg, self.n = seg, len(keys)
+        if tokenizer is None:
+            self.ids, self.starts = keys.astype(np.int32), np.arange(len(keys))
+        else:
+            ids, starts = tokenizer.encode_all(keys)
+            self.ids, self.starts = np.array(ids, np.int32), np.array(starts, np.int64)
+        self.cursor = cursor[self.starts]
+        self.j = 0  # next token
+
+    @property
+    def pos(self) -> int:
+        return int(self.starts[self.j]) if self.j < len(self.starts) else self.n
+
+
+class _Batch:
+    def __init__(self, B: int, T: int, rows: int, cols: int):
+        self.cells = np.zeros((B, T, rows, cols), np.uint16)
+        self.actions = np.zeros((B, T), np.int32)
+        self.valid = np.zeros((B, T), bool)
+        self.reset = np.zeros((B, T), bool)
+        self.cursor = np.zeros((B, T, 2), np.int16)
+
+    def fill(self, split: Split, b: int, t: int, lane: _Lane, k: int) -> None:
+        """Steps t..t+k of lane b from the lane's next k tokens."""
+        j = lane.j
+        pos = lane.starts[j:j + k]
+        self.actions[b, t:t + k] = lane.ids[j:j + k]
+        self.cursor[b, t:t + k] = lane.cursor[j:j + k]
+        self.valid[b, t:t + k] = True
+        self.reset[b, t] = j == 0
+        first = split.segments[lane.seg]["first_record"]
+        rec, off = np.divmod(pos, split.window)
+        for r in np.unique(rec).tolist():
+            m = rec == r
+            self.cells[b, t + np.flatnonzero(m)] = split.cells(first + r)[off[m]]
+
+    def arrays(self) -> dict:
+        return {"frames": codec.to_rgb(self.cells), "actions": self.actions, "valid": self.valid,
+                "reset": self.reset, "cursor": self.cursor}
+
+
+class LaneReader:
+    """The lane state machine (plain Python; wrapped as a grain iterator below)."""
+
+    def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, *, seed: int = 0,
+                 tokenizer: Tokenizer | None = None, shard_index: int | None = None,
+                 shard_count: int | None = None):
+        if shard_index is None or shard_count is None:
+            import jax
+            shard_index, shard_count = jax.process_index(), jax.process_count()
+        self.split = Split(ds_dir, split)
+        self.split.cache_size = batch_size * (seq_len // self.split.window + 3)  # records in flight
+        self.B, self.T, self.seed, self.tokenizer = batch_size, seq_len, seed, tokenizer
+        self.shard = [i for i in range(len(self.split.segments)) if i % shard_count == shard_index]
+        if not self.shard:
+            raise ValueError(f"{ds_dir}/{split}: {len(self.split.segments)} segments cannot be "
+                             f"sharded over {shard_count} processes; build more segments "
+                             "(lower --max-segment-steps) or use fewer processes")
+        self.epoch, self.qpos = 0, 0
+        self.lanes: list[_Lane | None] = [None] * batch_size
+        self._queue_epoch, self._queue = None, []
+
+    def queue(self, epoch: int) -> list[int]:
+        if self._queue_epoch != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shard))
+            self._queue_epoch, self._queue = epoch, [self.shard[i] for i in order]
+        return self._queue
+
+    def _next_segment(self) -> int:
+        q = self.queue(self.epoch)
+        seg = q[self.qpos]
+        self.qpos += 1
+        if self.qpos == len(q):
+            self.epoch, self.qpos = self.epoch + 1, 0
+        return seg
+
+    def next_batch(self) -> dict:
+        out = _Batch(self.B, self.T, self.split.rows, self.split.cols)
+        for b in range(self.B):
+            t = 0
+            while t < self.T:
+                lane = self.lanes[b]
+                if lane is None or lane.j >= len(lane.ids):
+                    lane = self.lanes[b] = _Lane(self.split, self._next_segment(), self.tokenizer)
+                k = min(self.T - t, len(lane.ids) - lane.j)
+                out.fill(self.split, b, t, lane, k)
+                lane.j += k
+                t += k
+        return out.arrays()
+
+    def get_state(self) -> dict:
+        lanes = [[-1, 0] if l is None else [int(l.seg), l.pos] for l in self.lanes]
+        return {"epoch": self.epoch, "qpos": self.qpos, "lanes": lanes}
+
+    def set_state(self, state: dict) -> None:
+        if len(state["lanes"]) != self.B:
+            raise ValueError(f"state has {len(state['lanes'])} lanes, reader has {self.B}")
+        self.epoch, self.qpos = int(state["epoch"]), int(state["qpos"])
+        self.lanes = []
+        for seg, pos in state["lanes"]:
+            lane = None
+            if seg >= 0:
+                lane = _Lane(self.split, int(seg), self.tokenizer)
+                lane.j = int(np.searchsorted(lane.starts, pos)) if pos < lane.n else len(lane.ids)
+                if lane.pos != pos:
+                    raise ValueError(f"lane position {pos} of segment {seg} is not a token start")
+            self.lanes.append(lane)
+
+
+class LaneBatchIterator(grain.DatasetIterator):
+    def __init__(self, reader: LaneReader):
+        super().__init__()
+        self._reader = reader
+
+    def __next__(self) -> dict:
+        return self._reader.next_batch()
+
+    def get_state(self) -> dict:
+        return self._reader.get_state()
+
+    def set_state(self, state: dict) -> None:
+        self._reader.set_state(state)
+
+
+class LaneBatchIterDataset(grain.IterDataset):
+    """Grain dataset of lane batches; see LaneReader for the arguments."""
+
+    def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, **kwargs):
+        super().__init__()
+        self._args = (ds_dir, split, batch_size, seq_len)
+        self._kwargs = kwargs
+
+    def __iter__(self) -> LaneBatchIterator:
+        return LaneBatchIterator(LaneReader(*self._args, **self._kwargs))
+
+
+class _RandomWindows:
+    """Random-access source: item i is a window from a seeded uniform start."""
+
+    def __init__(self, ds_dir, split, seq_len, seed, tokenizer, length):
+        self.split = Split(ds_dir, split)
+        self.T, self.seed, self.tokenizer, self.length = seq_len, seed, tokenizer, length
+        n = np.array([s["n_steps"] for s in self.split.segments], np.float64)
+        self.p = n / n.sum()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, i])
+        seg = int(rng.choice(len(self.p), p=self.p))
+        n_steps = self.split.segments[seg]["n_steps"]
+        start = int(rng.integers(0, max(1, n_steps - self.T) + 1))
+        start = min(start, n_steps - 1)
+        span = self.T * (1 if self.tokenizer is None else self.tokenizer.max_keys)
+        keys, cursor = self.split.segment_arrays(seg, start, start + span)
+        ids, pos, p = [], [], 0
+        while p < len(keys) and len(ids) < self.T:
+            t, n = (int(keys[p]), 1) if self.tokenizer is None else self.tokenizer.encode(keys, p)
+            ids.append(t)
+            pos.append(p)
+            p += n
+        lane = _Lane.__new__(_Lane)
+        lane.seg, lane.n, lane.j = seg, n_steps, 0
+        lane.ids, lane.starts = np.array(ids, np.int32), np.array(pos, np.int64) + start
+        lane.cursor = cursor[lane.starts - start]
+        out = _Batch(1, self.T, self.split.rows, self.split.cols)
+        out.fill(self.split, 0, 0, lane, len(ids))
+        out.reset[0, 0] = True
+        return {k: v[0] for k, v in out.arrays().items()}
+
+
+def random_windows(ds_dir: str, split: str, seq_len: int, *, seed: int = 0,
+                   tokenizer: Tokenizer | None = None, length: int = 1 << 20) -> grain.MapDataset:
+    """Evaluation windows (T steps each); batch with `.batch(B)`."""
+    return grain.MapDataset.source(_RandomWindows(ds_dir, split, seq_len, seed, tokenizer, length))

@@ -1,0 +1,187 @@
+"""Action tokenizer: multi-key tokens, the `# FBAM_TOK v1.0` format, greedy matching.
+
+A token is a byte string (keys.key_bytes concatenated); the file format is the
+author's: the header line `# FBAM_TOK v1.0`, then one JSON string per line whose
+characters U+0000-U+00FF are the bytes. Ids follow a stable sort by length,
+longest first (id 0 is the longest). The base vocabulary is the 256 single bytes
+plus every multi-byte key (escape sequences); `learn` adds the most frequent
+candidates of a key corpus: runs of one navigation/deletion key, whitespace runs
+(also after ENTER), and typed identifiers, keywords and numbers.
+
+Matching is greedy longest match at frame boundaries: one key is one frame, so
+a token is matched over whole keys (key byte strings are prefix-free, hence the
+trie is over key ids). `encode(keys, pos)` -> (token id, number of keys).
+"""
+
+import collections
+import json
+import re
+
+import numpy as np
+
+from data_pipelines import keys as K
+
+HEADER = "# FBAM_TOK v1.0"
+_RUN_KEYS = (K.UP, K.DOWN, K.LEFT, K.RIGHT, K.DELETE, K.BACKSPACE, K.KILL_LINE, K.PGUP, K.PGDN)
+_WORD = re.compile(rb"[A-Za-z_0-9]{2,24}|[ \t]{2,16}|\r[ \t]{1,16}")
+
+
+class TokenizerError(ValueError):
+    pass
+
+
+def base_vocab() -> list[bytes]:
+    return [bytes([i]) for i in range(256)] + sorted(b for b in K.KEY_BYTES if b and len(b) > 1)
+
+
+class Tokenizer:
+    def __init__(self, tokens: list[bytes]):
+        if len(set(tokens)) != len(tokens):
+            raise TokenizerError("duplicate tokens")
+        self.tokens = sorted(tokens, key=len, reverse=True)  # stable: id 0 is the longest
+        self.ids = {t: i for i, t in enumerate(self.tokens)}
+        self._trie: dict = {}
+        self.max_keys = 1
+        for t, i in self.ids.items():
+            seq = _split_keys(t)
+            if seq is None:
+                continue  # can never end at a frame boundary: unreachable
+            node = self._trie
+            for k in seq:
+                node = node.setdefault(k, {})
+            node[None] = i
+            self.max_keys = max(self.max_keys, len(seq))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, keys, pos: int, end: int | None = None) -> tuple[int, int]:
+        """Longest token starting at keys[pos] (not past `end`): (id, keys consumed)."""
+        end = len(keys) if end is None else end
+        node, best = self._trie, None
+        for i in range(pos, min(end, pos + self.max_keys)):
+            node = node.get(int(keys[i]))
+            if node is None:
+                break
+            if None in node:
+                best = (node[None], i + 1 - pos)
+        if best is None:
+            raise TokenizerError(f"key {K.key_name(int(keys[pos]))} starts no token")
+        return best
+
+    def encode_all(self, keys) -> tuple[list[int], list[int]]:
+        """(token ids, start positions) of a whole key sequence."""
+        ids, starts, pos = [], [], 0
+        while pos < len(keys):
+            t, n = self.encode(keys, pos)
+            ids.append(t)
+            starts.append(pos)
+            pos += n
+        return ids, starts
+
+    def decode(self, ids) -> list[int]:
+        """Keys of token ids (the inverse of encode_all)."""
+        out = []
+        for i in ids:
+            seq = _split_keys(self.tokens[i])
+            if seq is None:
+                raise TokenizerError(f"token {i} is not a key sequence")
+            out.extend(seq)
+        return out
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as f:
+            f.write(HEADER + "\n")
+            for t in self.tokens:
+                f.write(json.dumps(t.decode("latin-1")) + "\n")
+
+    @classmethod
+    def load(cls, path: str) -> "Tokenizer":
+        with open(path) as f:
+            lines = f.read().split("\n")
+        if lines[0].strip() != HEADER:
+            raise TokenizerError(f"{path}: not a tokenizer file (first line must be {HEADER!r})")
+        return cls([json.loads(s).encode("latin-1") for s in lines[1:] if s.strip()])
+
+    @classmethod
+    def learn(cls, key_streams, size: int) -> "Tokenizer":
+        """Base vocabulary plus the `size - len(base)` candidates saving the most keys
+        (count x (keys - 1)); fewer when the corpus has fewer candidates."""
+        base = base_vocab()
+        if size < len(base):
+            raise TokenizerError(f"vocabulary size {size} is below the base {len(base)}")
+        counts = collections.Counter()
+        for ks in key_streams:
+            ks = np.asarray(ks)
+            data = _TYPED[ks].tobytes()
+            counts.update(m.group() for m in _WORD.finditer(data))
+            _count_runs(ks, counts)
+        have = set(base)
+        scored = sorted(((c * (len(_split_keys(t)) - 1), t) for t, c in counts.items()
+                         if t not in have), key=lambda x: (-x[0], x[1]))
+        return cls(base + [t for _, t in scored[:size - len(base)]])
+
+
+def _count_runs(ks: np.ndarray, counts: collections.Counter) -> None:
+    if len(ks) == 0:
+        return
+    edges = np.flatnonzero(np.diff(ks.astype(np.int16))) + 1
+    starts = np.concatenate([[0], edges])
+    lengths = np.diff(np.concatenate([starts, [len(ks)]]))
+    for s, n in zip(starts.tolist(), lengths.tolist()):
+        k = int(ks[s])
+        if n >= 2 and k in _RUN_KEYS:
+            for m in range(2, min(n, 32) + 1):
+                counts[K.KEY_BYTES[k] * m] += n // m
+
+
+# Typed byte of each key for candidate search (0 for keys that type nothing).
+_TYPED = np.zeros(K.NUM_KEYS, np.uint8)
+for _k in range(K.NUM_KEYS):
+    _c = K.key_char(_k)
+    if _c is not None and _c != "\x7f":
+        _TYPED[_k] = ord(_c)
+_TYPED[K.ENTER], _TYPED[K.TAB] = ord("\r"), ord("\t")
+
+_KEY_OF_BYTES = sorted(K.BYTES_TO_KEY.items(), key=lambda kv: -len(kv[0]))
+
+
+def _split_keys(tok: bytes) -> list[int] | None:
+    """The key ids whose bytes concatenate to `tok`, or None."""
+    out, i = [], 0
+    while i < len(tok):
+        for b, k in _KEY_OF_BYTES:
+            if tok.startswith(b, i):
+                out.append(k)
+                i += len(b)
+                break
+        else:
+            return None
+    return out
+
+
+def main(argv=None) -> int:
+    """python -m data_pipelines.tokenizer DIR --size N --out tokenizer.txt [--split train]"""
+    import argparse
+
+    from data_pipelines.reader import Split
+    ap = argparse.ArgumentParser(prog="python -m data_pipelines.tokenizer",
+                                 description="Learn an FBAM_TOK vocabulary from a built dataset.")
+    ap.add_argument("dir")
+    ap.add_argument("--size", type=int, default=20_351)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--split", default="train")
+    a = ap.parse_args(argv)
+    split = Split(a.dir, a.split)
+    streams = [split.segment_arrays(i)[0] for i in range(len(split.segments))]
+    tok = Tokenizer.learn(streams, a.size)
+    tok.save(a.out)
+    n_keys = sum(len(s) for s in streams)
+    n_tok = sum(len(tok.encode_all(s)[0]) for s in streams)
+    print(json.dumps({"tokens": len(tok), "keys": n_keys, "steps": n_tok,
+                      "keys_per_step": round(n_keys / max(n_tok, 1), 3), "out": a.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""TFDS ArrayRecord storage without TensorFlow, the build CLI and --verify (DATA.md tests 7, 10)."""
+
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from data_pipelines import build, codec, episode, replay, sources, synthetic, tfds_builder
+from data_pipelines.git_reader import GitSourceError
+
+ROWS, COLS, WINDOW = 12, 40, 64
+CFG = build.BuildConfig(rows=ROWS, cols=COLS, window=WINDOW, max_keys_per_commit=3000,
+                        max_segment_steps=700, workers=1)
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repos")
+    a = synthetic.make_repo(str(root / "alpha"), n_commits=10, seed=1).path
+    b = synthetic.make_repo(str(root / "beta"), n_commits=6, seed=2, special=False).path
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def built(repos, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("ds") / "ds")
+    srcs = [sources.resolve(p) for p in repos]
+    summary = build.build(srcs, out, CFG, val=("beta",), verify=True)
+    return out, summary, srcs
+
+
+def load_side(out):
+    with open(os.path.join(out, "segments.json")) as f:
+        return json.load(f)
+
+
+def test_no_tensorflow():
+    assert importlib.util.find_spec("tensorflow") is None
+
+
+def test_round_trip_equals_generator(built):
+    out, summary, srcs = built
+    assert summary["mismatches"] == 0 and summary["skipped_commits"] == 1
+    side = load_side(out)
+    assert set(side["splits"]) == {"train", "validation"}
+    assert {r["name"]: r["split"] for r in side["repos"]} == {"alpha": "train", "beta": "validation"}
+    assert side["pipeline_version"] == tfds_builder.VERSION
+    heads = {r["name"]: r["head"] for r in side["repos"]}
+    assert heads["alpha"] == subprocess.run(["git", "-C", srcs[0].path, "rev-parse", "HEAD"],
+                                            capture_output=True, text=True).stdout.strip()
+    eps = {s.name: episode.compile_episode(s.path, s.name, CFG.episode()) for s in srcs}
+    for split in ("train", "validation"):
+        src = tfds_builder.data_source(os.path.join(out, side["tfds_dir"]), split)
+        segs = [s for s in side["segments"] if s["split"] == split]
+        assert len(src) == side["splits"][split]["records"] == sum(s["n_windows"] for s in segs)
+        for meta in segs:
+            seg = eps[meta["repo"]].segments[meta["index"]]
+            assert meta["n_steps"] == len(seg.keys) and meta["first_commit"] == seg.commits[0]
+            ws = list(replay.replay(seg.start_files, seg.keys, ROWS, COLS, WINDOW))
+            for i, w in enumerate(ws):
+                rec = src[meta["first_record"] + i]
+                assert rec["segment_id"] == meta["id"] and rec["window_index"] == i
+                assert rec["is_first"] == (i == 0)
+                x = codec.decode_frames(rec["frames"], WINDOW, ROWS, COLS)
+                assert np.array_equal(x, codec.cells(w.cp, w.st))
+                for k in ("actions", "cursor", "mode", "valid"):
+                    assert np.array_equal(rec[k], getattr(w, k)), k
+    seg_ids = [s["id"] for s in side["segments"]]
+    assert seg_ids == list(range(len(seg_ids)))
+    assert sum(s["reason"] == "length" for s in side["segments"]) >= 2
+
+
+def test_two_builds_identical(repos, built, tmp_path):
+    out2 = str(tmp_path / "again")
+    cfg2 = build.BuildConfig(**{**CFG.__dict__, "workers": 2})  # the process pool path
+    build.build([sources.resolve(p) for p in repos], out2, cfg2, val=("beta",))
+    files = lambda d: sorted(os.path.relpath(os.path.join(r, f), d)
+                             for r, _, fs in os.walk(d) for f in fs)
+    assert files(built[0]) == files(out2)
+    for rel in files(out2):
+        with open(os.path.join(built[0], rel), "rb") as a, open(os.path.join(out2, rel), "rb") as b:
+            assert a.read() == b.read(), rel
+
+
+def test_golden_hash(tmp_path):
+    """A fixed synthetic repository gives a stable dataset; bump VERSION on format changes."""
+    repo = synthetic.make_repo(str(tmp_path / "golden"), n_commits=4, seed=7)
+    out = str(tmp_path / "ds")
+    build.build([sources.resolve(repo.path)], out, CFG)
+    side = load_side(out)
+    h = hashlib.sha256(json.dumps(side["segments"], sort_keys=True).encode())
+    for f in sorted(os.listdir(os.path.join(out, side["tfds_dir"]))):
+        if ".array_record" in f:
+            with open(os.path.join(out, side["tfds_dir"], f), "rb") as fh:
+                h.update(fh.read())
+    assert h.hexdigest()[:16] == GOLDEN_HASH
+
+
+GOLDEN_HASH = "6fb99c6279cdd343"
+
+
+def test_cli_verify_and_errors(repos, tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "data_pipelines.build", "--repo", repos[1], "--rows", "12",
+           "--cols", "40", "--window", "32", "--workers", "1"]
+    p = subprocess.run(cmd + ["--out", str(tmp_path / "o"), "--verify"], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.strip().split("\n")[-1])
+    for k in ("commits", "segments", "frames", "keystrokes", "skipped_commits", "mismatches",
+              "frames_per_s"):
+        assert k in summary
+    assert summary["mismatches"] == 0 and summary["frames"] == summary["keystrokes"] > 0
+    p = subprocess.run(cmd + ["--out", str(tmp_path / "o")], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "not empty" in p.stderr
+    (tmp_path / "file").write_text("")  # unwritable: the parent is a file (works as root too)
+    p = subprocess.run(cmd + ["--out", str(tmp_path / "file" / "x")], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 2 and "cannot write" in p.stderr
+
+
+def test_failed_build_leaves_nothing(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(GitSourceError, match="not a Git repository"):
+        build.build([sources.resolve(str(tmp_path / "plain"))], str(tmp_path / "out"), CFG)
+    assert sorted(os.listdir(tmp_path)) == ["plain"]
+
+
+def test_sources(repos, tmp_path, monkeypatch):
+    monkeypatch.chdir(repos[0])
+    me = sources.resolve("self")
+    assert me.path == os.path.realpath(repos[0]) and me.name == "alpha"
+    url = f"file://{repos[1]}"
+    s = sources.resolve(url, str(tmp_path / "cache"))
+    assert os.path.isdir(s.path) and s.name == "beta"
+    assert sources.resolve(url, str(tmp_path / "cache")) == s  # cached: no second clone
+    with pytest.raises(GitSourceError, match="pass the local path"):
+        sources.resolve("file:///nonexistent/repo.git", str(tmp_path / "cache"))
+
+
+def test_build_from_experiment_config(repos, tmp_path, monkeypatch, capsys):
+    mod = types.ModuleType("experiments.fake_data_exp")
+    out = str(tmp_path / "exp_ds")
+    mod.get_config = lambda: types.SimpleNamespace(data={
+        "sources": [repos[1]], "dir": out, "rows": 12, "cols": 40, "window": 32})
+    monkeypatch.setitem(sys.modules, "experiments.fake_data_exp", mod)
+    assert build.main(["--exp", "fake_data_exp", "--workers", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().split("\n")[-1])
+    assert summary["out"] == out and load_side(out)["rows"] == 12 and load_side(out)["window"] == 32

@@ -1,0 +1,155 @@
+"""The pure-function model: shapes, errors, streaming equivalence, resets, causality."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import TINY, random_batch
+from rcfam_jax import frame_head, model
+from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
+
+
+def test_shapes_and_dtypes(tiny_params):
+  b, t = 3, 5
+  batch = random_batch(jax.random.PRNGKey(1), TINY, b, t)
+  state = model.initial_state(tiny_params, b)
+  chex.assert_shape(state.h, (TINY.lstm_layers, b, TINY.lstm_hidden))
+  logits, new_state = model.apply(tiny_params, batch["frames"], state, cfg=TINY)
+  chex.assert_shape(logits, (b, t, TINY.vocab_size))
+  chex.assert_type(logits, jnp.float32)
+  chex.assert_trees_all_equal_shapes_and_dtypes(state, new_state)
+  emb = frame_head.apply(tiny_params["frame_head"], batch["frames"], TINY)
+  chex.assert_shape(emb, (b, t, TINY.d_model))
+  chex.assert_tree_all_finite((logits, new_state, emb))
+
+
+def test_bf16_compute_keeps_fp32_state_and_logits():
+  cfg = from_dict(ModelConfig, {**TINY.__dict__, "compute_dtype": "bfloat16"})
+  params = model.init(jax.random.PRNGKey(0), cfg)
+  batch = random_batch(jax.random.PRNGKey(1), cfg, 2, 4)
+  logits, state = model.apply(params, batch["frames"], model.initial_state(params, 2), cfg=cfg)
+  chex.assert_type([logits, state.h, state.c], jnp.float32)
+  chex.assert_tree_all_finite(logits)
+
+
+@pytest.mark.parametrize("shape, match", [
+    ((2, 3, 8, 17, 7), r"expected \(\.\.\., 8, 16, 7\)"),
+    ((2, 3, 8, 16, 3), r"expected \(\.\.\., 8, 16, 7\)"),
+    ((16, 7), r"expected"),
+])
+def test_malformed_frames_raise(tiny_params, shape, match):
+  frames = jnp.zeros(shape, jnp.uint8)
+  with pytest.raises(ValueError, match=match):
+    model.apply(tiny_params, frames, model.initial_state(tiny_params, 2), cfg=TINY)
+
+
+def test_float_frames_raise(tiny_params):
+  with pytest.raises(ValueError, match="integer cells"):
+    frame_head.apply(tiny_params["frame_head"], jnp.zeros((1, 8, 16, 7)), TINY)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"rows": 9}, "not divisible by 2\\^downsample_blocks=2"),
+    ({"d_model": 31}, "divisible by n_head"),
+    ({"reduction": "max"}, "reduction"),
+    ({"no_such_field": 1}, "unknown ModelConfig field"),
+])
+def test_bad_config_values_raise(bad, match):
+  with pytest.raises(ValueError, match=match):
+    from_dict(ModelConfig, {**TINY.__dict__, **bad})
+
+
+def test_bad_bptt_values_raise():
+  with pytest.raises(ValueError, match="lstm_remat"):
+    BPTTConfig(lstm_remat="sometimes")
+  with pytest.raises(ValueError, match="head_chunk"):
+    BPTTConfig(head_chunk=0)
+
+
+def test_step_t_times_equals_apply(tiny_params):
+  b, t = 2, 6
+  batch = random_batch(jax.random.PRNGKey(2), TINY, b, t, resets=True)
+  state0 = model.initial_state(tiny_params, b)
+  logits, final = model.apply(tiny_params, batch["frames"], state0, batch["reset"], cfg=TINY)
+  step = jax.jit(lambda p, f, s, r: model.step(p, f, s, r, cfg=TINY))
+  state, outs = state0, []
+  for i in range(t):
+    out, state = step(tiny_params, batch["frames"][:, i], state, batch["reset"][:, i])
+    outs.append(out)
+  np.testing.assert_allclose(jnp.stack(outs, 1), logits, rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(state, final, rtol=1e-5, atol=1e-5)
+
+
+def test_windows_with_carried_state_equal_one_pass(tiny_params):
+  """Truncated-BPTT windows that carry the state compute the same outputs as one long pass."""
+  b, t = 2, 8
+  batch = random_batch(jax.random.PRNGKey(3), TINY, b, t)
+  s0 = model.initial_state(tiny_params, b)
+  full, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
+  a, s1 = model.apply(tiny_params, batch["frames"][:, :5], s0, cfg=TINY)
+  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY, head_chunk=2)
+  np.testing.assert_allclose(jnp.concatenate([a, c], 1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_reset_restores_learned_initial_state(tiny_params):
+  # Make h0/c0 non-trivial so that "restored" is distinguishable from zeros.
+  params = jax.tree.map(lambda x: x, tiny_params)
+  params["lstm"]["h0"] = jnp.full_like(params["lstm"]["h0"], 0.3)
+  params["lstm"]["c0"] = jnp.full_like(params["lstm"]["c0"], -0.2)
+  b, t, r = 2, 7, 4
+  batch = random_batch(jax.random.PRNGKey(4), TINY, b, t)
+  resets = jnp.zeros((b, t), bool).at[:, r].set(True)
+  s0 = model.initial_state(params, b)
+  logits, _ = model.apply(params, batch["frames"], s0, resets, cfg=TINY)
+  fresh, _ = model.apply(params, batch["frames"][:, r:], s0, cfg=TINY)
+  np.testing.assert_allclose(logits[:, r:], fresh, rtol=1e-5, atol=1e-5)
+  no_reset, _ = model.apply(params, batch["frames"], s0, cfg=TINY)
+  assert not np.allclose(no_reset[:, r:], fresh, atol=1e-4)
+
+
+def test_causality_by_gradient(tiny_params):
+  """d logits[t] / d embedding[s] is exactly zero for every s > t."""
+  b, t, probe = 2, 6, 2
+  emb = jax.random.normal(jax.random.PRNGKey(5), (t, b, TINY.d_model))
+  s0 = model.initial_state(tiny_params, b)
+
+  def out_at_probe(e):
+    y, _ = model.backbone(tiny_params, e, s0, cfg=TINY)
+    return jnp.sum(model.logits(tiny_params, y[probe]))
+
+  g = jax.grad(out_at_probe)(emb)
+  assert np.all(np.asarray(g[probe + 1:]) == 0.0)
+  assert np.all(np.abs(np.asarray(g[: probe + 1])).sum(axis=(1, 2)) > 0)
+
+
+def test_future_frames_do_not_change_past_outputs(tiny_params):
+  b, t, probe = 2, 6, 3
+  batch = random_batch(jax.random.PRNGKey(6), TINY, b, t)
+  s0 = model.initial_state(tiny_params, b)
+  a, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
+  changed = batch["frames"].at[:, probe + 1:].set(7)
+  c, _ = model.apply(tiny_params, changed, s0, cfg=TINY)
+  np.testing.assert_array_equal(a[:, : probe + 1], c[:, : probe + 1])
+  assert not np.allclose(a[:, probe + 1:], c[:, probe + 1:])
+
+
+def test_out_of_range_codepoints_embed_to_zero(tiny_params):
+  cfg = from_dict(ModelConfig, {**TINY.__dict__, "n_codepoints": 128})
+  params = frame_head.init(jax.random.PRNGKey(0), cfg)
+  cells = jnp.zeros((1,) + cfg.frame_shape, jnp.int32).at[..., 0].set(200)
+  x = frame_head.embed_cells(params, cells, cfg)
+  expect = params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)[None]
+  np.testing.assert_allclose(x, expect, rtol=1e-6)
+
+
+def test_reference_parameter_counts():
+  """SPEC.md section 4: the author's debug config has ~94.0 M parameters (88.1 M at 24x80)."""
+  def count(cfg):
+    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), cfg))
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+  debug = ModelConfig(rows=48, cols=160, d_model=1024, n_layer=3, n_head=8, lstm_hidden=1024,
+                      vocab_size=20352)
+  assert abs(count(debug) / 1e6 - 94.0) < 0.1
+  assert abs(count(from_dict(ModelConfig, {**debug.__dict__, "rows": 24, "cols": 80})) / 1e6
+             - 88.1) < 0.1
