@@ -1,7 +1,8 @@
 """Builds a text-video dataset from Git repositories (`python -m data_pipelines.build`).
 
     python -m data_pipelines.build --repo PATH_OR_URL [--repo ...] --out DIR \\
-        [--rows 24 --cols 80 --window 256] [--val-repo NAME_OR_SPEC ...] [--verify]
+        [--rows 24 --cols 80 --window 256] [--val-repo NAME_OR_SPEC ...] [--val-fraction F]
+        [--verify]
     python -m data_pipelines.build --exp NAME [--verify]     # what `make data EXP=NAME` runs
 
 Stages: (1) compile each repository into segments (episode.py), in parallel over
@@ -10,6 +11,8 @@ over segments, streamed in order into the TFDS ArrayRecord writer; (3) write
 `segments.json`; (4) with --verify, replay every stored segment on a fresh editor
 and compare frames and, at every commit, the files with Git. Everything is
 written to a temporary sibling directory that is renamed to DIR when complete.
+Validation: whole repositories (--val-repo) and/or the last F of each other
+repository's first-parent commits (--val-fraction F, episode.py).
 The last stdout line is a JSON summary.
 """
 
@@ -32,6 +35,7 @@ from data_pipelines.git_reader import FilterConfig
 
 SIDECAR = "segments.json"
 PIPELINE_VERSION = tfds_builder.VERSION
+log = logging.getLogger(__name__)
 
 
 class BuildError(RuntimeError):
@@ -47,10 +51,13 @@ class BuildConfig:
     max_segment_steps: int = 1 << 16
     filter: FilterConfig = FilterConfig()
     workers: int = 0  # 0: os.cpu_count(); 1: no subprocesses
+    val_fraction: float = 0.0  # last ceil(F * n) commits of each training repo -> 'validation'
 
-    def episode(self) -> episode.EpisodeConfig:
+    def episode(self, held_out: bool = False) -> episode.EpisodeConfig:
+        """The compile config; no temporal hold-out for a repository held out whole."""
         return episode.EpisodeConfig(self.rows, self.cols, self.max_keys_per_commit,
-                                     self.max_segment_steps, self.filter)
+                                     self.max_segment_steps, self.filter,
+                                     0.0 if held_out else self.val_fraction)
 
 
 def render_segment(job) -> tuple[list[dict], float]:
@@ -68,8 +75,8 @@ def render_segment(job) -> tuple[list[dict], float]:
 
 
 def _compile(job) -> episode.Episode:
-    src, cfg = job
-    return episode.compile_episode(src.path, src.name, cfg.episode())
+    src, cfg, held_out = job
+    return episode.compile_episode(src.path, src.name, cfg.episode(held_out))
 
 
 class _Pool:
@@ -123,6 +130,9 @@ def build(srcs: list[sources.Source], out_dir: str, cfg: BuildConfig = BuildConf
     unknown = set(val) - set(names) - {s.spec for s in srcs}
     if unknown:
         raise BuildError(f"--val-repo {sorted(unknown)} matches no source name {names}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise BuildError(f"--val-fraction {cfg.val_fraction}: must be in [0, 1) (the fraction of "
+                         "each repository's last commits held out; 0 for none)")
     tmp = _tmp_dir(out_dir, overwrite)
     try:
         summary = _build(srcs, tmp, out_dir, cfg, val, verify)
@@ -136,12 +146,13 @@ def build(srcs: list[sources.Source], out_dir: str, cfg: BuildConfig = BuildConf
 def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
     t0 = time.perf_counter()
     workers = cfg.workers or os.cpu_count() or 1
+    split_of = {s.name: "validation" if (s.name in val or s.spec in val) else "train" for s in srcs}
     pool = _Pool(min(workers, max(len(srcs), 1)) if workers > 1 else 1)
     try:
-        episodes = list(pool.imap(_compile, [(s, cfg) for s in srcs]))
+        episodes = list(pool.imap(_compile, [(s, cfg, split_of[s.name] == "validation")
+                                             for s in srcs]))
     finally:
         pool.close()
-    split_of = {s.name: "validation" if (s.name in val or s.spec in val) else "train" for s in srcs}
     plan = _plan(episodes, split_of, cfg.window)
     if not plan:
         raise BuildError(f"{[s.spec for s in srcs]}: no commit touches an allowlisted text file "
@@ -160,6 +171,10 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
         return gen
 
     splits = sorted({m["split"] for m, _ in plan})
+    if "validation" not in splits and cfg.val_fraction:
+        log.warning("val_fraction=%s gave no 'validation' segment (single-commit repositories, "
+                    "or every held-out commit was teleported: see --max-keys-per-commit); pass "
+                    "--val-repo with another source or a larger --val-fraction", cfg.val_fraction)
     try:
         builder = tfds_builder.GitTextVideo(rows=cfg.rows, cols=cfg.cols, window=cfg.window,
                                             splits={s: generator(s) for s in splits}, data_dir=tmp)
@@ -180,6 +195,9 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
         "frames": frames,
         "keystrokes": sum(e.stats["keystrokes"] for e in episodes),
         "skipped_commits": sum(e.stats["skipped_commits"] for e in episodes),
+        "val_commits": sum(e.stats["commits"] if split_of[e.repo] == "validation"
+                           else e.stats["val_commits"] for e in episodes),
+        "val_frames": sum(m["n_steps"] for m, _ in plan if m["split"] == "validation"),
         "mismatches": None,
         "frames_per_s": round(frames / wall, 1),
         "render_frames_per_s_per_core": round(frames / max(render_s[0], 1e-9), 1),
@@ -193,13 +211,15 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
 
 
 def _plan(episodes, split_of, window):
-    """[(segment metadata, segment)] in record order: split, then repository, then segment."""
+    """[(segment metadata, segment)] in record order: split, then repository, then segment.
+    A segment is in 'validation' if its repository is held out or it is (after) a
+    'val_holdout' segment."""
     plan, next_record = [], {}
     for split in ("train", "validation"):
         for ep in episodes:
-            if split_of[ep.repo] != split:
-                continue
             for seg in ep.segments:
+                if (seg.split if split_of[ep.repo] == "train" else "validation") != split:
+                    continue
                 n = len(seg.keys)
                 first = next_record.get(split, 0)
                 windows = -(-n // window)
@@ -222,7 +242,8 @@ def _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir) -> dict:
         "config": dataclasses.asdict(cfg) | {"workers": None},
         "rows": cfg.rows, "cols": cfg.cols, "window": cfg.window,
         "repos": [{"name": e.repo, "source": by_name[e.repo].spec, "path": e.path,
-                   "head": e.head, "split": split_of[e.repo], "stats": dict(sorted(e.stats.items()))}
+                   "head": e.head, "split": split_of[e.repo], "val_commit": e.val_commit,
+                   "stats": dict(sorted(e.stats.items()))}
                   for e in episodes],
         "splits": {s: {"segments": sum(m["split"] == s for m, _ in plan),
                        "records": sum(m["n_windows"] for m, _ in plan if m["split"] == s),
@@ -234,17 +255,18 @@ def _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir) -> dict:
 
 def build_from_sources(sources_: list[str], out_dir: str, rows: int = 24, cols: int = 80, *,
                        window: int = 256, val_sources: tuple[str, ...] = (),
-                       cache_dir: str | None = None, verify: bool = False,
-                       overwrite: bool = False, **config) -> dict:
+                       val_fraction: float = 0.0, cache_dir: str | None = None,
+                       verify: bool = False, overwrite: bool = False, **config) -> dict:
     """Entry point for experiments / `make data`: sources are 'self', local paths or URLs."""
     srcs = [sources.resolve(s, cache_dir) for s in sources_]
-    cfg = BuildConfig(rows=rows, cols=cols, window=window, **config)
+    cfg = BuildConfig(rows=rows, cols=cols, window=window, val_fraction=val_fraction, **config)
     return build(srcs, out_dir, cfg, val=tuple(val_sources), verify=verify, overwrite=overwrite)
 
 
 def experiment_data(name: str) -> dict:
     """Build arguments from `experiments/<name>.py`: get_config().data with fields
-    sources (default ['self']), dir, rows, cols and optional window, val_sources."""
+    sources (default ['self']), dir, rows, cols and optional window, val_sources,
+    val_fraction (default 0.0)."""
     try:
         mod = importlib.import_module(f"experiments.{name}")
     except ModuleNotFoundError as e:
@@ -256,7 +278,8 @@ def experiment_data(name: str) -> dict:
         raise BuildError(f"experiments/{name}.py: get_config().data.dir is missing")
     return {"sources_": list(get("sources", ["self"])), "out_dir": get("dir"),
             "rows": get("rows", 24), "cols": get("cols", 80), "window": get("window", 256),
-            "val_sources": tuple(get("val_sources", ()))}
+            "val_sources": tuple(get("val_sources", ())),
+            "val_fraction": float(get("val_fraction", 0.0) or 0.0)}
 
 
 def main(argv=None) -> int:
@@ -272,6 +295,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-segment-steps", type=int, default=1 << 16)
     ap.add_argument("--all-extensions", action="store_true", help="no extension allowlist")
     ap.add_argument("--val-repo", action="append", default=[], help="source held out for validation")
+    ap.add_argument("--val-fraction", type=float, default=None, metavar="F",
+                    help="hold out the last ceil(F * n) commits of each other repo (0 <= F < 1)")
     ap.add_argument("--cache-dir", default=None, help="where URLs are cloned (.cache/repos)")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--verify", action="store_true")
@@ -282,13 +307,15 @@ def main(argv=None) -> int:
     tfds.disable_progress_bar()
     try:
         args = experiment_data(a.exp) if a.exp else {"sources_": a.repo, "out_dir": a.out,
-                                                       "val_sources": ()}
+                                                       "val_sources": (), "val_fraction": 0.0}
         for k in ("rows", "cols", "window"):
             if getattr(a, k) is not None or k not in args:
                 args[k] = getattr(a, k) or {"rows": 24, "cols": 80, "window": 256}[k]
         args["sources_"] = a.repo or args["sources_"]
         args["out_dir"] = a.out or args["out_dir"]
         args["val_sources"] = tuple(a.val_repo) or args["val_sources"]
+        if a.val_fraction is not None:
+            args["val_fraction"] = a.val_fraction
         if not args["sources_"] or not args["out_dir"]:
             ap.error("pass --repo and --out, or --exp")
         filt = FilterConfig(extensions=()) if a.all_extensions else FilterConfig()

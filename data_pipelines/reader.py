@@ -39,7 +39,11 @@ class Split:
         with open(path) as f:
             self.meta = json.load(f)
         if split not in self.meta["splits"]:
-            raise KeyError(f"{ds_dir}: no split {split!r}; have {sorted(self.meta['splits'])}")
+            hint = ("; rebuild with --val-repo NAME (hold out a whole source) or --val-fraction F "
+                    "(the last F of each repository's commits, e.g. 0.05), or data.val_sources / "
+                    "data.val_fraction in the experiment config" if split == "validation" else "")
+            have = sorted(self.meta["splits"])
+            raise KeyError(f"{ds_dir}: no split {split!r}; have {have}{hint}")
         self.rows, self.cols, self.window = self.meta["rows"], self.meta["cols"], self.meta["window"]
         self.segments = [s for s in self.meta["segments"] if s["split"] == split]
         self.source = tfds_builder.data_source(os.path.join(ds_dir, self.meta["tfds_dir"]), split)

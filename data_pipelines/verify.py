@@ -27,7 +27,7 @@ def verify_repo(job) -> int:
     rows, cols, L = side["rows"], side["cols"], side["window"]
     reader = GitReader(repo["path"], _filter(side["config"]))
     commits = reader.commits()
-    src = tfds_builder.data_source(os.path.join(ds_dir, side["tfds_dir"]), repo["split"])
+    srcs = {}  # split -> data source (a repository's segments may span train and validation)
     bad, current = 0, [None]  # current: the last commit read from Git
 
     def advance_to(sha):
@@ -42,6 +42,10 @@ def verify_repo(job) -> int:
     for seg in (s for s in side["segments"] if s["repo"] == repo["name"]):
         if seg["start_commit"]:
             advance_to(seg["start_commit"])
+        if seg["split"] not in srcs:
+            srcs[seg["split"]] = tfds_builder.data_source(
+                os.path.join(ds_dir, side["tfds_dir"]), seg["split"])
+        src = srcs[seg["split"]]
         recs = [src[i] for i in range(seg["first_record"], seg["first_record"] + seg["n_windows"])]
         keys = np.concatenate([r["actions"] for r in recs])[:seg["n_steps"]]
         if any(r["segment_id"] != seg["id"] for r in recs):

@@ -1,5 +1,7 @@
 """Git end-to-end (DATA.md test 4) and bad-input handling of the git reader."""
 
+import dataclasses
+import math
 import subprocess
 
 import numpy as np
@@ -111,3 +113,41 @@ def test_size_caps(tmp_path):
     ep = episode.compile_episode(r.path, "caps", episode.EpisodeConfig(
         rows=ROWS, cols=COLS, filter=caps))
     assert ep.stats["teleport_commit_bytes"] == 1 and ep.stats["skipped_commits"] == 1
+
+
+def test_val_start():
+    assert [episode.val_start(n, 0.2) for n in (1, 2, 5, 10, 21)] == [None, 1, 4, 8, 16]
+    assert episode.val_start(30, 0.1) == 27 and episode.val_start(2, 0.9) == 1
+    assert episode.val_start(10, 0.0) is None
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+            episode.val_start(10, bad)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.04])
+def test_val_holdout(repo, fraction):
+    """The last ceil(F * n) commits start a reset segment from the parent's tree; every
+    later segment is 'validation'; each commit is in exactly one split."""
+    ep = episode.compile_episode(repo, "syn", dataclasses.replace(CFG, val_fraction=fraction))
+    chain = git(repo, "rev-list", "--first-parent", "--reverse", "HEAD").decode().split()
+    first = len(chain) - math.ceil(fraction * len(chain))
+    assert ep.stats["val_commits"] == len(chain) - first and ep.val_commit == chain[first]
+    splits = [s.split for s in ep.segments]
+    h = splits.index("validation")
+    assert splits == ["train"] * h + ["validation"] * (len(splits) - h)
+    seg = ep.segments[h]
+    assert seg.reason == "val_holdout" and seg.start_commit == chain[first - 1]
+    assert seg.keys[0] == K.BOS and seg.commits[0] == chain[first]
+    assert seg.commit_index[0] == first and seg.teleported is None
+    assert seg.start_files == git_tree(repo, chain[first - 1])
+    seen = []
+    list(replay.replay(seg.start_files, seg.keys, ROWS, COLS, 256,
+                       on_commit=lambda ed, t: seen.append(ed.file_texts())))
+    assert [git_tree(repo, sha) for sha in seg.commits] == seen
+    by_split = {"train": [], "validation": []}
+    for s in ep.segments:
+        by_split[s.split] += ([s.teleported] if s.teleported else []) + s.commits
+    assert by_split["validation"] == chain[first:]
+    if fraction == 0.2:  # a teleport right before the hold-out leaves an empty segment out
+        assert by_split["train"] == chain[:first]
+    assert set(by_split["train"]) <= set(chain[:first])

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from data_pipelines import build, codec, episode, replay, sources, synthetic, tfds_builder
+from data_pipelines import keys as K
 from data_pipelines.git_reader import GitSourceError
+from data_pipelines.reader import Split
 
 ROWS, COLS, WINDOW = 12, 40, 64
 CFG = build.BuildConfig(rows=ROWS, cols=COLS, window=WINDOW, max_keys_per_commit=3000,
@@ -88,6 +90,102 @@ def test_two_builds_identical(repos, built, tmp_path):
             assert a.read() == b.read(), rel
 
 
+@pytest.fixture(scope="module")
+def built_val(repos, tmp_path_factory):
+    """alpha: the last 20% of its commits held out; beta: held out whole."""
+    out = str(tmp_path_factory.mktemp("ds_val") / "ds")
+    cfg = build.BuildConfig(**{**CFG.__dict__, "val_fraction": 0.2})
+    summary = build.build([sources.resolve(p) for p in repos], out, cfg, val=("beta",),
+                          verify=True)
+    return out, summary
+
+
+def split_commits(out, side, repo):
+    """{split: first-parent indices typed (valid steps) or teleported to} of one repository."""
+    chain = subprocess.run(["git", "-C", repo, "rev-list", "--first-parent", "--reverse", "HEAD"],
+                           capture_output=True, text=True).stdout.split()
+    name = os.path.basename(repo)
+    got = {}
+    for split in side["splits"]:
+        src = tfds_builder.data_source(os.path.join(out, side["tfds_dir"]), split)
+        idx = set()
+        for m in side["segments"]:
+            if m["repo"] == name and m["split"] == split:
+                recs = [src[m["first_record"] + i] for i in range(m["n_windows"])]
+                idx |= {int(c) for r in recs for c in r["commit_index"][r["valid"]]}
+                idx |= {chain.index(m["teleported"])} if m["teleported"] else set()
+        got[split] = idx
+    return got, chain
+
+
+def test_val_fraction_split(repos, built_val):
+    out, summary = built_val
+    side = load_side(out)
+    assert summary["mismatches"] == 0 and set(side["splits"]) == {"train", "validation"}
+    alpha = next(r for r in side["repos"] if r["name"] == "alpha")
+    got, chain = split_commits(out, side, repos[0])
+    first = len(chain) - 5  # ceil(0.2 * 21)
+    assert alpha["stats"]["val_commits"] == 5 and alpha["val_commit"] == chain[first]
+    assert got["train"] == set(range(first)) and got["validation"] == set(range(first, len(chain)))
+    val = [m for m in side["segments"] if m["repo"] == "alpha" and m["split"] == "validation"]
+    head = val[0]
+    assert head["reason"] == "val_holdout" and head["start_commit"] == chain[first - 1]
+    assert head["first_commit"] == chain[first] and head["first_commit_index"] == first
+    rec = tfds_builder.data_source(os.path.join(out, side["tfds_dir"]),
+                                   "validation")[head["first_record"]]
+    assert rec["is_first"] and rec["actions"][0] == K.BOS
+    assert all(m["index"] > head["index"] for m in val[1:])
+    # beta is held out whole: no temporal hold-out segment, all of it in validation.
+    beta = [m for m in side["segments"] if m["repo"] == "beta"]
+    assert {m["split"] for m in beta} == {"validation"} and "val_holdout" not in {
+        m["reason"] for m in beta}
+    got, chain = split_commits(out, side, repos[1])
+    assert got == {"train": set(), "validation": set(range(len(chain)))}
+    assert summary["val_commits"] == 5 + len(chain)
+    assert summary["val_frames"] == side["splits"]["validation"]["steps"]
+    assert Split(out, "validation").segments == [m for m in side["segments"]
+                                                 if m["split"] == "validation"]
+
+
+def test_val_fraction_deterministic(repos, built_val, tmp_path):
+    out2 = str(tmp_path / "again")
+    cfg2 = build.BuildConfig(**{**CFG.__dict__, "val_fraction": 0.2, "workers": 2})
+    build.build([sources.resolve(p) for p in repos], out2, cfg2, val=("beta",))
+    files = lambda d: sorted(os.path.relpath(os.path.join(r, f), d)
+                             for r, _, fs in os.walk(d) for f in fs)
+    assert files(built_val[0]) == files(out2)
+    for rel in files(out2):
+        with open(os.path.join(built_val[0], rel), "rb") as a, open(os.path.join(out2, rel),
+                                                                     "rb") as b:
+            assert a.read() == b.read(), rel
+
+
+def test_val_fraction_errors_and_single_commit(repos, tmp_path, caplog, capsys):
+    src = [sources.resolve(repos[1])]
+    for bad in (1.0, -0.1):
+        with pytest.raises(build.BuildError, match=r"--val-fraction .*must be in \[0, 1\)"):
+            build.build(src, str(tmp_path / "bad"), build.BuildConfig(**{**CFG.__dict__,
+                                                                          "val_fraction": bad}))
+    assert build.main(["--repo", repos[1], "--out", str(tmp_path / "bad"), "--val-fraction",
+                       "1.5", "--workers", "1"]) == 2
+    assert "must be in [0, 1)" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "bad")
+    one = synthetic.Repo(str(tmp_path / "one"))
+    one.write("a.c", "int a;\n")
+    one.commit("only")
+    out = str(tmp_path / "one_ds")
+    cfg = build.BuildConfig(**{**CFG.__dict__, "val_fraction": 0.2})
+    with caplog.at_level("WARNING"):
+        summary = build.build([sources.resolve(one.path)], out, cfg, verify=True)
+    assert "a single commit" in caplog.text and "no 'validation' segment" in caplog.text
+    side = load_side(out)
+    assert summary["mismatches"] == 0 and summary["val_commits"] == summary["val_frames"] == 0
+    assert set(side["splits"]) == {"train"} and side["repos"][0]["stats"]["val_commits"] == 0
+    assert {m["split"] for m in side["segments"]} == {"train"}
+    with pytest.raises(KeyError, match="--val-repo.*--val-fraction"):
+        Split(out, "validation")
+
+
 def test_golden_hash(tmp_path):
     """A fixed synthetic repository gives a stable dataset; bump VERSION on format changes."""
     repo = synthetic.make_repo(str(tmp_path / "golden"), n_commits=4, seed=7)
@@ -148,8 +246,12 @@ def test_build_from_experiment_config(repos, tmp_path, monkeypatch, capsys):
     mod = types.ModuleType("experiments.fake_data_exp")
     out = str(tmp_path / "exp_ds")
     mod.get_config = lambda: types.SimpleNamespace(data={
-        "sources": [repos[1]], "dir": out, "rows": 12, "cols": 40, "window": 32})
+        "sources": [repos[1]], "dir": out, "rows": 12, "cols": 40, "window": 32,
+        "val_fraction": 0.2})
     monkeypatch.setitem(sys.modules, "experiments.fake_data_exp", mod)
     assert build.main(["--exp", "fake_data_exp", "--workers", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().split("\n")[-1])
-    assert summary["out"] == out and load_side(out)["rows"] == 12 and load_side(out)["window"] == 32
+    side = load_side(out)
+    assert summary["out"] == out and side["rows"] == 12 and side["window"] == 32
+    assert summary["val_commits"] == 2 and set(side["splits"]) == {"train", "validation"}
+    assert build.experiment_data("fake_data_exp")["val_fraction"] == 0.2
