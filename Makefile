@@ -1,12 +1,16 @@
-# rcfam_jax: every target installs what it needs into .venv first.
+# rcfam_jax: every target installs what it needs into .venv first (no network needed after).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+EXP ?= demo
+WORKDIR ?= workdirs/$(EXP)
+ARGS ?=
 SEQ_LENS ?= 128,512,2048
 BENCH_ARGS ?=
+DEPTH_ARGS ?=
 
-.PHONY: install test bench clean
+.PHONY: install test train data bench depth-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +20,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The whole suite on CPU (CI runs exactly this).
 test: $(STAMP)
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q tests
+
+# Train (or resume) experiments/$(EXP).py into $(WORKDIR); builds its dataset on first use.
+train: $(STAMP)
+	$(PY) -m rcfam_jax.main --config experiments/$(EXP).py --workdir $(WORKDIR) $(ARGS)
+
+# Build the dataset experiments/$(EXP).py names (sources: 'self', local clones, Git URLs).
+data: $(STAMP)
+	$(PY) -m rcfam_jax.data --config experiments/$(EXP).py
 
 # One full training step (fwd, bwd, optimizer) per T at the reference config; JSON lines.
 bench: $(STAMP)
 	$(PY) -m rcfam_jax.bench --seq-lens $(SEQ_LENS) $(BENCH_ARGS)
+
+# Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
+depth-bench: $(STAMP)
+	$(PY) -m rcfam_jax.tasks.sweep --preset=full --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

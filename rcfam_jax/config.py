@@ -1,4 +1,4 @@
-"""Frozen dataclass configs: the model and the memory-bounded BPTT scheme.
+"""Frozen dataclass configs: the model, the memory-bounded BPTT scheme and the data.
 
 ml-collections ConfigDicts stop at `main`/`train`; they are converted here with `from_dict`, so
 everything below that boundary gets hashable, typed values that `functools.partial` can close over.
@@ -11,6 +11,7 @@ from typing import Any, Mapping
 N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
 ATTENTION_IMPLS = (None, "xla", "cudnn")
+CONV_IMPLS = ("auto", "xla", "matmul")
 HEAD_REMATS = ("full", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -38,6 +39,7 @@ class ModelConfig:
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
   attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
+  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'auto' (matmul on CPU, xla elsewhere)
   lstm_unroll: int = 8
   rms_eps: float = 1e-5
 
@@ -45,6 +47,7 @@ class ModelConfig:
     _check_choice("reduction", self.reduction, REDUCTIONS)
     _check_choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
     _check_choice("compute_dtype", self.compute_dtype, DTYPES)
+    _check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
     for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
                  "lstm_layers", "vocab_size", "lstm_unroll"):
       if getattr(self, name) < 1:
@@ -111,6 +114,22 @@ class BPTTConfig:
     for name in ("head_chunk", "recompute_interval", "loss_chunk"):
       if getattr(self, name) < 1:
         raise ValueError(f"BPTTConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  dir: str = "data/self_24x80"
+  sources: tuple[str, ...] = ("self",)
+  val_sources: tuple[str, ...] = ()     # whole repositories held out for validation
+  val_fraction: float = 0.0             # and/or the last fraction of each repository's commits
+  rows: int = 24
+  cols: int = 80
+  window: int = 256                     # steps per stored record
+  max_keys_per_commit: int = 100_000    # commits above are teleported (skipped, reset)
+  max_segment_steps: int = 1 << 16
+  tokenizer_size: int = 0               # 0: one action per key (128 ids)
+  build: bool = True                    # build the dataset when `dir` holds none
+  cache_dir: str | None = None          # where URL sources are cloned
 
 
 def _check_choice(name, value, choices):

@@ -90,10 +90,13 @@ def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
   dt = jnp.dtype(cfg.compute_dtype)
+  conv_impl = cfg.conv_impl
+  if conv_impl == "auto":
+    conv_impl = "matmul" if jax.default_backend() == "cpu" else "xla"
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
-    x = nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x, cfg.rms_eps),
-                                                  dt)))
+    h = nn.rms_norm(p["norm"], x, cfg.rms_eps)
+    x = nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], h, dt, impl=conv_impl)))
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 

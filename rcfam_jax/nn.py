@@ -39,16 +39,33 @@ def rms_norm(scale, x, eps):
   return y.astype(x.dtype)
 
 
-def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2):
+def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
   """3x3 convolution, 'same' output size (padding = dilation), no bias; NHWC; output in dtype.
 
   The output stays in the compute dtype (the convolution accumulates in float32 internally):
   these full-resolution activations dominate the frame head's memory traffic.
+  impl: 'xla' (lax.conv_general_dilated: cuDNN on GPU) or 'matmul' (the sum of 9 shifted
+  matmuls; on XLA:CPU the conv's weight gradient inside a scan is ~50x slower than this).
   """
+  if impl == "matmul":
+    return _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
   return jax.lax.conv_general_dilated(
       x_NxHxWxD.astype(dtype), w_3x3xDxE.astype(dtype),
       window_strides=(1, 1), padding=((dilation, dilation), (dilation, dilation)),
       rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
+  _, h, w, _ = x_NxHxWxD.shape
+  pad = ((0, 0), (dilation, dilation), (dilation, dilation), (0, 0))
+  x = jnp.pad(x_NxHxWxD.astype(dtype), pad)
+  out = None
+  for ky in range(3):
+    for kx in range(3):
+      tap = x[:, ky * dilation:ky * dilation + h, kx * dilation:kx * dilation + w]
+      y = jnp.matmul(tap, w_3x3xDxE[ky, kx].astype(dtype), preferred_element_type=jnp.float32)
+      out = y if out is None else out + y
+  return out.astype(dtype)
 
 
 def avg_pool2x2(x_NxHxWxD):

@@ -1,10 +1,14 @@
-"""Pure training step: memory-bounded loss and gradient, then the optimizer update.
+"""Pure training and evaluation steps.
 
-The recurrent state is carried between windows (truncated BPTT) and returned with its gradient
-stopped. `cfg`, `bptt` and `tx` are closed over with functools.partial before `jax.jit`.
+`train_step` computes the memory-bounded loss and gradient (optionally over micro-batches,
+weighted by their valid positions so the update equals the full-batch one), applies the optimizer
+and returns the final recurrent state (gradient stopped) to carry into the next window of each
+lane (truncated BPTT). Configs and the optimizer are closed over with functools.partial before
+`jax.jit`; nothing here touches the host.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -16,24 +20,112 @@ from rcfam_jax import model
 from rcfam_jax.config import BPTTConfig, ModelConfig
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  steps: int = 1000
+  batch_size: int = 16
+  seq_len: int = 512               # trained sequence length (actions per lane per update)
+  microbatches: int = 1            # gradient accumulation inside one update
+  seed: int = 0
+  log_every: int = 10
+  eval_every: int = 200
+  eval_batches: int = 4
+  eval_seq_len: int = 512          # fixed across runs, so runs of any seq_len compare
+  eval_batch_size: int = 16
+  position_buckets: int = 4        # validation loss by position: early ... late
+  ckpt_every: int = 500
+  keep_checkpoints: int = 3
+
+  def __post_init__(self):
+    for name in ("steps", "batch_size", "seq_len", "microbatches", "log_every", "eval_every",
+                 "eval_batches", "eval_seq_len", "eval_batch_size", "position_buckets",
+                 "ckpt_every", "keep_checkpoints"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+    if self.batch_size % self.microbatches:
+      raise ValueError(f"train.batch_size={self.batch_size} is not divisible by "
+                       f"train.microbatches={self.microbatches}")
+
+
 class TrainState(NamedTuple):
   step: jax.Array
   params: Any
   opt_state: Any
+  rng: jax.Array   # raw key data (uint32), for stochastic extensions; checkpointed
 
 
 def init_train_state(key, cfg: ModelConfig, tx: optax.GradientTransformation) -> TrainState:
-  params = model.init(key, cfg)
-  return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
+  k_params, k_rng = jax.random.split(key)
+  params = model.init(k_params, cfg)
+  if jnp.issubdtype(k_rng.dtype, jax.dtypes.prng_key):  # typed key -> raw uint32 data
+    k_rng = jax.random.key_data(k_rng)
+  return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), k_rng)
+
+
+def _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt):
+  """Sum (not mean) of the valid positions' losses, its gradient, the final state, the count."""
+  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, bptt=bptt)
+  n = jnp.sum(aux["valid_BxT"]).astype(jnp.float32)
+  return loss * n, jax.tree.map(lambda g: g * n, grads), aux["state"], n
+
+
+def _split(x, m, axis):
+  """(..., B, ...) -> (M, ..., B/M, ...) with the micro-batch axis first."""
+  shape = x.shape[:axis] + (m, x.shape[axis] // m) + x.shape[axis + 1:]
+  return jnp.moveaxis(x.reshape(shape), axis, 0)
+
+
+def _merge(x, axis):
+  x = jnp.moveaxis(x, 0, axis)
+  return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
+
+
+def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfig,
+                  microbatches: int = 1):
+  """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices."""
+  if microbatches == 1:
+    total, grads, state, n = _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt)
+  else:
+    mbs = jax.tree.map(lambda x: _split(x, microbatches, 0), batch)
+    states = jax.tree.map(lambda x: _split(x, microbatches, 1), rnn_state)
+
+    def body(acc, xs):
+      mb, st = xs
+      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, bptt)
+      acc = jax.tree.map(jnp.add, acc, (l, g, n))
+      return acc, new_state
+
+    zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params), jnp.zeros(()))
+    (total, grads, n), states = jax.lax.scan(body, zeros, (mbs, states))
+    state = jax.tree.map(lambda x: _merge(x, 1), states)
+  denom = jnp.maximum(n, 1.0)
+  return total / denom, jax.tree.map(lambda g: g / denom, grads), state, n
 
 
 def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelConfig,
-               bptt: BPTTConfig, tx: optax.GradientTransformation):
+               bptt: BPTTConfig, tx: optax.GradientTransformation, microbatches: int = 1):
   """One update. Returns (new TrainState, final recurrent state, metrics)."""
-  (loss, aux), grads = bptt_lib.loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt)
+  loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt,
+                                            microbatches=microbatches)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
-  metrics = {"loss": loss, "grad_norm": grad_norm,
-             "n_valid": jnp.sum(aux["valid_BxT"])}
-  return TrainState(state.step + 1, params, opt_state), aux["state"], metrics
+  metrics = {"loss": loss, "grad_norm": grad_norm, "n_valid": n}
+  return state._replace(step=state.step + 1, params=params, opt_state=opt_state), rnn_state, metrics
+
+
+def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int):
+  """Loss sums over a batch of windows that each start from the learned initial state.
+
+  Returns sums and counts (overall and per position bucket, early to late) so that several
+  batches can be added before dividing.
+  """
+  b, t = batch["actions"].shape
+  state = model.initial_state(params, b)
+  _, aux = bptt_lib.sequence_loss(params, batch, state, cfg=cfg, bptt=bptt)
+  loss_BxT, valid_BxT = aux["loss_BxT"], aux["valid_BxT"].astype(jnp.float32)
+  bucket_T = jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1)
+  onehot_TxK = jax.nn.one_hot(bucket_T, buckets)
+  return {"loss_sum": jnp.sum(loss_BxT), "count": jnp.sum(valid_BxT),
+          "bucket_loss_sum": jnp.sum(loss_BxT, 0) @ onehot_TxK,
+          "bucket_count": jnp.sum(valid_BxT, 0) @ onehot_TxK}

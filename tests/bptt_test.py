@@ -124,3 +124,18 @@ def test_bench_prints_a_json_line(capsys):
 def test_bench_rejects_unknown_fields():
   with pytest.raises(SystemExit, match="unknown field"):
     bench.parse_overrides(["d_modle=3"])
+
+
+def test_microbatch_accumulation_equals_full_batch(tiny_params):
+  b, t = 4, 6
+  batch = random_batch(jax.random.PRNGKey(7), TINY, b, t, resets=True)
+  state = model.initial_state(tiny_params, b)
+  cfg = BPTTConfig(head_chunk=3, loss_chunk=3)
+  full = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, bptt=cfg))
+  micro = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, bptt=cfg, microbatches=2))
+  l1, g1, s1, n1 = full(tiny_params, batch, state)
+  l2, g2, s2, n2 = micro(tiny_params, batch, state)
+  np.testing.assert_allclose(l2, l1, rtol=1e-6)
+  assert float(n1) == float(n2) == float(jnp.sum(batch["valid"]))
+  assert _max_rel_err(g1, g2) < 1e-5
+  assert _max_rel_err(s1, s2) < 1e-6

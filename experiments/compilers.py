@@ -1,0 +1,42 @@
+"""Compilers corpus: one FBAM trained at sequence length T on public compiler repositories.
+
+The same model and optimizer in every `compilers_<T>.py`; only the trained sequence length
+differs (the scaling study of issue 7). Whole repositories (c4, lcc) are held out.
+
+Command: make data EXP=compilers_512 && make train EXP=compilers_512
+  (sources are Git URLs cloned into .cache/repos when the network allows; without network, clone
+  them elsewhere and pass local paths: ARGS='--config.data.sources=("/src/chibicc","/src/8cc")')
+Hardware: one NVIDIA H200 (the frame head is ~99.9% of the FLOPs).
+Expected: not measured yet; docs/RESULTS.md records each run.
+"""
+from experiments import common
+
+TRAIN_SOURCES = (
+    "https://github.com/rui314/chibicc",
+    "https://github.com/rui314/8cc",
+    "https://github.com/michaelforney/cproc",
+    "https://github.com/8l/qbe",
+    "https://github.com/TinyCC/tinycc",
+)
+VAL_SOURCES = ("https://github.com/rswier/c4", "https://github.com/drh/lcc")
+
+
+def get_config(arg=None, *, seq_len: int = 512):
+  a = common.parse_arg(arg, steps=20_000, batch=16, seq_len=seq_len, muon=True)
+  return common.base_config(
+      description=f"compilers corpus, trained sequence length {a['seq_len']}",
+      # The author's frame head and LSTM (SPEC.md section 4) at 24x80 frames: 88 M parameters
+      # with the author's 20,352-token vocabulary, here 4,096 learned action tokens.
+      model=dict(rows=24, cols=80, d_model=1024, n_layer=3, n_head=8, downsample_blocks=2,
+                 lstm_hidden=1024, lstm_layers=1, vocab_size=4096, compute_dtype="bfloat16",
+                 attention_impl="cudnn", lstm_unroll=8),
+      bptt=dict(head_chunk=max(1, min(64, a["seq_len"])), loss_chunk=128),
+      optim_=dict(name="muon" if a["muon"] else "adamw", lr=3e-4, muon_lr=2e-3,
+                  schedule="cosine", warmup_steps=500),
+      train_=dict(steps=a["steps"], batch_size=a["batch"], seq_len=a["seq_len"], log_every=20,
+                  eval_every=500, eval_batches=8, eval_seq_len=512, eval_batch_size=16,
+                  ckpt_every=1000, position_buckets=4),
+      data_=dict(dir="data/compilers_24x80", sources=TRAIN_SOURCES + VAL_SOURCES,
+                 val_sources=VAL_SOURCES, rows=24, cols=80, max_keys_per_commit=100_000,
+                 tokenizer_size=4096),
+  )

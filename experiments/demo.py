@@ -1,0 +1,24 @@
+"""Demo: a small FBAM trained on this repository's own Git history, on a CPU.
+
+Command: make train            (= make train EXP=demo WORKDIR=workdirs/demo)
+Hardware: any CPU; no network (the data is built from this clone's history on first use).
+Expected: filled in from a measured run in docs/RESULTS.md.
+"""
+from experiments import common
+
+
+def get_config(arg=None):
+  a = common.parse_arg(arg, steps=150, seq_len=64, batch=8)
+  return common.base_config(
+      description="small model on this repository's history (CPU demo)",
+      model=dict(rows=24, cols=80, d_model=32, n_layer=1, n_head=2, downsample_blocks=2,
+                 lstm_hidden=64, vocab_size=128, compute_dtype="float32", lstm_unroll=4),
+      bptt=dict(head_chunk=16, loss_chunk=64),
+      optim_=dict(name="adamw", lr=3e-3, warmup_steps=20, schedule="cosine"),
+      train_=dict(steps=a["steps"], batch_size=a["batch"], seq_len=a["seq_len"], log_every=10,
+                  eval_every=50, eval_batches=2, eval_seq_len=128, eval_batch_size=8,
+                  ckpt_every=50, position_buckets=4),
+      # Segments of at most 4096 steps, so the 8 lanes walk different parts of the history.
+      data_=dict(dir="data/self_24x80_s4096", sources=("self",), val_fraction=0.2, rows=24,
+                 cols=80, max_keys_per_commit=1_000_000, max_segment_steps=4096),
+  )

@@ -1,0 +1,10 @@
+"""FRJT (max jump 16) x lstm, 1 layer: train at depths 1..16, evaluate beyond.
+
+Command: python -m rcfam_jax.tasks.sweep --only=frjt16_lstm1
+Expected: pending the H200 run (docs/DEPTH_BENCHMARK.md).
+"""
+from experiments.depth import base
+
+
+def get_config(arg=None):
+  return base.make_config("frjt16", "lstm", 1, arg)

@@ -1,0 +1,11 @@
+"""FRJT (max jump 4) x lstm, 1 layer: train at depths 1..16, evaluate beyond.
+
+Command: python -m rcfam_jax.tasks.sweep --only=frjt_lstm1
+Expected (H200, measured): last-step accuracy 100% at depth 16, 100% at depth 64;
+cliff (first depth < 90%) none up to 64; 3000 steps, ~10 s.
+"""
+from experiments.depth import base
+
+
+def get_config(arg=None):
+  return base.make_config("frjt", "lstm", 1, arg)

@@ -1,0 +1,49 @@
+"""Frozen configuration shared by the token-level baselines (transformer, mamba, lstm)."""
+from __future__ import annotations
+
+import dataclasses
+
+KINDS = ("transformer", "mamba", "lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """A token model (B, T) ids -> (B, T, output_size) logits.
+
+  Widths are matched across kinds (d_model); parameter counts then differ (see sweep output).
+  """
+  kind: str
+  vocab_size: int
+  output_size: int
+  d_model: int = 128
+  layers: int = 1
+  # transformer
+  n_head: int = 4
+  mlp_ratio: int = 4
+  rope_base: float = 10_000.0
+  attention_impl: str | None = None   # None | 'xla' | 'cudnn' (cudnn needs bf16 compute)
+  # mamba-2 (SSD)
+  d_state: int = 32
+  head_dim: int = 32
+  expand: int = 2
+  conv_width: int = 4
+  chunk: int = 64
+  # lstm
+  forget_bias: float = 1.0
+  unroll: int = 8
+  compute_dtype: str = "float32"
+  norm_eps: float = 1e-6
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f"kind={self.kind!r} is not one of {KINDS}")
+    for name in ("vocab_size", "output_size", "d_model", "layers", "n_head", "d_state",
+                 "head_dim", "chunk", "unroll"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+    if self.kind == "transformer" and (self.d_model % self.n_head or
+                                       (self.d_model // self.n_head) % 2):
+      raise ValueError(f"d_model={self.d_model} must split into {self.n_head} even-sized heads")
+    if self.kind == "mamba" and (self.expand * self.d_model) % self.head_dim:
+      raise ValueError(f"expand*d_model={self.expand * self.d_model} is not divisible by "
+                       f"head_dim={self.head_dim}")

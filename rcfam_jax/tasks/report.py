@@ -1,0 +1,125 @@
+"""Sweep outputs: markdown tables, the accuracy-vs-depth plot, and the docs section.
+
+`docs/DEPTH_BENCHMARK.md` is hand-written prose plus one generated section per preset between
+`<!-- BEGIN results:<preset> -->` and `<!-- END results:<preset> -->`; a sweep replaces only
+its own preset's section, so CPU and H200 results live side by side.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+TASK_TITLES = {"frjt": "Forward-Referencing Jumps (max jump 4)",
+               "frjt16": "Forward-Referencing Jumps (max jump 16)", "maze": "Withheld Maze 4x4",
+               "last_write": "Last-Write control (associative)"}
+
+
+def _label(r):
+  return r.get("label", r["task"]["name"])
+
+
+def _runs_by_task(results):
+  out = {}
+  for name, r in results["runs"].items():
+    out.setdefault(_label(r), []).append((name, r))
+  return out
+
+
+def _model_label(r):
+  m = r["model"]
+  return f"{m['kind']} L={m['layers']}"
+
+
+def tables(results) -> str:
+  """Per task: per-step and last-step accuracy by depth (percent), params and cliff depth."""
+  lines = []
+  for task, runs in _runs_by_task(results).items():
+    depths = sorted({int(d) for _, r in runs for d in r["eval"]})
+    train_max = runs[0][1]["run"]["train_max_depth"]
+    head = " | ".join(f"{d}{'*' if d <= train_max else ''}" for d in depths)
+    for metric, title in (("acc", "per-step accuracy"), ("final_acc", "last-step accuracy")):
+      last = metric == "final_acc"
+      lines += [f"**{TASK_TITLES.get(task, task)}: {title} (%) by depth** "
+                f"(* = inside the training range 1..{train_max})", "",
+                f"| model | params | steps | {head} |" + (" cliff |" if last else ""),
+                "|---|---|---|" + "---|" * (len(depths) + last)]
+      for _, r in runs:
+        cells = " | ".join(f"{100 * r['eval'][str(d)][metric]:.1f}" if str(d) in r["eval"]
+                           else "" for d in depths)
+        cliff = r["cliff_depth"] if r["cliff_depth"] is not None else f">{depths[-1]}"
+        lines.append(f"| {_model_label(r)} | {r['params']:,} | {r['run']['steps']} | {cells} |" +
+                     (f" {cliff} |" if last else ""))
+      lines.append("")
+  thr = next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)
+  lines.append(f"cliff = the smallest evaluated depth whose last-step accuracy is below "
+               f"{100 * thr:.0f}%.")
+  return "\n".join(lines) + "\n"
+
+
+def proportionality(results, task="frjt") -> str:
+  """Transformer cliff depth against layer count L (SPEC section 2, input-length prop.)."""
+  rows = sorted(((r["model"]["layers"], r) for r in results["runs"].values()
+                 if _label(r) == task and r["model"]["kind"] == "transformer"),
+                key=lambda x: x[0])
+  if not rows:
+    return ""
+  lines = ["| Transformer L | params | last-step acc at depth 16 | cliff depth |",
+           "|---|---|---|---|"]
+  for layers, r in rows:
+    acc16 = r["eval"].get("16", {}).get("final_acc")
+    acc16 = f"{100 * acc16:.1f}%" if acc16 is not None else "n/a"
+    cliff = r["cliff_depth"] if r["cliff_depth"] is not None else "none measured"
+    lines.append(f"| {layers} | {r['params']:,} | {acc16} | {cliff} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(results, path: str) -> None:
+  """Per task, per-step and last-step accuracy against depth for every model (PNG)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  by_task = _runs_by_task(results)
+  fig, axes = plt.subplots(2, len(by_task), figsize=(5 * len(by_task), 7), squeeze=False)
+  for j, (task, runs) in enumerate(by_task.items()):
+    for i, (metric, title) in enumerate((("acc", "per-step"), ("final_acc", "last-step"))):
+      ax = axes[i][j]
+      for _, r in runs:
+        ds = sorted(int(d) for d in r["eval"])
+        ax.plot(ds, [r["eval"][str(d)][metric] for d in ds], marker="o", label=_model_label(r))
+      ax.axvline(runs[0][1]["run"]["train_max_depth"], color="grey", ls="--", lw=1)
+      ax.set_xscale("log", base=2)
+      ax.set_ylim(0, 1.02)
+      ax.set_xlabel("depth (executed jumps / moves / writes)")
+      ax.set_ylabel(f"{title} accuracy")
+      ax.set_title(f"{TASK_TITLES.get(task, task)}")
+      ax.legend(fontsize=7)
+  fig.suptitle(f"Accuracy vs depth ({results['meta']['preset']}; {results['meta']['device']})")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def section(results, plot_name: str | None) -> str:
+  m = results["meta"]
+  parts = [f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`, "
+           f"{m['total_s']:.0f} s in total.", "", f"Command: `{m['command']}`", "",
+           *([m["note"], ""] if m.get("note") else []),
+           tables(results)]
+  prop = proportionality(results)
+  if prop:
+    parts += ["Input-length proportionality (FRJT, Transformer depth L):", "", prop]
+  if plot_name:
+    parts += [f"![accuracy vs depth]({plot_name})", ""]
+  return "\n".join(parts)
+
+
+def update_docs(path: str, preset: str, body: str) -> None:
+  """Replaces (or appends) the generated section for `preset` in the docs file."""
+  begin, end = f"<!-- BEGIN results:{preset} -->", f"<!-- END results:{preset} -->"
+  block = f"{begin}\n{body.rstrip()}\n{end}"
+  text = open(path).read() if os.path.exists(path) else "# Depth benchmark\n"
+  pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+  text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
+      text.rstrip() + "\n\n" + block + "\n")
+  with open(path, "w") as f:
+    f.write(text)
