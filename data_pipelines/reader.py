@@ -8,6 +8,13 @@ this process's shard (segment index mod process count), so shards are disjoint
 and cover the split. The iterator state {epoch, qpos, lanes: [[segment, key
 position], ...]} is JSON and restores mid-epoch exactly.
 
+With `max_lane_steps=N` the queue items are pieces instead of whole segments:
+piece k of a segment covers key positions [k*N, min((k+1)*N, n_steps)), a
+boundary inside a multi-key token moving to the token's start (pieces tile the
+token stream), and a lane starting a piece sets `reset`. The queue permutes this
+shard's pieces (shard segments in order, then their pieces); lane states gain
+the piece's end key position, and the state records `max_lane_steps`.
+
 `random_windows` (evaluation): a `grain.MapDataset` whose item i is one window
 from a seeded uniform start, i.i.d. over items, reset at its first step.
 
@@ -74,23 +81,44 @@ class Split:
                 np.concatenate([r["cursor"] for r in recs])[lo:lo + stop - start])
 
 
-class _Lane:
-    """A lane's segment, tokenised: token ids, their key positions, cursor."""
+def _tokenise(split: Split, seg: int, tokenizer: Tokenizer | None) -> tuple:
+    """(n_steps, token ids, their key positions, cursor at them) of segment seg."""
+    keys, cursor = split.segment_arrays(seg)
+    if tokenizer is None:
+        ids, starts = keys.astype(np.int32), np.arange(len(keys))
+    else:
+        ids, starts = tokenizer.encode_all(keys)
+        ids, starts = np.array(ids, np.int32), np.array(starts, np.int64)
+    return len(keys), ids, starts, cursor[starts]
 
-    def __init__(self, split: Split, seg: int, tokenizer: Tokenizer | None):
-        keys, cursor = split.segment_arrays(seg)
-        self.seg, self.n = seg, len(keys)
-        if tokenizer is None:
-            self.ids, self.starts = keys.astype(np.int32), np.arange(len(keys))
-        else:
-            ids, starts = tokenizer.encode_all(keys)
-            self.ids, self.starts = np.array(ids, np.int32), np.array(starts, np.int64)
-        self.cursor = cursor[self.starts]
-        self.j = 0  # next token
+
+class _Lane:
+    """A lane's segment, tokenised, and its tokens [j0, end) to walk (j: next token)."""
+
+    def __init__(self, split: Split, seg: int, tokenizer: Tokenizer | None,
+                 data: tuple | None = None):
+        self.seg = seg
+        self.n, self.ids, self.starts, self.cursor = data or _tokenise(split, seg, tokenizer)
+        self.j = self.j0 = 0  # reset where j == j0
+        self.end = len(self.ids)
+
+    def key_pos(self, j: int) -> int:
+        return int(self.starts[j]) if j < len(self.starts) else self.n
 
     @property
     def pos(self) -> int:
-        return int(self.starts[self.j]) if self.j < len(self.starts) else self.n
+        return self.key_pos(self.j)
+
+    def token_at(self, pos: int) -> int:
+        """Index of the token containing key position pos (len(ids) from n_steps on)."""
+        return int(np.searchsorted(self.starts, pos, "right")) - 1 if pos < self.n else len(self.ids)
+
+    def token_starting(self, pos: int) -> int:
+        """Index of the token starting at key position pos (len(ids) at n_steps)."""
+        j = self.token_at(pos)
+        if pos < 0 or self.key_pos(j) != pos:
+            raise ValueError(f"lane position {pos} of segment {self.seg} is not a token start")
+        return j
 
 
 class _Batch:
@@ -108,7 +136,7 @@ class _Batch:
         self.actions[b, t:t + k] = lane.ids[j:j + k]
         self.cursor[b, t:t + k] = lane.cursor[j:j + k]
         self.valid[b, t:t + k] = True
-        self.reset[b, t] = j == 0
+        self.reset[b, t] = j == lane.j0
         first = split.segments[lane.seg]["first_record"]
         rec, off = np.divmod(pos, split.window)
         for r in np.unique(rec).tolist():
@@ -121,11 +149,16 @@ class _Batch:
 
 
 class LaneReader:
-    """The lane state machine (plain Python; wrapped as a grain iterator below)."""
+    """The lane state machine (plain Python; wrapped as a grain iterator below).
+
+    max_lane_steps: None walks whole segments; N walks pieces of at most N key steps.
+    """
 
     def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, *, seed: int = 0,
                  tokenizer: Tokenizer | None = None, shard_index: int | None = None,
-                 shard_count: int | None = None):
+                 shard_count: int | None = None, max_lane_steps: int | None = None):
+        if max_lane_steps is not None and max_lane_steps < 1:
+            raise ValueError(f"max_lane_steps must be >= 1 or None, got {max_lane_steps}")
         if shard_index is None or shard_count is None:
             import jax
             shard_index, shard_count = jax.process_index(), jax.process_count()
@@ -137,23 +170,53 @@ class LaneReader:
             raise ValueError(f"{ds_dir}/{split}: {len(self.split.segments)} segments cannot be "
                              f"sharded over {shard_count} processes; build more segments "
                              "(lower --max-segment-steps) or use fewer processes")
+        self.max_lane_steps = max_lane_steps
+        if max_lane_steps is None:
+            self.items: list = self.shard
+        else:  # (segment, piece index), by segment then piece
+            self.items = [(i, k) for i in self.shard
+                          for k in range(-(-self.split.segments[i]["n_steps"] // max_lane_steps))]
         self.epoch, self.qpos = 0, 0
         self.lanes: list[_Lane | None] = [None] * batch_size
         self._queue_epoch, self._queue = None, []
+        self._tokenised: collections.OrderedDict = collections.OrderedDict()
 
-    def queue(self, epoch: int) -> list[int]:
+    def queue(self, epoch: int) -> list:
+        """Epoch order of the items: segment indices, or (segment, piece) with max_lane_steps."""
         if self._queue_epoch != epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shard))
-            self._queue_epoch, self._queue = epoch, [self.shard[i] for i in order]
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.items))
+            self._queue_epoch, self._queue = epoch, [self.items[i] for i in order]
         return self._queue
 
-    def _next_segment(self) -> int:
+    def _next_item(self):
         q = self.queue(self.epoch)
-        seg = q[self.qpos]
+        item = q[self.qpos]
         self.qpos += 1
         if self.qpos == len(q):
             self.epoch, self.qpos = self.epoch + 1, 0
-        return seg
+        return item
+
+    def _lane(self, seg: int) -> _Lane:
+        if self.max_lane_steps is None:
+            return _Lane(self.split, seg, self.tokenizer)
+        data = self._tokenised.get(seg)  # pieces of one segment share its tokenisation
+        if data is None:
+            data = self._tokenised[seg] = _tokenise(self.split, seg, self.tokenizer)
+            if len(self._tokenised) > self.B + 1:
+                self._tokenised.popitem(last=False)
+        else:
+            self._tokenised.move_to_end(seg)
+        return _Lane(self.split, seg, self.tokenizer, data)
+
+    def _new_lane(self) -> _Lane:
+        item = self._next_item()
+        if self.max_lane_steps is None:
+            return self._lane(item)
+        (seg, k), N = item, self.max_lane_steps
+        lane = self._lane(seg)
+        lane.j = lane.j0 = lane.token_at(k * N)
+        lane.end = lane.token_at((k + 1) * N)  # empty if one token spans the piece
+        return lane
 
     def next_batch(self) -> dict:
         out = _Batch(self.B, self.T, self.split.rows, self.split.cols)
@@ -161,30 +224,40 @@ class LaneReader:
             t = 0
             while t < self.T:
                 lane = self.lanes[b]
-                if lane is None or lane.j >= len(lane.ids):
-                    lane = self.lanes[b] = _Lane(self.split, self._next_segment(), self.tokenizer)
-                k = min(self.T - t, len(lane.ids) - lane.j)
+                if lane is None or lane.j >= lane.end:
+                    lane = self.lanes[b] = self._new_lane()
+                    continue  # an empty piece is skipped
+                k = min(self.T - t, lane.end - lane.j)
                 out.fill(self.split, b, t, lane, k)
                 lane.j += k
                 t += k
         return out.arrays()
 
     def get_state(self) -> dict:
-        lanes = [[-1, 0] if l is None else [int(l.seg), l.pos] for l in self.lanes]
-        return {"epoch": self.epoch, "qpos": self.qpos, "lanes": lanes}
+        if self.max_lane_steps is None:
+            lanes = [[-1, 0] if l is None else [int(l.seg), l.pos] for l in self.lanes]
+            return {"epoch": self.epoch, "qpos": self.qpos, "lanes": lanes}
+        lanes = [[-1, 0, 0] if l is None else [int(l.seg), l.pos, l.key_pos(l.end)]
+                 for l in self.lanes]
+        return {"epoch": self.epoch, "qpos": self.qpos, "lanes": lanes,
+                "max_lane_steps": self.max_lane_steps}
 
     def set_state(self, state: dict) -> None:
         if len(state["lanes"]) != self.B:
             raise ValueError(f"state has {len(state['lanes'])} lanes, reader has {self.B}")
+        if state.get("max_lane_steps") != self.max_lane_steps:
+            raise ValueError(f"state has max_lane_steps {state.get('max_lane_steps')}, "
+                             f"reader has {self.max_lane_steps}")
         self.epoch, self.qpos = int(state["epoch"]), int(state["qpos"])
         self.lanes = []
-        for seg, pos in state["lanes"]:
+        for seg, pos, *end in state["lanes"]:
             lane = None
             if seg >= 0:
-                lane = _Lane(self.split, int(seg), self.tokenizer)
-                lane.j = int(np.searchsorted(lane.starts, pos)) if pos < lane.n else len(lane.ids)
-                if lane.pos != pos:
-                    raise ValueError(f"lane position {pos} of segment {seg} is not a token start")
+                lane = self._lane(int(seg))
+                lane.j = lane.token_starting(int(pos))
+                if self.max_lane_steps is not None:
+                    # A saved lane has taken a step of its piece: no reset before its end.
+                    lane.end, lane.j0 = lane.token_starting(int(end[0])), -1
             self.lanes.append(lane)
 
 
@@ -206,10 +279,11 @@ class LaneBatchIterator(grain.DatasetIterator):
 class LaneBatchIterDataset(grain.IterDataset):
     """Grain dataset of lane batches; see LaneReader for the arguments."""
 
-    def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, **kwargs):
+    def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, *,
+                 max_lane_steps: int | None = None, **kwargs):
         super().__init__()
         self._args = (ds_dir, split, batch_size, seq_len)
-        self._kwargs = kwargs
+        self._kwargs = {**kwargs, "max_lane_steps": max_lane_steps}
 
     def __iter__(self) -> LaneBatchIterator:
         return LaneBatchIterator(LaneReader(*self._args, **self._kwargs))
@@ -243,6 +317,7 @@ class _RandomWindows:
             p += n
         lane = _Lane.__new__(_Lane)
         lane.seg, lane.n, lane.j = seg, n_steps, 0
+        lane.j0 = lane.end = 0
         lane.ids, lane.starts = np.array(ids, np.int32), np.array(pos, np.int64) + start
         lane.cursor = cursor[lane.starts - start]
         out = _Batch(1, self.T, self.split.rows, self.split.cols)

@@ -19,8 +19,7 @@ def _section(cls, **overrides):
   unknown = sorted(set(overrides) - set(values))
   if unknown:
     raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
-  values.update(overrides)
-  values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+  values.update(overrides)  # tuples stay tuples: ml_collections overrides them from flags
   return ml_collections.ConfigDict(values)
 
 

@@ -38,5 +38,5 @@ def get_config(arg=None, *, seq_len: int = 512):
                   ckpt_every=1000, position_buckets=4),
       data_=dict(dir="data/compilers_24x80", sources=TRAIN_SOURCES + VAL_SOURCES,
                  val_sources=VAL_SOURCES, rows=24, cols=80, max_keys_per_commit=100_000,
-                 tokenizer_size=4096),
+                 max_lane_steps=8192, tokenizer_size=4096),
   )

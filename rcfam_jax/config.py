@@ -127,6 +127,7 @@ class DataConfig:
   window: int = 256                     # steps per stored record
   max_keys_per_commit: int = 100_000    # commits above are teleported (skipped, reset)
   max_segment_steps: int = 1 << 16
+  max_lane_steps: int | None = None     # reader: split segments into pieces for the lanes
   tokenizer_size: int = 0               # 0: one action per key (128 ids)
   build: bool = True                    # build the dataset when `dir` holds none
   cache_dir: str | None = None          # where URL sources are cloned

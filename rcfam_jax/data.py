@@ -74,10 +74,16 @@ def _tokenizer(cfg: DataConfig) -> Tokenizer:
 
 
 def train_reader(ds: Dataset, batch: int, seq_len: int, seed: int, *,
-                 shard_index: int | None = None, shard_count: int | None = None):
-  """Lane reader for truncated BPTT: `next_batch()`, JSON `get_state()` / `set_state()`."""
+                 max_lane_steps: int | None = None, shard_index: int | None = None,
+                 shard_count: int | None = None):
+  """Lane reader for truncated BPTT: `next_batch()`, JSON `get_state()` / `set_state()`.
+
+  max_lane_steps: walk segments in pieces of at most this many steps (each starting with a
+  reset), so that a corpus of few, long segments still gives every lane different data.
+  """
   return reader_lib.LaneReader(ds.dir, "train", batch, seq_len, seed=seed, tokenizer=ds.tokenizer,
-                               shard_index=shard_index, shard_count=shard_count)
+                               max_lane_steps=max_lane_steps, shard_index=shard_index,
+                               shard_count=shard_count)
 
 
 def eval_batches(ds: Dataset, split: str, batch: int, seq_len: int, n_batches: int,

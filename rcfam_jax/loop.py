@@ -88,9 +88,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   exp = parse_config(config)
   tc = exp.train
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=1) if hasattr(config, "to_json_best_effort")
-            else str(config))
+  tmp = os.path.join(workdir, f"config.json.tmp{os.getpid()}")
+  with open(tmp, "w") as f:
+    f.write(config.to_json_best_effort(indent=1))
+  os.replace(tmp, os.path.join(workdir, "config.json"))
   ds = data.prepare(exp.data)
   if exp.model.vocab_size < ds.n_actions:
     raise ValueError(f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
@@ -106,7 +107,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   tx = optim.make(exp.optim, tc.steps)
   state = train.init_train_state(jax.random.PRNGKey(tc.seed), exp.model, tx)
   rnn = model.initial_state(state.params, tc.batch_size)
-  reader = data.train_reader(ds, tc.batch_size, tc.seq_len, tc.seed)
+  reader = data.train_reader(ds, tc.batch_size, tc.seq_len, tc.seed,
+                             max_lane_steps=exp.data.max_lane_steps)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=tc.keep_checkpoints)
   restored = ckpt.restore_latest({"train": state, "rnn": rnn})
   if restored is not None:

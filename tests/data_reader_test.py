@@ -8,6 +8,7 @@ import pytest
 
 from data_pipelines import build, codec, render, replay, sources, synthetic
 from data_pipelines import keys as K
+from data_pipelines import reader as reader_lib
 from data_pipelines import tokenizer
 from data_pipelines.reader import LaneBatchIterDataset, LaneReader, Split, random_windows
 from data_pipelines.tokenizer import HEADER, Tokenizer, TokenizerError
@@ -71,8 +72,8 @@ def test_shards_disjoint_and_covering(ds):
 def test_lanes_continuous_and_each_segment_once_per_epoch(ds):
     r = reader(ds, B=3, T=37)
     taken = []
-    orig = r._next_segment
-    r._next_segment = lambda: taken.append(orig()) or taken[-1]
+    orig = r._next_item
+    r._next_item = lambda: taken.append(orig()) or taken[-1]
     split = r.split
     n = len(split.segments)
     batches = [r.next_batch() for _ in range(60)]
@@ -127,6 +128,138 @@ def test_checkpoint_restore(ds, tok):
             got = next(it2)
             for k in w:
                 assert np.array_equal(w[k], got[k])
+
+
+def tokenised(split, tok=None):
+    """[(token ids, token key positions, frames (n_steps, ...) RGB)] of every segment."""
+    out = []
+    for i in range(len(split.segments)):
+        keys = split.segment_arrays(i)[0]
+        ids, starts = (keys, np.arange(len(keys))) if tok is None else tok.encode_all(keys)
+        out.append((np.array(ids, np.int32), np.array(starts), codec.to_rgb(segment_frames(split, i))))
+    return out
+
+
+def expected_pieces(split, segs, n_max):
+    """{(segment, k): token key positions of piece k}, from the spec, for every segment."""
+    out = {}
+    for i, (_, starts, _) in enumerate(segs):
+        n = split.segments[i]["n_steps"]
+        cut = lambda p: n if p >= n else starts[starts <= p].max()  # start of the token containing p
+        for k in range(-(-n // n_max)):
+            out[i, k] = starts[(starts >= cut(k * n_max)) & (starts < cut((k + 1) * n_max))].tolist()
+    return out
+
+
+@pytest.mark.parametrize("with_tok", [False, True])
+def test_pieces_each_once_per_epoch_and_tile_segments(ds, tok, with_tok, monkeypatch):
+    t = tok if with_tok else None
+    N = 9 if with_tok else 37  # with the tokenizer, tokens of up to 32 keys: boundaries move, some pieces empty
+    r = reader(ds, B=3, T=23, tokenizer=t, max_lane_steps=N)
+    split = r.split
+    segs = tokenised(split, t)
+    want = expected_pieces(split, segs, N)
+    assert set(r.items) == set(want) and len(r.items) == len(want)
+    taken, fills = [], []
+    orig_item, orig_fill = r._next_item, reader_lib._Batch.fill
+    r._next_item = lambda: taken.append(orig_item()) or taken[-1]
+
+    def fill(self, split_, b, t_, lane, k):
+        fills.append((len(batches), b, t_, k, len(taken) - 1 if lane.j == lane.j0 else None,
+                      lane.seg, lane.starts[lane.j:lane.j + k].tolist()))
+        orig_fill(self, split_, b, t_, lane, k)
+    monkeypatch.setattr(reader_lib._Batch, "fill", fill)
+    batches = []
+    while r.epoch < 2:
+        batches.append(r.next_batch())
+    n = len(want)
+    assert sorted(taken[:n]) == sorted(want) and sorted(taken[n:2 * n]) == sorted(want)
+    assert taken[:n] != taken[n:2 * n]
+    # Follow each lane: a piece runs on from batch to batch until the next reset.
+    got, current = {}, {}
+    for bi, b, t_, k, inst, seg, pos in fills:
+        x = batches[bi]
+        assert x["reset"][b, t_] == (inst is not None) and not x["reset"][b, t_ + 1:t_ + k].any()
+        if inst is not None:
+            current[b] = inst
+            got[inst] = []
+        got[current[b]] += pos
+        ids, starts, frames = segs[seg]
+        assert np.array_equal(x["actions"][b, t_:t_ + k], ids[np.searchsorted(starts, pos)])
+        assert np.array_equal(x["frames"][b, t_:t_ + k], frames[pos])
+    assert all(np.concatenate([x["valid"] for x in batches]).ravel())
+    # Every epoch-0 piece was walked whole, in order; together they tile each segment once.
+    nonempty = [i for i in range(n) if want[taken[i]]]
+    assert len(nonempty) < n if with_tok else len(nonempty) == n
+    for i in nonempty:
+        assert got[i] == want[taken[i]]
+    assert all(i not in got for i in range(n) if not want[taken[i]])
+    for seg in range(len(split.segments)):
+        walked = sorted(p for i in nonempty if taken[i][0] == seg for p in got[i])
+        assert walked == segs[seg][1].tolist()
+
+
+def test_pieces_give_lanes_different_data(ds):
+    """One segment in the shard: whole-segment lanes are copies, pieces are not."""
+    n_seg = len(Split(ds).segments)
+    one = {"B": 4, "T": 16, "shard_index": 0, "shard_count": n_seg}
+    same = reader(ds, **one).next_batch()
+    assert all(np.array_equal(same["frames"][0], same["frames"][b]) for b in range(4))
+    r = reader(ds, **one, max_lane_steps=30)
+    assert len(r.shard) == 1 and len(r.items) >= 4
+    for _ in range(3):
+        x = r.next_batch()
+        for a in range(4):
+            for b in range(a):
+                assert not np.array_equal(x["actions"][a], x["actions"][b])
+
+
+def test_pieces_determinism_and_default_unchanged(ds, tok):
+    for t in (None, tok):
+        a, b = reader(ds, tokenizer=t, max_lane_steps=40), reader(ds, tokenizer=t, max_lane_steps=40)
+        c = reader(ds, tokenizer=t, max_lane_steps=40, seed=1)
+        for _ in range(5):
+            x, y, z = a.next_batch(), b.next_batch(), c.next_batch()
+            for k in x:
+                assert np.array_equal(x[k], y[k])
+        assert not np.array_equal(x["actions"], z["actions"])
+        # A piece longer than any segment is the whole segment: same batches as None.
+        d, e = reader(ds, tokenizer=t, max_lane_steps=10**6), reader(ds, tokenizer=t)
+        assert d.items == [(i, 0) for i in e.items]
+        for _ in range(5):
+            x, y = d.next_batch(), e.next_batch()
+            for k in x:
+                assert np.array_equal(x[k], y[k])
+        assert "max_lane_steps" not in e.get_state() and all(len(l) == 2 for l in e.get_state()["lanes"])
+    with pytest.raises(ValueError):
+        reader(ds, max_lane_steps=0)
+
+
+def test_pieces_checkpoint_restore(ds, tok):
+    for t in (None, tok):
+        base = LaneBatchIterDataset(ds, "train", 3, 23, seed=5, tokenizer=t, shard_index=0,
+                                    shard_count=1, max_lane_steps=31)
+        grain.experimental.assert_equal_output_after_checkpoint(
+            grain.experimental.LimitIterDataset(base, count=8))
+        it = iter(base)
+        for _ in range(9):
+            next(it)
+        state = json.loads(json.dumps(it.get_state()))
+        assert state["max_lane_steps"] == 31 and all(len(l) == 3 for l in state["lanes"])
+        want = [next(it) for _ in range(8)]
+        it2 = iter(base)
+        it2.set_state(state)
+        assert it2.get_state() == state
+        for w in want:
+            got = next(it2)
+            for k in w:
+                assert np.array_equal(w[k], got[k])
+        plain = iter(LaneBatchIterDataset(ds, "train", 3, 23, seed=5, tokenizer=t, shard_index=0,
+                                          shard_count=1))
+        with pytest.raises(ValueError, match="max_lane_steps"):
+            plain.set_state(state)
+        with pytest.raises(ValueError, match="max_lane_steps"):
+            it2.set_state({k: v for k, v in state.items() if k != "max_lane_steps"})
 
 
 def test_tokenizer_format_and_round_trip(ds, tok, tmp_path):
