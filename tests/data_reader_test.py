@@ -45,6 +45,22 @@ def segment_frames(split, i):
     return cells[:s["n_steps"]]
 
 
+def _assert_json_restore(base, it, *, skip, n):
+    """After `skip` batches, a JSON round trip of the state reproduces the next `n` batches."""
+    for _ in range(skip):
+        next(it)
+    state = json.loads(json.dumps(it.get_state()))
+    want = [next(it) for _ in range(n)]
+    it2 = iter(base)
+    it2.set_state(state)
+    assert it2.get_state() == state
+    for w in want:
+        got = next(it2)
+        for k in w:
+            assert np.array_equal(w[k], got[k])
+    return state
+
+
 def test_determinism_and_epoch_order(ds):
     a, b, c = reader(ds), reader(ds), reader(ds, seed=1)
     for _ in range(4):
@@ -117,17 +133,7 @@ def test_checkpoint_restore(ds, tok):
         grain.experimental.assert_equal_output_after_checkpoint(
             grain.experimental.LimitIterDataset(base, count=8))
         it = iter(base)
-        for _ in range(7):
-            next(it)
-        state = json.loads(json.dumps(it.get_state()))
-        want = [next(it) for _ in range(5)]
-        it2 = iter(base)
-        it2.set_state(state)
-        assert it2.get_state() == state
-        for w in want:
-            got = next(it2)
-            for k in w:
-                assert np.array_equal(w[k], got[k])
+        _assert_json_restore(base, it, skip=7, n=5)
 
 
 def tokenised(split, tok=None):
@@ -242,24 +248,14 @@ def test_pieces_checkpoint_restore(ds, tok):
         grain.experimental.assert_equal_output_after_checkpoint(
             grain.experimental.LimitIterDataset(base, count=8))
         it = iter(base)
-        for _ in range(9):
-            next(it)
-        state = json.loads(json.dumps(it.get_state()))
+        state = _assert_json_restore(base, it, skip=9, n=8)
         assert state["max_lane_steps"] == 31 and all(len(l) == 3 for l in state["lanes"])
-        want = [next(it) for _ in range(8)]
-        it2 = iter(base)
-        it2.set_state(state)
-        assert it2.get_state() == state
-        for w in want:
-            got = next(it2)
-            for k in w:
-                assert np.array_equal(w[k], got[k])
         plain = iter(LaneBatchIterDataset(ds, "train", 3, 23, seed=5, tokenizer=t, shard_index=0,
                                           shard_count=1))
         with pytest.raises(ValueError, match="max_lane_steps"):
             plain.set_state(state)
         with pytest.raises(ValueError, match="max_lane_steps"):
-            it2.set_state({k: v for k, v in state.items() if k != "max_lane_steps"})
+            iter(base).set_state({k: v for k, v in state.items() if k != "max_lane_steps"})
 
 
 def test_tokenizer_format_and_round_trip(ds, tok, tmp_path):
