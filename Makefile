@@ -9,8 +9,9 @@ ARGS ?=
 SEQ_LENS ?= 128,512,2048
 BENCH_ARGS ?=
 DEPTH_ARGS ?=
+EVAL_ARGS ?=
 
-.PHONY: install test train data bench depth-bench clean
+.PHONY: install test train data eval eval-closed-loop bench depth-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,14 @@ train: $(STAMP)
 # Build the dataset experiments/$(EXP).py names (sources: 'self', local clones, Git URLs).
 data: $(STAMP)
 	$(PY) -m rcfam_jax.data --config experiments/$(EXP).py
+
+# Teacher-forced loss / top-1 / top-5 of $(WORKDIR)'s newest checkpoint (one JSON line).
+eval: $(STAMP)
+	$(PY) -m rcfam_jax.evaluate --workdir $(WORKDIR) --mode teacher $(EVAL_ARGS)
+
+# The model drives the editor on held-out commits: exact match, distance, asciicasts.
+eval-closed-loop: $(STAMP)
+	$(PY) -m rcfam_jax.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
 
 # One full training step (fwd, bwd, optimizer) per T at the reference config; JSON lines.
 bench: $(STAMP)

@@ -1,0 +1,261 @@
+"""Evaluate a trained run: teacher-forced next-action loss and accuracy on held-out windows.
+
+  python -m rcfam_jax.evaluate --workdir workdirs/demo --mode teacher [--split validation]
+      [--batches N] [--seq-len T] [--batch-size B] [--buckets K] [--data-dir DIR]
+
+  python -m rcfam_jax.evaluate --workdir RUN --mode closed-loop [--tasks N] [--max-steps S]
+      [--temperature 0] [--top-k K] [--cast-dir DIR]
+
+Teacher: one JSON line with loss (nats), acc (top-1), top5, valid position count, and the same
+by position bucket (early ... late within each window). Windows are the fixed ones of
+`data.eval_batches`, each starting from the learned initial state, so with the run's own eval
+settings `loss` equals the training log's `val_loss` at the checkpoint's step.
+
+Closed loop: held-out commits (the run's validation commits, recompiled from its Git sources)
+start from the editor as it was before each commit; the model (fresh recurrent state) emits
+keys that the editor applies until `<commit>` or the step budget. Reports the exact-match rate
+of the files against the real commit and a normalised distance (1 - difflib ratio over the
+files the commit or the rollout touched); rollouts can be exported as asciicasts.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import functools
+import json
+import os
+import sys
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from data_pipelines import ansi, episode, render, sources
+from data_pipelines import keys as K
+from rcfam_jax import data, inference, loop, losses, model
+from rcfam_jax.config import BPTTConfig, ModelConfig
+from rcfam_jax.scan import blocked_scan
+
+TOPK = 5
+
+
+def teacher_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int):
+  """Sums over one batch of windows: loss, top-1 and top-5 hits, counts; total and per bucket.
+
+  Logits exist only `bptt.loss_chunk` steps at a time, as in training.
+  """
+  frames, actions = batch["frames"], batch["actions"]
+  b, t = actions.shape
+  resets = batch.get("reset")
+  resets_TxB = jnp.zeros((t, b), bool) if resets is None else jnp.asarray(resets, bool).T
+  emb_TxBxD = model.embed(params, frames, cfg, chunk=bptt.head_chunk)
+  y_TxBxH, _ = model.backbone(params, emb_TxBxD, model.initial_state(params, b), resets_TxB,
+                              cfg=cfg)
+  k = min(TOPK, cfg.vocab_size)
+
+  def block(carry, xs):
+    y_KxBxH, a_KxB = xs
+    logits = model.logits(params, y_KxBxH)
+    _, top_KxBxk = jax.lax.top_k(logits, k)
+    hit_KxBxk = top_KxBxk == a_KxB[..., None]
+    return carry, (losses.cross_entropy(logits, a_KxB), hit_KxBxk[..., 0], jnp.any(hit_KxBxk, -1))
+
+  _, (loss_TxB, top1_TxB, top5_TxB) = blocked_scan(block, (), (y_TxBxH, actions.T),
+                                                    bptt.loss_chunk)
+  valid_TxB = jnp.ones((t, b), bool) if batch.get("valid") is None else batch["valid"].T
+  v = valid_TxB.astype(jnp.float32)
+  onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
+  per_t = {"loss": jnp.where(valid_TxB, loss_TxB, 0.0), "top1": top1_TxB * v,
+           "top5": top5_TxB * v, "count": v}
+  out = {}
+  for name, x_TxB in per_t.items():
+    s_T = jnp.sum(x_TxB, 1)
+    out[name] = jnp.sum(s_T)
+    out[f"bucket_{name}"] = s_T @ onehot_TxK
+  return out
+
+
+def _ratios(s, prefix=""):
+  n = max(float(s[f"{prefix}count"]), 1.0)
+  return {"loss": float(s[f"{prefix}loss"]) / n, "acc": float(s[f"{prefix}top1"]) / n,
+          "top5": float(s[f"{prefix}top5"]) / n, "count": int(s[f"{prefix}count"])}
+
+
+def teacher_forced(params, cfg: ModelConfig, bptt: BPTTConfig, batches, buckets: int) -> dict:
+  """Teacher-forced metrics over a list of batches (frames, actions, valid, reset)."""
+  fn = jax.jit(functools.partial(teacher_step, cfg=cfg, bptt=bptt, buckets=buckets))
+  sums = None
+  for b in batches:
+    b = {k: jnp.asarray(v) for k, v in b.items() if k in ("frames", "actions", "valid", "reset")}
+    out = fn(params, b)
+    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+  if sums is None:
+    raise ValueError("no evaluation batches")
+  sums = jax.tree.map(np.asarray, sums)
+  res = _ratios(sums)
+  per = {k: sums[f"bucket_{k}"] for k in ("loss", "top1", "top5", "count")}
+  res["buckets"] = [_ratios({k: v[i] for k, v in per.items()}) for i in range(buckets)]
+  return res
+
+
+def run_teacher(workdir: str, *, split: str = "validation", batches: int | None = None,
+                seq_len: int | None = None, batch_size: int | None = None,
+                buckets: int | None = None, data_dir: str | None = None) -> dict:
+  """Loads the run's newest checkpoint and evaluates it teacher-forced; defaults from its config."""
+  params, cfg, run = inference.load(workdir)
+  tc = run.exp.train
+  batches, seq_len = batches or tc.eval_batches, seq_len or tc.eval_seq_len
+  batch_size, buckets = batch_size or tc.eval_batch_size, buckets or tc.position_buckets
+  ds = inference.dataset(run, data_dir)
+  evb = data.eval_batches(ds, split, batch_size, seq_len, batches)
+  res = teacher_forced(params, cfg, run.exp.bptt, evb, buckets)
+  return {"mode": "teacher", "workdir": workdir, "step": run.step, "split": split,
+          "batches": batches, "batch_size": batch_size, "seq_len": seq_len, **res}
+
+
+# -- closed loop -----------------------------------------------------------------------------
+
+class Task(NamedTuple):
+  name: str
+  editor: object             # data_pipelines Editor just before the commit's first key
+  keys: list[int]            # the real keys of the commit, ending with <commit>
+  target: dict[str, str]     # the files after the real commit
+
+
+def commit_tasks(start_files, keys, rows: int, cols: int, names=()) -> list[Task]:
+  """Splits a segment's keys at <commit> into one Task per commit (BOS is skipped); `names`
+  (e.g. the commits' shas) label the tasks in order, else they are numbered."""
+  ed = render.new_editor(rows, cols, start_files)
+  tasks, cur, before = [], [], copy.deepcopy(ed)
+  for k in (int(k) for k in keys):
+    if k == K.BOS:
+      continue
+    ed.press(k)
+    cur.append(k)
+    if k == K.COMMIT:
+      name = names[len(tasks)] if len(tasks) < len(names) else f"#{len(tasks)}"
+      tasks.append(Task(name, before, cur, ed.file_texts()))
+      cur, before = [], copy.deepcopy(ed)
+  return tasks
+
+
+def held_out_tasks(exp: loop.Experiment, n: int) -> list[Task]:
+  """The first `n` held-out commits of the run's sources (val_fraction / val_sources)."""
+  d, tasks = exp.data, []
+  if d.tokenizer_size:
+    raise NotImplementedError("closed loop needs one key per action (data.tokenizer_size=0); "
+                              "tokenized runs would have to expand tokens into keys")
+  specs = [(s, d.val_fraction) for s in d.sources if d.val_fraction] + \
+          [(s, 0.0) for s in d.val_sources]
+  if not specs:
+    raise ValueError("the run holds out no commits (data.val_fraction = 0, no val_sources)")
+  for spec, frac in specs:
+    src = sources.resolve(spec, d.cache_dir)
+    ep = episode.compile_episode(src.path, src.name, episode.EpisodeConfig(
+        d.rows, d.cols, d.max_keys_per_commit, d.max_segment_steps, val_fraction=frac))
+    for seg in ep.segments:
+      if frac == 0.0 or seg.split == "validation":
+        tasks += commit_tasks(seg.start_files, seg.keys, d.rows, d.cols,
+                              [f"{src.name}@{sha[:10]}" for sha in seg.commits])
+      if len(tasks) >= n:
+        return tasks[:n]
+  return tasks
+
+
+def distance(start: dict, final: dict, target: dict) -> float:
+  """1 - difflib ratio between final and target over the paths either changed (0 = equal)."""
+  paths = sorted(p for p in set(start) | set(final) | set(target)
+                 if final.get(p) != target.get(p) or start.get(p) != target.get(p))
+  a = "".join(f"\0{p}\0{final.get(p, '')}" for p in paths if p in final)
+  b = "".join(f"\0{p}\0{target.get(p, '')}" for p in paths if p in target)
+  if a == b:
+    return 0.0
+  return 1.0 - difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def write_cast(path: str, screens, rows: int, cols: int, title: str, fps: float = 30.0) -> None:
+  """An asciicast v2 file of a rollout's screens."""
+  prev = None
+  with open(path, "w") as f:
+    f.write(json.dumps({"version": 2, "width": cols, "height": rows, "title": title}) + "\n")
+    for i, (cp, st, cur) in enumerate(screens):
+      f.write(json.dumps([round(i / fps, 4), "o", ansi.frame_ansi(cp, st, cur, prev)]) + "\n")
+      prev = (cp, st)
+
+
+def closed_loop(make_policy, tasks, rows: int, cols: int, *, max_steps: int = 2000,
+                slack: float = 2.0, cast_dir: str | None = None) -> dict:
+  """Runs `make_policy(task)` on each task; budget min(max_steps, slack * real keys + 16)."""
+  if not tasks:
+    raise ValueError("no held-out commits to evaluate")
+  rows_out = []
+  for i, t in enumerate(tasks):
+    budget = min(max_steps, int(slack * len(t.keys)) + 16)
+    r = inference.rollout(make_policy(t), t.editor, rows, cols, budget)
+    start = t.editor.file_texts()
+    rows_out.append({"task": t.name, "exact": r.files == t.target, "steps": len(r.keys),
+                     "real_steps": len(t.keys), "committed": r.keys[-1:] == [K.COMMIT],
+                     "distance": distance(start, r.files, t.target),
+                     "noop_distance": distance(start, start, t.target)})
+    if cast_dir:
+      os.makedirs(cast_dir, exist_ok=True)
+      write_cast(os.path.join(cast_dir, f"rollout_{i:03d}.cast"), r.screens, rows, cols, t.name)
+  mean = lambda k: float(np.mean([float(x[k]) for x in rows_out]))
+  return {"tasks": len(rows_out), "exact_match": mean("exact"), "distance": mean("distance"),
+          "noop_distance": mean("noop_distance"), "committed": mean("committed"),
+          "mean_steps": mean("steps"), "mean_real_steps": mean("real_steps"), "rollouts": rows_out}
+
+
+def run_closed_loop(workdir: str, *, tasks: int = 8, max_steps: int = 2000,
+                    temperature: float = 0.0, top_k: int | None = None, seed: int = 0,
+                    cast_dir: str | None = None) -> dict:
+  """The newest checkpoint of `workdir` in closed loop on its held-out commits."""
+  params, cfg, run = inference.load(workdir)
+  ts = held_out_tasks(run.exp, tasks)
+  step = inference.make_step(cfg)
+  keys = iter(jax.random.split(jax.random.PRNGKey(seed), len(ts)))
+  make = lambda t: inference.model_policy(params, cfg, next(keys), temperature=temperature,
+                                          top_k=top_k, step=step)
+  res = closed_loop(make, ts, cfg.rows, cfg.cols, max_steps=max_steps, cast_dir=cast_dir)
+  return {"mode": "closed-loop", "workdir": workdir, "step": run.step,
+          "temperature": temperature, "top_k": top_k, **res}
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--workdir", required=True, help="a training run (config.json, checkpoints/)")
+  p.add_argument("--mode", default="teacher", choices=("teacher", "closed-loop"))
+  p.add_argument("--split", default="validation")
+  p.add_argument("--batches", type=int, default=None, help="default: the run's train.eval_batches")
+  p.add_argument("--seq-len", type=int, default=None, help="default: train.eval_seq_len")
+  p.add_argument("--batch-size", type=int, default=None, help="default: train.eval_batch_size")
+  p.add_argument("--buckets", type=int, default=None, help="default: train.position_buckets")
+  p.add_argument("--data-dir", default=None, help="override the run's data.dir")
+  p.add_argument("--tasks", type=int, default=8, help="closed loop: held-out commits")
+  p.add_argument("--max-steps", type=int, default=2000, help="closed loop: keys per commit")
+  p.add_argument("--temperature", type=float, default=0.0, help="closed loop: 0 = greedy")
+  p.add_argument("--top-k", type=int, default=None)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--cast-dir", default=None, help="closed loop: write rollout_NNN.cast here")
+  a = p.parse_args(argv)
+  for name in ("batches", "seq_len", "batch_size", "buckets", "tasks", "max_steps", "top_k"):
+    if getattr(a, name) is not None and getattr(a, name) < 1:
+      p.error(f"--{name.replace('_', '-')} must be >= 1")
+  t0 = time.perf_counter()
+  if a.mode == "closed-loop":
+    res = run_closed_loop(a.workdir, tasks=a.tasks, max_steps=a.max_steps,
+                          temperature=a.temperature, top_k=a.top_k, seed=a.seed,
+                          cast_dir=a.cast_dir)
+  else:
+    res = run_teacher(a.workdir, split=a.split, batches=a.batches, seq_len=a.seq_len,
+                      batch_size=a.batch_size, buckets=a.buckets, data_dir=a.data_dir)
+  res["wall_s"] = round(time.perf_counter() - t0, 2)
+  print(json.dumps(res), flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

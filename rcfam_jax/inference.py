@@ -1,0 +1,167 @@
+"""Inference from a training run: load a checkpoint, step frame by frame, sample actions.
+
+  params, cfg, run = inference.load("workdirs/demo")
+  step = inference.make_step(cfg)                 # jitted; cost and memory flat in position
+  state = inference.init_state(params, batch=1)
+  logits_BxV, state = step(params, frame_BxRxCx7, state)
+  action_B = inference.sample(key, logits_BxV, temperature=0.8, top_k=20)
+
+`step` takes only the recurrent state and one frame, so its compiled program (and its memory)
+is the same at frame 1 and frame 1,000,000. Samplers are pure functions of a key and logits.
+`rollout` runs a policy (e.g. `model_policy`) in closed loop on a data_pipelines editor.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import json
+import os
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from data_pipelines import keys as keys_lib
+from data_pipelines import render, syntax
+from rcfam_jax import checkpoint, data, loop, model, optim, train
+from rcfam_jax.config import ModelConfig
+
+__all__ = ["RunInfo", "Loaded", "load", "dataset", "init_state", "make_step", "greedy",
+           "sample", "Rollout", "rollout", "model_policy"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+  """What a run's workdir says besides the parameters."""
+  workdir: str
+  step: int
+  exp: loop.Experiment     # model, bptt, optim, train and data configs of the run
+
+  @property
+  def n_actions(self) -> int:
+    return self.exp.model.vocab_size
+
+
+class Loaded(NamedTuple):
+  params: Any
+  cfg: ModelConfig
+  run: RunInfo
+
+
+def read_config(workdir: str) -> loop.Experiment:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no {path}: {workdir!r} is not a training workdir "
+                            "(written by `make train` / rcfam_jax.main)")
+  with open(path) as f:
+    return loop.parse_config(ml_collections.ConfigDict(json.load(f)))
+
+
+def _abstract_tree(exp: loop.Experiment):
+  """The checkpointed tree's shapes, built exactly as loop.train_and_evaluate builds it."""
+  tx = optim.make(exp.optim, exp.train.steps)
+  state = jax.eval_shape(
+      lambda: train.init_train_state(jax.random.PRNGKey(exp.train.seed), exp.model, tx))
+  rnn = jax.eval_shape(lambda p: model.initial_state(p, exp.train.batch_size), state.params)
+  return {"train": state, "rnn": rnn}
+
+
+def load(workdir: str) -> Loaded:
+  """(params, ModelConfig, RunInfo) of the newest readable checkpoint in a training workdir."""
+  exp = read_config(workdir)
+  ckpt_dir = os.path.join(workdir, "checkpoints", "latest")
+  if not os.path.isdir(ckpt_dir) or not any(s.isdigit() for s in os.listdir(ckpt_dir)):
+    raise FileNotFoundError(f"no checkpoints under {ckpt_dir}: train first (make train)")
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                 keep=exp.train.keep_checkpoints)
+  try:
+    restored = ckpt.restore_latest(_abstract_tree(exp))
+  finally:
+    ckpt.close()
+  if restored is None:
+    raise FileNotFoundError(f"no readable checkpoint under {ckpt_dir}")
+  step, tree, _ = restored
+  return Loaded(tree["train"].params, exp.model, RunInfo(workdir, int(step), exp))
+
+
+def dataset(run: RunInfo, data_dir: str | None = None) -> data.Dataset:
+  """The run's dataset (never builds one); `data_dir` overrides the configured directory."""
+  cfg = dataclasses.replace(run.exp.data, build=False, **({"dir": data_dir} if data_dir else {}))
+  return data.prepare(cfg)
+
+
+def init_state(params, batch: int = 1) -> model.State:
+  """The learned initial recurrent state for `batch` sequences."""
+  return model.initial_state(params, batch)
+
+
+def make_step(cfg: ModelConfig):
+  """jit(params, frame_BxRxCx7, state, reset_B=None) -> (logits_BxV float32, new_state)."""
+  return jax.jit(functools.partial(model.step, cfg=cfg))
+
+
+def greedy(logits_xV) -> jax.Array:
+  """The most likely action (int32)."""
+  return jnp.argmax(logits_xV, axis=-1).astype(jnp.int32)
+
+
+def sample(key, logits_xV, *, temperature: float = 1.0, top_k: int | None = None) -> jax.Array:
+  """Samples an action (int32) from softmax(logits / temperature), among the top k if given.
+
+  temperature == 0 is greedy. Only the k largest logits can be picked (ties broken by index).
+  """
+  if temperature < 0:
+    raise ValueError(f"temperature must be >= 0, got {temperature}")
+  if top_k is not None and not 1 <= top_k:
+    raise ValueError(f"top_k must be >= 1, got {top_k}")
+  if temperature == 0:
+    return greedy(logits_xV)
+  logits_xV = jnp.asarray(logits_xV, jnp.float32)
+  if top_k is None or top_k >= logits_xV.shape[-1]:
+    return jax.random.categorical(key, logits_xV / temperature, axis=-1).astype(jnp.int32)
+  vals_xK, idx_xK = jax.lax.top_k(logits_xV, top_k)
+  pick_x = jax.random.categorical(key, vals_xK / temperature, axis=-1)
+  return jnp.take_along_axis(idx_xK, pick_x[..., None], axis=-1)[..., 0].astype(jnp.int32)
+
+
+# -- closed loop: the model drives the editor ------------------------------------------------
+
+class Rollout(NamedTuple):
+  keys: list[int]            # the actions taken, in order
+  files: dict[str, str]      # the editor's files after them
+  screens: list[tuple]       # (cp, st, (row, col)) shown before each action (for asciicasts)
+
+
+def rollout(policy, editor, rows: int, cols: int, max_steps: int,
+            stop_key: int = keys_lib.COMMIT) -> Rollout:
+  """Runs `policy(frame_RxCx7 uint8) -> key id` on a copy of `editor` until `stop_key` or
+  `max_steps` actions; frames are rendered as the dataset renders them (replay.py)."""
+  ed, rend = copy.deepcopy(editor), render.Renderer(rows, cols)
+  taken, screens = [], []
+  for _ in range(max_steps):
+    cp, st, r, c = rend.draw(ed)
+    cp, st = cp.copy(), st.copy()
+    st[r, c] |= syntax.CURSOR
+    screens.append((cp, st, (r, c)))
+    k = int(policy(render.to_rgb(cp, st)))
+    taken.append(k)
+    ed.press(k)
+    if k == stop_key:
+      break
+  return Rollout(taken, ed.file_texts(), screens)
+
+
+def model_policy(params, cfg: ModelConfig, key, *, temperature: float = 0.0,
+                 top_k: int | None = None, step=None):
+  """A stateful policy closure: each call feeds one frame and samples the next action."""
+  step = step or make_step(cfg)
+  carry = {"state": init_state(params, 1), "key": key}
+
+  def policy(frame_RxCx7):
+    logits, carry["state"] = step(params, jnp.asarray(frame_RxCx7)[None], carry["state"])
+    carry["key"], k = jax.random.split(carry["key"])
+    return int(sample(k, logits, temperature=temperature, top_k=top_k)[0])
+
+  return policy

@@ -1,0 +1,113 @@
+"""Scaling study: power-law fit, wall-time crossovers, and the run -> fit report on a tiny sweep."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from data_pipelines import synthetic
+from rcfam_jax.scaling import fit, sweep
+from rcfam_jax.scaling.__main__ import main
+
+SEQ_LENS = (2, 16, 128, 512, 2048)
+
+
+def _run(t, steps_losses, batch=16):
+  evals = [{"step": s, "time_s": float(s) * t / 100, "val_loss": v} for s, v in steps_losses]
+  return {"name": f"T{t}", "workdir": "", "seq_len": t, "batch_size": batch, "eval_seq_len": 512,
+          "train": [], "evals": evals}
+
+
+def test_power_law_recovers_alpha_and_a_per_step():
+  rng = np.random.default_rng(0)
+  steps = [500, 1000, 2000, 4000]
+  alphas = dict(zip(steps, (0.05, 0.12, 0.2, 0.3)))
+  amps = dict(zip(steps, (6.0, 5.0, 4.5, 4.0)))
+  runs = [_run(t, [(s, amps[s] * t ** -alphas[s] * np.exp(rng.normal(0, 2e-3))) for s in steps])
+          for t in SEQ_LENS]
+  rows = fit.alpha_by_step(runs)
+  assert [r["step"] for r in rows] == steps
+  for r in rows:
+    assert r["n"] == 5
+    assert abs(r["alpha"] - alphas[r["step"]]) < 0.01, r
+    assert abs(r["A"] - amps[r["step"]]) < 0.01 * amps[r["step"]] + 0.01, r
+    lo, hi = r["alpha_ci"]
+    assert lo < alphas[r["step"]] < hi and hi - lo < 0.02
+  assert np.all(np.diff([r["alpha"] for r in rows]) > 0)  # alpha rises over steps
+
+
+def test_power_law_two_points_and_errors():
+  r = fit.power_law([2, 8], [4.0, 2.0])
+  assert r["alpha"] == pytest.approx(0.5) and r["A"] == pytest.approx(4 * 2 ** 0.5)
+  assert r["alpha_ci"] is None and "no CI" in r["ci_note"]
+  with pytest.raises(ValueError, match="distinct"):
+    fit.power_law([4, 4], [1.0, 2.0])
+
+
+def test_steps_matched_within_tolerance():
+  runs = [_run(2, [(100, 3.0), (200, 2.5)]), _run(8, [(101, 2.0), (203, 1.5)])]
+  assert [r["step"] for r in fit.alpha_by_step(runs)] == []
+  assert [r["step"] for r in fit.alpha_by_step(runs, tol=5)] == [100, 200]
+
+
+def test_crossover_at_known_time():
+  t = np.linspace(0, 100, 41)
+  short = (t, 3.0 - 0.01 * t)           # the shorter run starts lower...
+  long = (t, 3.2 - 0.02 * t)            # ...and the longer one falls faster: equal at t = 20
+  c = fit.crossover(short, long)
+  assert c["status"] == "crossed" and c["time_s"] == pytest.approx(20.0, abs=1e-6)
+  assert c["below_at_end"]
+  # Different time grids (the longer run logs less often) and a curved loss: within one interval.
+  tl = np.linspace(0, 100, 11)
+  c = fit.crossover((t, 3.0 - 0.01 * t), (tl, 3.2 - 0.02 * tl + 1e-5 * (tl - 20) ** 2))
+  assert c["status"] == "crossed" and abs(c["time_s"] - 20.0) < 1.0
+
+
+def test_crossover_not_yet_and_below_from_start():
+  t = np.linspace(0, 50, 11)
+  c = fit.crossover((t, 3.0 - 0.01 * t), (t, 3.5 - 0.011 * t))
+  assert c["status"] == "not yet" and c["time_s"] is None and not c["below_at_end"]
+  c = fit.crossover((t, 3.0 - 0.01 * t), (t, 2.0 - 0.01 * t))
+  assert c["status"] == "below from start"
+
+
+def test_elapsed_skips_restart_gaps_and_eval_time():
+  rows = [{"step": 2, "wall_time": 0.0, "train_loss": 1}, {"step": 4, "wall_time": 1.0, "train_loss": 1},
+          {"step": 4, "wall_time": 3.0, "val_loss": 1},  # 2 s of evaluation: not training
+          {"step": 6, "wall_time": 4.0, "train_loss": 1},
+          {"step": 8, "wall_time": 5000.0, "train_loss": 1},  # a restart
+          {"step": 10, "wall_time": 5001.5, "train_loss": 1}]
+  np.testing.assert_allclose(fit.elapsed(rows, max_gap_s=600), [0, 1, 1, 2, 2, 3.5])
+
+
+def test_equal_tokens_plan_scales_batch():
+  runs = sweep.plan("compilers", [2, 16, 128, 512, 2048], equal_tokens=True, steps=10)
+  assert {r["tokens_per_step"] for r in runs} == {16 * 2048}
+  assert [r["batch_size"] for r in runs] == [16384, 2048, 256, 64, 16]
+  assert {r["config"].train.eval_seq_len for r in runs} == {512}
+  assert [r["source"] for r in runs][0] == "experiments/compilers_2.py"
+  with pytest.raises(KeyError, match="no field"):
+    sweep.plan("compilers", [2, 16], overrides=("--config.train.nope=1",))
+
+
+def test_tiny_sweep_run_then_fit_writes_report(tmp_path):
+  repo, root, out = str(tmp_path / "repo"), str(tmp_path / "sweep"), str(tmp_path / "fit")
+  synthetic.make_repo(repo, n_commits=10, seed=3, lines=30, special=False)
+  assert main(["run", "--exp", "smoke", "--seq-lens", "2,4,8", "--root", root, "--steps", "4",
+               f"--config.data.sources=('{repo}',)", f"--config.data.dir={tmp_path / 'ds'}",
+               "--config.data.val_fraction=0.3", "--config.train.eval_every=2"]) == 0
+  with open(os.path.join(root, "runs.json")) as f:
+    plan = json.load(f)
+  assert [r["seq_len"] for r in plan["runs"]] == [2, 4, 8]
+  assert [r["batch_size"] for r in plan["runs"]] == [2, 2, 2]
+  assert main(["fit", *sorted(glob.glob(os.path.join(root, "T*"))), "--out", out]) == 0
+  for name in ("report.md", "fit.json", "loss_vs_step.png", "loss_vs_time.png",
+               "loss_vs_seq_len.png", "alpha_vs_step.png", "positions.png"):
+    assert os.path.getsize(os.path.join(out, name)) > 0, name
+  with open(os.path.join(out, "fit.json")) as f:
+    result = json.load(f)
+  assert [r["step"] for r in result["alpha_by_step"]] == [2, 4]
+  assert all(r["n"] == 3 and r["alpha_ci"] for r in result["alpha_by_step"])
+  assert len(result["crossovers"]) == 3 and result["positions"]["step"] == 4
+  assert "| step | n | α |" in open(os.path.join(out, "report.md")).read()
