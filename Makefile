@@ -10,8 +10,11 @@ SEQ_LENS ?= 128,512,2048
 BENCH_ARGS ?=
 DEPTH_ARGS ?=
 EVAL_ARGS ?=
+SCALING_SEQ_LENS ?= 2,16,128,512,2048
+SCALING_ROOT ?= workdirs/scaling_$(EXP)
+SCALING_ARGS ?=
 
-.PHONY: install test train data eval eval-closed-loop bench depth-bench clean
+.PHONY: install test train data eval eval-closed-loop bench depth-bench scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +51,11 @@ bench: $(STAMP)
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
 depth-bench: $(STAMP)
 	$(PY) -m rcfam_jax.tasks.sweep --preset=full --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+
+# Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
+scaling: $(STAMP)
+	$(PY) -m rcfam_jax.scaling run --exp $(EXP) --seq-lens $(SCALING_SEQ_LENS) --root $(SCALING_ROOT) $(SCALING_ARGS)
+	$(PY) -m rcfam_jax.scaling fit $(SCALING_ROOT)/T* --out $(SCALING_ROOT)/fit
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -150,7 +150,7 @@ class Progress:
       self._emit()
 
 
-def _last_run(records: list[dict]) -> list[dict]:
+def last_run(records: list[dict]) -> list[dict]:
   """Drops records a resumed run superseded: when the step goes back to s, earlier ones >= s."""
   out = []
   for r in records:
@@ -166,7 +166,7 @@ def plot_curves(jsonl_path: str, png_path: str, keys=("train_loss", "val_loss"))
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
 
-  records = _last_run(read_jsonl(jsonl_path))
+  records = last_run(read_jsonl(jsonl_path))
   fig = Figure(figsize=(11, 4), dpi=100)
   FigureCanvasAgg(fig)
   ax_step, ax_time = fig.subplots(1, 2)

@@ -24,16 +24,16 @@ def test_power_law_recovers_alpha_and_a_per_step():
   steps = [500, 1000, 2000, 4000]
   alphas = dict(zip(steps, (0.05, 0.12, 0.2, 0.3)))
   amps = dict(zip(steps, (6.0, 5.0, 4.5, 4.0)))
-  runs = [_run(t, [(s, amps[s] * t ** -alphas[s] * np.exp(rng.normal(0, 2e-3))) for s in steps])
+  runs = [_run(t, [(s, amps[s] * t ** -alphas[s] * np.exp(rng.normal(0, 3e-4))) for s in steps])
           for t in SEQ_LENS]
   rows = fit.alpha_by_step(runs)
   assert [r["step"] for r in rows] == steps
   for r in rows:
     assert r["n"] == 5
     assert abs(r["alpha"] - alphas[r["step"]]) < 0.01, r
-    assert abs(r["A"] - amps[r["step"]]) < 0.01 * amps[r["step"]] + 0.01, r
+    assert abs(r["A"] - amps[r["step"]]) < 0.01, r
     lo, hi = r["alpha_ci"]
-    assert lo < alphas[r["step"]] < hi and hi - lo < 0.02
+    assert lo < alphas[r["step"]] < hi and hi - lo < 0.01
   assert np.all(np.diff([r["alpha"] for r in rows]) > 0)  # alpha rises over steps
 
 

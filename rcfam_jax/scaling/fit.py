@@ -42,7 +42,7 @@ def load_run(workdir: str, *, max_gap_s: float = 600.0) -> dict:
       raise FileNotFoundError(f"{p} missing: is {workdir} a run directory of `scaling run`?")
   with open(cfg_path) as f:
     tc = json.load(f)["train"]
-  rows = metrics._last_run(metrics.read_jsonl(log_path))  # drops rows a resume superseded
+  rows = metrics.last_run(metrics.read_jsonl(log_path))  # drops rows a resume superseded
   times = elapsed(rows, max_gap_s=max_gap_s)
   for r, t in zip(rows, times):
     r["time_s"] = float(t)

@@ -28,6 +28,17 @@ def _save(fig, path: str) -> None:
       os.remove(tmp)
 
 
+def _plain_log_ticks(ax, xticks=None):
+  """Log axes labelled 4.5, 128 rather than 4.5x10^0; x ticks at the given values."""
+  from matplotlib.ticker import FormatStrFormatter, NullFormatter
+  for axis in (ax.xaxis, ax.yaxis):
+    if axis.get_scale() == "log":
+      axis.set_major_formatter(FormatStrFormatter("%.3g"))
+      axis.set_minor_formatter(FormatStrFormatter("%.3g") if axis is ax.yaxis else NullFormatter())
+  if xticks is not None:
+    ax.set_xticks(list(xticks))
+
+
 def _time_unit(seconds: float) -> tuple[float, str]:
   return (3600.0, "h") if seconds > 7200 else (60.0, "min") if seconds > 300 else (1.0, "s")
 
@@ -46,6 +57,7 @@ def plot_loss_vs_step(runs, path):
     ax.plot([e["step"] for e in r["evals"]], [e["val_loss"] for e in r["evals"]], "o-", ms=3,
             color=color, label=f"T={r['seq_len']} (val)")
   ax.set(xlabel="step", ylabel="loss (faint: train)", yscale="log", title="loss vs step")
+  _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)
@@ -59,6 +71,7 @@ def plot_loss_vs_time(runs, path):
             ms=3, label=f"T={r['seq_len']}")
   ax.set(xlabel=f"training wall time ({unit}; restarts and evals excluded)",
          ylabel="validation loss", yscale="log", title="validation loss vs wall time")
+  _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)
@@ -80,6 +93,7 @@ def plot_loss_vs_seq_len(alpha_rows, path):
               label=f"step {row['step']}: α={row['alpha']:.3f}")
   ax.set(xlabel="trained sequence length T", ylabel="validation loss",
          title="L = A·T^(−α) at selected steps")
+  _plain_log_ticks(ax, sorted({t for r in alpha_rows for t in r["seq_lens"]}))
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
   _save(fig, path)
@@ -108,6 +122,7 @@ def plot_positions(positions, path):
     for b in range(len(rows[0]["positions"])):
       ax.plot(t, [r["positions"][b] for r in rows], "o-", ms=3, label=f"pos bucket {b}")
     ax.set_xscale("log")
+    _plain_log_ticks(ax, t)
   ax.set(xlabel="trained sequence length T", ylabel="validation loss",
          title=f"loss by position within the eval window (step {positions['step']})")
   ax.grid(alpha=0.3, which="both")
@@ -150,8 +165,8 @@ def markdown(result: dict, *, command: str = "") -> str:
           "|---|---|---|---|---|---|"]
   for c in result["crossovers"]:
     lo, hi = c["overlap_s"]
-    out.append(f"| {c['short']} | {c['long']} | {c['status']} | {_f(c['time_s'], '.1f')} | "
-               f"{lo:.1f}–{hi:.1f} | {c['below_at_end']} |")
+    out.append(f"| {c['short']} | {c['long']} | {c['status']} | {_f(c['time_s'])} | "
+               f"{lo:.4g}–{hi:.4g} | {c['below_at_end']} |")
   pos = result["positions"]
   out += ["", f"## Early vs late positions (step {pos['step']})", ""]
   if pos["runs"]:
