@@ -147,7 +147,7 @@ def test_plot_curves_png(tmp_path):
       w.write(step, {"val_loss": 3.2 * math.exp(-step / 60)})
   w.write(40, {"train_loss": 1.0})  # a resumed run: steps >= 40 are superseded
   w.close()
-  recs = metrics._last_run(metrics.read_jsonl(tmp_path / "metrics.jsonl"))
+  recs = metrics.last_run(metrics.read_jsonl(tmp_path / "metrics.jsonl"))
   assert [r["step"] for r in recs][-3:] == [30, 30, 40]
   png = tmp_path / "curves.png"
   metrics.plot_curves(str(tmp_path / "metrics.jsonl"), str(png))
