@@ -142,6 +142,8 @@ def from_dict(cls, d: Mapping[str, Any] | None = None, **overrides):
   """Builds `cls` from a mapping (e.g. a ConfigDict), rejecting unknown keys by name."""
   values = dict(d or {})
   values.update(overrides)
+  # Lists (from JSON or a ConfigDict) become tuples: frozen dataclasses stay hashable.
+  values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
   fields = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(values) - fields)
   if unknown:

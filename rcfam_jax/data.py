@@ -113,7 +113,6 @@ def main(argv=None) -> int:
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   data = mod.get_config().data.to_dict()
-  data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
   ds = prepare(from_dict(DataConfig, data))
   print(json.dumps({"dir": ds.dir, "splits": ds.splits, "n_actions": ds.n_actions}))
   return 0

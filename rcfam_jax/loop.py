@@ -39,10 +39,6 @@ class Experiment:
   data: DataConfig
 
 
-def _plain(d):
-  return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
 def parse_config(config: ml_collections.ConfigDict) -> Experiment:
   """ConfigDict -> frozen dataclasses, with the cross-section checks."""
   c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
@@ -55,7 +51,7 @@ def parse_config(config: ml_collections.ConfigDict) -> Experiment:
   exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(BPTTConfig, c["bptt"]),
                    from_dict(optim.OptimConfig, c["optim"]),
                    from_dict(train.TrainConfig, c["train"]),
-                   from_dict(DataConfig, _plain(c["data"])))
+                   from_dict(DataConfig, c["data"]))
   if (exp.model.rows, exp.model.cols) != (exp.data.rows, exp.data.cols):
     raise ValueError(f"model frames are {exp.model.rows}x{exp.model.cols} but data frames are "
                      f"{exp.data.rows}x{exp.data.cols}: set model.rows/cols = data.rows/cols")

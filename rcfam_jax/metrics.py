@@ -192,11 +192,16 @@ def plot_curves(jsonl_path: str, png_path: str, keys=("train_loss", "val_loss"))
       ax.text(0.5, 0.5, f"no {', '.join(keys)} in {os.path.basename(jsonl_path)}",
               ha="center", va="center", transform=ax.transAxes)
   fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(jsonl_path))))
+  save_png(fig, png_path)
+
+
+def save_png(fig, path: str) -> None:
+  """Lays out `fig` and writes it as PNG to a temporary file, renamed when complete."""
   fig.tight_layout()
-  tmp = f"{png_path}.tmp.{os.getpid()}"
+  tmp = f"{path}.tmp.{os.getpid()}"
   try:
     fig.savefig(tmp, format="png")
-    os.replace(tmp, png_path)
+    os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)

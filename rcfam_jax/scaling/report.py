@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from rcfam_jax.metrics import save_png as _save
+
 
 def _figure(ncols=1, width=6.5):
   from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,17 +17,6 @@ def _figure(ncols=1, width=6.5):
   fig = Figure(figsize=(width * ncols, 4.2), dpi=100)
   FigureCanvasAgg(fig)
   return fig, fig.subplots(1, ncols)
-
-
-def _save(fig, path: str) -> None:
-  fig.tight_layout()
-  tmp = f"{path}.tmp.{os.getpid()}"
-  try:
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def _plain_log_ticks(ax, xticks=None):
