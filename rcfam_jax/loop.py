@@ -122,6 +122,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer = metrics.MetricWriter(workdir)
   progress = metrics.Progress(tc.steps, start_step=start)
   end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
+  deadline = time.monotonic() + tc.max_minutes * 60 if tc.max_minutes else math.inf
   last: dict[str, Any] = {}
   pending = None  # (step, device metrics) read one step late, so dispatch runs ahead
 
@@ -165,7 +166,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           flush_pending()
           writer.write(step, train_log)
           window[:] = [time.perf_counter(), 0]
-        if step % tc.eval_every == 0 or step == tc.steps:
+        out_of_time = time.monotonic() >= deadline
+        if out_of_time:
+          log.warning("train.max_minutes=%g reached at step %d: evaluating, saving, stopping",
+                      tc.max_minutes, step)
+        if step % tc.eval_every == 0 or step == tc.steps or out_of_time:
           flush_pending()  # never checkpoint a state whose loss was not checked
           ev = evaluate(eval_fn, state.params, eval_data, tc.position_buckets)
           last.update(ev)
@@ -175,6 +180,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         elif step % tc.ckpt_every == 0:
           flush_pending()
           save(step)
+        if out_of_time:
+          break
         if guard.requested:
           log.warning("%s received: saving step %d and exiting", guard.signal_name, step)
           break

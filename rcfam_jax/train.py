@@ -35,6 +35,7 @@ class TrainConfig:
   position_buckets: int = 4        # validation loss by position: early ... late
   ckpt_every: int = 500
   keep_checkpoints: int = 3
+  max_minutes: float = 0.0         # wall-clock budget of one invocation (0: none); ends with eval
 
   def __post_init__(self):
     for name in ("steps", "batch_size", "seq_len", "microbatches", "log_every", "eval_every",
@@ -42,6 +43,8 @@ class TrainConfig:
                  "ckpt_every", "keep_checkpoints"):
       if getattr(self, name) < 1:
         raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+    if self.max_minutes < 0:
+      raise ValueError(f"train.max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}")
     if self.batch_size % self.microbatches:
       raise ValueError(f"train.batch_size={self.batch_size} is not divisible by "
                        f"train.microbatches={self.microbatches}")
