@@ -82,3 +82,16 @@ def test_maze_solver_matches_brute_force(data):
   got = task.solve(row[None])[0]
   np.testing.assert_array_equal(got[task.n_cells + 1:task.n_cells + 1 + len(moves)], want)
   assert (got[:task.n_cells + 1] == -1).all() and got[-1] == -1
+
+
+def test_wall_encodings_carry_the_same_maze():
+  cell, mask = Maze(), Maze(wall_encoding="mask")
+  a, b = (jax.tree.map(np.asarray, jax.jit(lambda k, t=t: t.sample_batch(k, 32, 1, 8))(
+      jax.random.PRNGKey(3))) for t in (cell, mask))
+  n = cell.n_cells
+  np.testing.assert_array_equal(a.inputs[:, :n] // 16, np.broadcast_to(np.arange(n), (32, n)))
+  np.testing.assert_array_equal(a.inputs[:, :n] % 16, b.inputs[:, :n])
+  np.testing.assert_array_equal(a.inputs[:, n:] - cell.start_id, b.inputs[:, n:] - mask.start_id)
+  np.testing.assert_array_equal(a.targets, b.targets)
+  np.testing.assert_array_equal(mask.solve(b.inputs)[b.mask], b.targets[b.mask])
+  assert cell.input_size == 16 * 16 + 16 + 4 + 1 and mask.input_size == 16 + 16 + 4 + 1

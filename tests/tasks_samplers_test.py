@@ -10,8 +10,9 @@ from rcfam_jax import tasks
 from rcfam_jax.tasks import task as task_lib
 
 TASKS = [tasks.FRJT(), tasks.FRJT(target="pointer", max_jump=3, n_payloads=5),
-         tasks.Maze(), tasks.Maze(width=3, height=5), tasks.LastWrite()]
-IDS = ["frjt", "frjt_pointer", "maze", "maze3x5", "last_write"]
+         tasks.Maze(), tasks.Maze(width=3, height=5, wall_encoding="mask"), tasks.LastWrite(),
+         tasks.Permutations(), tasks.Permutations(n=4)]
+IDS = ["frjt", "frjt_pointer", "maze", "maze3x5_mask", "last_write", "perm3", "perm4"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +54,7 @@ def test_depth_range_and_solver_agree(task, lo, hi):
     assert len(set(b.depth.tolist())) > 1
   solved = task.solve(b.inputs)
   np.testing.assert_array_equal(solved[b.mask], b.targets[b.mask])
-  if task.name == "maze":
+  if task.name in ("maze", "perm"):
     np.testing.assert_array_equal(b.mask.sum(1), b.depth)       # one target per move
   if task.name == "frjt":
     np.testing.assert_array_equal(task.depth_of(b.inputs), b.depth)
@@ -77,7 +78,7 @@ def test_draw_depths_rejects_bad_range():
 
 
 def test_registry():
-  assert set(tasks.TASKS) == {"frjt", "maze", "last_write"}
+  assert set(tasks.TASKS) == {"frjt", "maze", "perm", "last_write"}
   assert tasks.make("maze", width=3).n_cells == 12
   with pytest.raises(ValueError):
     tasks.make("nope")

@@ -9,7 +9,7 @@ from rcfam_jax.tasks import report, sweep
 
 
 def test_every_config_loads_and_builds():
-  for name in depth.SWEEP + depth.EXTRA:
+  for name in depth.SWEEP + depth.OPTIONAL:
     for preset in ("full", "cpu", "quick"):
       cfg = sweep.load_config(name, f"preset={preset}")
       task, model, run = sweep.build(cfg)
@@ -18,6 +18,19 @@ def test_every_config_loads_and_builds():
       assert max(run.eval_depths) > run.train_max_depth  # evaluated beyond training depths
   with pytest.raises(ValueError):
     sweep.load_config("frjt_lstm1", "preset=quick,nope=1")
+
+
+def test_full_preset_is_one_sweep_with_per_task_budgets():
+  names = set(depth.SWEEP)
+  assert {"frjt16_lstm1", "frjt16_transformer8", "frjt16_mamba8"} <= names
+  assert not names & set(depth.OPTIONAL)
+  runs = {n: sweep.build(sweep.load_config(n, "preset=full")) for n in depth.SWEEP}
+  _, lstm, maze_run = runs["maze_lstm1"]
+  assert lstm.d_model == 256 and maze_run.batch == 256 and maze_run.steps >= 20000
+  assert runs["maze_mamba8"][1].d_model == 128 and runs["frjt_lstm1"][1].d_model == 128
+  assert runs["frjt16_lstm1"][0].max_jump == 16 and runs["frjt16_lstm1"][2].steps == 3000
+  over = sweep.build(sweep.load_config("maze_lstm1", "preset=full,steps=7,batch=3"))[2]
+  assert (over.steps, over.batch) == (7, 3)
 
 
 def test_quick_sweep_end_to_end(tmp_path):

@@ -2,10 +2,11 @@
 
 Each config file is `get_config(arg)` -> ConfigDict with `task`, `model` and `run` sections;
 `arg` is a big_vision-style string "preset=full,steps=4000,seed=1". Presets:
-  full:  the H200 sweep (d_model 128, 3000 steps (maze 8000) of batch 128, eval depths 1..64);
-Training depths are 1..16 (FRJT's training maximum in the paper's setup) for every task.
+  full:  the H200 sweep (d_model 128, batch 128, eval depths 1..64); per-task step counts,
+         batch and LSTM width in FULL below (sized so that the whole sweep is one ~8 min run);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
+Training depths are 1..16 (FRJT's training maximum in the paper's setup) for every task.
 """
 from __future__ import annotations
 
@@ -24,32 +25,50 @@ PRESETS = {
                   warmup=1, eval_depths=(1, 3, 5), eval_per_depth=4, eval_batch=4, log_every=1),
 }
 LR = {"lstm": 3e-3, "transformer": 1e-3, "mamba": 2e-3}
-# Benchmark variants: label -> (task name, task fields, full-preset steps).
+# Benchmark variants: label -> (task name, task fields).
 TASKS = {
-    "frjt": ("frjt", dict(max_jump=4, n_payloads=8), 3000),
-    # Longer jumps: pointer chains take ~8x longer to coalesce (docs/DEPTH_BENCHMARK.md).
-    "frjt16": ("frjt", dict(max_jump=16, n_payloads=8), 3000),
-    "maze": ("maze", dict(width=4, height=4), 8000),  # still improving at 3000 steps on H200
-    "last_write": ("last_write", dict(max_gap=4, n_payloads=8), 3000),
+    "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
+    # Longer jumps: pointer chains take ~16x longer to coalesce (docs/DEPTH_BENCHMARK.md).
+    "frjt16": ("frjt", dict(max_jump=16, n_payloads=8)),
+    "maze": ("maze", dict(width=4, height=4)),
+    "last_write": ("last_write", dict(max_gap=4, n_payloads=8)),
+    "perm": ("perm", dict(n=3)),
+}
+# LSTM width multiplier per task (every preset): the maze LSTM must hold 16 cells' walls and
+# the position and do a three-way (position x move x wall) lookup per step; hidden 256.
+LSTM_WIDTH = {"maze": 2}
+# `full` preset overrides: label -> run fields; (label, kind), then the config name, on top.
+# Maze: batch 256 (the H200 step time is latency-bound, so a wider batch is nearly free);
+# the LSTM is the cheapest model per step there and the slowest to converge.
+FULL = {
+    "frjt": dict(steps=3000),
+    "frjt16": dict(steps=3000),
+    "maze": dict(steps=8000, batch=256),
+    ("maze", "lstm"): dict(steps=50000),  # ~17 s per 8000 steps at batch 128 (H200)
+    "maze_transformer1": dict(steps=5000),  # the weak baseline: its plateau is clear early
+    "last_write": dict(steps=1000),  # 100% by step 500 for every model (H200, 2026-11-28)
+    "perm": dict(steps=3000),
 }
 
 
 def make_config(label: str, kind: str, layers: int, arg: str | None = None):
-  a = parse_arg(arg, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1)
+  a = parse_arg(arg, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1, batch=-1)
   preset = dict(PRESETS[a["preset"]])
-  task, fields, full_steps = TASKS[label]
+  task, fields = TASKS[label]
   if a["preset"] == "full":
-    preset["steps"] = full_steps
+    for key in (label, (label, kind), f"{label}_{kind}{layers}"):
+      preset.update(FULL.get(key, {}))
+  d_model = preset["d_model"] * (LSTM_WIDTH.get(label, 1) if kind == "lstm" else 1)
   c = ml_collections.ConfigDict()
   c.name = f"{label}_{kind}{layers}"
   c.label = label
   c.preset = a["preset"]
   c.task = dict(name=task, **fields)
-  c.model = dict(kind=kind, layers=layers,
-                 d_model=a["d_model"] if a["d_model"] > 0 else preset["d_model"],
+  c.model = dict(kind=kind, layers=layers, d_model=a["d_model"] if a["d_model"] > 0 else d_model,
                  n_head=4, head_dim=preset["head_dim"], d_state=preset["d_state"],
                  unroll=preset.get("unroll", 8))
-  c.run = dict(steps=a["steps"] if a["steps"] > 0 else preset["steps"], batch=preset["batch"],
+  c.run = dict(steps=a["steps"] if a["steps"] > 0 else preset["steps"],
+               batch=a["batch"] if a["batch"] > 0 else preset["batch"],
                lr=a["lr"] if a["lr"] > 0 else LR[kind], warmup=preset["warmup"],
                train_max_depth=preset["train_max_depth"], eval_depths=preset["eval_depths"],
                eval_per_depth=preset["eval_per_depth"], eval_batch=preset["eval_batch"],

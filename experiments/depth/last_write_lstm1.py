@@ -2,7 +2,7 @@
 
 Command: python -m rcfam_jax.tasks.sweep --only=last_write_lstm1
 Expected (H200, measured): last-step accuracy 100% at depth 16, 100% at depth 64;
-cliff (first depth < 90%) none up to 64; 3000 steps, ~8 s.
+cliff (first depth < 90%) none up to 64; 3000 steps, ~8 s (now 1000).
 """
 from experiments.depth import base
 

@@ -1,8 +1,9 @@
 """Withheld Maze 4x4 x mamba, 8 layers: train at depths 1..16, evaluate beyond.
 
 Command: python -m rcfam_jax.tasks.sweep --only=maze_mamba8
-Expected (H200, measured): last-step accuracy 86% at depth 16, 30% at depth 64;
-cliff (first depth < 90%) 16; 8000 steps, ~58 s.
+Previous H200 run (batch 128, hidden 128, mask-coded walls):
+last-step accuracy 86% at depth 16, 30% at depth 64; cliff 16; 8000 steps, ~58 s.
+Now batch 256, 8000 steps (est. ~75 s): pending.
 """
 from experiments.depth import base
 

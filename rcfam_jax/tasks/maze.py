@@ -26,7 +26,12 @@ OPPOSITE = (1, 0, 3, 2)
 class Maze:
   width: int = 4
   height: int = 4
+  wall_encoding: str = "cell"   # 'cell': token = cell * 16 + mask; 'mask': token = mask
   name: ClassVar[str] = "maze"
+
+  def __post_init__(self):
+    if self.wall_encoding not in ("cell", "mask"):
+      raise ValueError(f"wall_encoding={self.wall_encoding!r} is not 'cell' or 'mask'")
 
   @property
   def n_cells(self) -> int:
@@ -34,11 +39,11 @@ class Maze:
 
   @property
   def start_id(self) -> int:  # start tokens: start_id + cell
-    return 16
+    return 16 * (self.n_cells if self.wall_encoding == "cell" else 1)
 
   @property
   def move_id(self) -> int:   # move tokens: move_id + direction
-    return 16 + self.n_cells
+    return self.start_id + self.n_cells
 
   @property
   def pad_id(self) -> int:
@@ -103,6 +108,8 @@ class Maze:
     _, pos_KxB = jax.lax.scan(step, start_B, move_BxK.T)
     live = jnp.arange(max_depth)[None, :] < depth_B[:, None]
     walls = jnp.sum(open_BxNxD * (2 ** jnp.arange(4)), axis=-1)
+    if self.wall_encoding == "cell":
+      walls = walls + 16 * jnp.arange(n)
     inputs = jnp.concatenate([walls, self.start_id + start_B[:, None],
                               jnp.where(live, self.move_id + move_BxK, self.pad_id)], axis=1)
     prefix = jnp.zeros((batch, n + 1), jnp.int32)
@@ -116,7 +123,7 @@ class Maze:
     n, w = self.n_cells, self.width
     out = np.full(inputs_BxT.shape, -1, np.int64)
     for b, row in enumerate(inputs_BxT):
-      walls, pos = row[:n], int(row[n]) - self.start_id
+      walls, pos = row[:n] % 16, int(row[n]) - self.start_id
       for t in range(n + 1, len(row)):
         if row[t] == self.pad_id:
           break

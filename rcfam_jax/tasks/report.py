@@ -11,6 +11,7 @@ import re
 
 TASK_TITLES = {"frjt": "Forward-Referencing Jumps (max jump 4)",
                "frjt16": "Forward-Referencing Jumps (max jump 16)", "maze": "Withheld Maze 4x4",
+               "perm": "S3 composition (never synchronises)",
                "last_write": "Last-Write control (associative)"}
 
 
@@ -41,13 +42,14 @@ def tables(results) -> str:
       last = metric == "final_acc"
       lines += [f"**{TASK_TITLES.get(task, task)}: {title} (%) by depth** "
                 f"(* = inside the training range 1..{train_max})", "",
-                f"| model | params | steps | {head} |" + (" cliff |" if last else ""),
+                f"| model | params | steps x batch | {head} |" + (" cliff |" if last else ""),
                 "|---|---|---|" + "---|" * (len(depths) + last)]
       for _, r in runs:
         cells = " | ".join(f"{100 * r['eval'][str(d)][metric]:.1f}" if str(d) in r["eval"]
                            else "" for d in depths)
         cliff = r["cliff_depth"] if r["cliff_depth"] is not None else f">{depths[-1]}"
-        lines.append(f"| {_model_label(r)} | {r['params']:,} | {r['run']['steps']} | {cells} |" +
+        budget = f"{r['run']['steps']}x{r['run']['batch']}"
+        lines.append(f"| {_model_label(r)} | {r['params']:,} | {budget} | {cells} |" +
                      (f" {cliff} |" if last else ""))
       lines.append("")
   thr = next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)

@@ -1,7 +1,7 @@
 """Depth-benchmark sweep: train and evaluate every (task, model) config, write the reports.
 
-  python -m rcfam_jax.tasks.sweep --preset=full --extra --out=out/depth_bench/full \
-      --docs=docs/DEPTH_BENCHMARK.md        # the H200 sweep (see docs for its wall time)
+  python -m rcfam_jax.tasks.sweep --preset=full --out=out/depth_bench/full \
+      --docs=docs/DEPTH_BENCHMARK.md        # the whole H200 sweep, one run (~8 min, see docs)
   python -m rcfam_jax.tasks.sweep --preset=cpu --only=frjt_lstm1,frjt_transformer1
   python -m rcfam_jax.tasks.sweep --quick   # seconds; smoke test
   python -m rcfam_jax.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
@@ -100,12 +100,12 @@ def _device_name() -> str:
 
 
 def main(argv=None):
-  from experiments.depth import EXTRA, SWEEP
+  from experiments.depth import OPTIONAL, SWEEP
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--preset", default="full", choices=("full", "cpu", "quick"))
   p.add_argument("--quick", action="store_true", help="same as --preset=quick")
   p.add_argument("--only", default="", help="comma-separated config names (default: SWEEP)")
-  p.add_argument("--extra", action="store_true", help="also run EXTRA (FRJT, max jump 16)")
+  p.add_argument("--optional", action="store_true", help="also run OPTIONAL (S3 composition)")
   p.add_argument("--arg", default="", help="extra config arg, e.g. 'steps=4000,seed=1'")
   p.add_argument("--out", default=None, help="output folder (default out/depth_bench/<preset>)")
   p.add_argument("--docs", default=None, help="docs file whose preset section to rewrite")
@@ -124,10 +124,10 @@ def main(argv=None):
     return
   preset = "quick" if args.quick else args.preset
   names = [n for n in args.only.split(",") if n] or list(SWEEP)
-  names += list(EXTRA) if args.extra else []
-  unknown = sorted(set(names) - set(SWEEP + EXTRA))
+  names += list(OPTIONAL) if args.optional else []
+  unknown = sorted(set(names) - set(SWEEP + OPTIONAL))
   if unknown:
-    p.error(f"unknown config(s) {unknown}; known: {list(SWEEP + EXTRA)}")
+    p.error(f"unknown config(s) {unknown}; known: {list(SWEEP + OPTIONAL)}")
   arg = ",".join(filter(None, [f"preset={preset}", args.arg]))
   out_dir = args.out or os.path.join("out", "depth_bench", preset)
   command = "python -m rcfam_jax.tasks.sweep " + " ".join(
