@@ -19,11 +19,13 @@ TRAIN_SOURCES = (
     "https://github.com/TinyCC/tinycc",
 )
 VAL_SOURCES = ("https://github.com/rswier/c4", "https://github.com/drh/lcc")
+EVAL_AT = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144,
+           8192)
 
 
 def get_config(arg=None, *, seq_len: int = 512):
-  a = common.parse_arg(arg, steps=20_000, batch=16, seq_len=seq_len, muon=True)
-  return common.base_config(
+  a = common.parse_arg(arg, steps=20_000, batch=16, seq_len=seq_len, muon=True, minutes=0.0)
+  c = common.base_config(
       description=f"compilers corpus, trained sequence length {a['seq_len']}",
       # The author's frame head and LSTM (SPEC.md section 4) at 24x80 frames: 88 M parameters
       # with the author's 20,352-token vocabulary, here 4,096 learned action tokens.
@@ -40,3 +42,13 @@ def get_config(arg=None, *, seq_len: int = 512):
                  val_sources=VAL_SOURCES, rows=24, cols=80, max_keys_per_commit=100_000,
                  max_lane_steps=8192, tokenizer_size=4096),
   )
+  if a["minutes"]:
+    # A wall-clock-budgeted run (the scaling sweep on a lease): short warm-up, constant rate,
+    # validation at the same log-spaced steps in every run so that alpha(step) can be fitted.
+    c.train.max_minutes = a["minutes"]
+    c.train.eval_every = 10**9
+    c.train.eval_at = EVAL_AT
+    c.train.eval_batches = 4
+    c.optim.warmup_steps = 30
+    c.optim.schedule = "constant"
+  return c

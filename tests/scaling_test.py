@@ -94,9 +94,12 @@ def test_equal_tokens_plan_scales_batch():
 def test_tiny_sweep_run_then_fit_writes_report(tmp_path):
   repo, root, out = str(tmp_path / "repo"), str(tmp_path / "sweep"), str(tmp_path / "fit")
   synthetic.make_repo(repo, n_commits=10, seed=3, lines=30, special=False)
-  assert main(["run", "--exp", "smoke", "--seq-lens", "2,4,8", "--root", root, "--steps", "4",
-               f"--config.data.sources=('{repo}',)", f"--config.data.dir={tmp_path / 'ds'}",
-               "--config.data.val_fraction=0.3", "--config.train.eval_every=2"]) == 0
+  common = [f"--config.data.sources=('{repo}',)", f"--config.data.dir={tmp_path / 'ds'}",
+            "--config.data.val_fraction=0.3", "--config.train.eval_every=2"]
+  assert main(["run", "--exp", "smoke", "--seq-lens", "2,8", "--root", root, "--steps", "4",
+               "--devices", "0,1", *common]) == 0  # one worker process per device
+  assert main(["run", "--exp", "smoke", "--seq-lens", "4", "--root", root, "--steps", "4",
+               "--config.train.eval_at=(3,)", *common]) == 0  # in process; runs.json merged
   with open(os.path.join(root, "runs.json")) as f:
     plan = json.load(f)
   assert [r["seq_len"] for r in plan["runs"]] == [2, 4, 8]
@@ -107,7 +110,7 @@ def test_tiny_sweep_run_then_fit_writes_report(tmp_path):
     assert os.path.getsize(os.path.join(out, name)) > 0, name
   with open(os.path.join(out, "fit.json")) as f:
     result = json.load(f)
-  assert [r["step"] for r in result["alpha_by_step"]] == [2, 4]
+  assert [r["step"] for r in result["alpha_by_step"]] == [2, 4]  # step 3: T=4 only
   assert all(r["n"] == 3 and r["alpha_ci"] for r in result["alpha_by_step"])
   assert len(result["crossovers"]) == 3 and result["positions"]["step"] == 4
   assert "| step | n | α |" in open(os.path.join(out, "report.md")).read()

@@ -26,6 +26,10 @@ def main(argv=None) -> int:
   r.add_argument("--equal-tokens", action="store_true",
                  help="batch_size x seq_len constant (that of the longest T's config)")
   r.add_argument("--steps", type=int, default=None, help="train.steps for every run")
+  r.add_argument("--arg", default=None,
+                 help="config argument for get_config, e.g. minutes=20,batch=8")
+  r.add_argument("--devices", default="",
+                 help="GPU ids (e.g. 0,1,2,3): one worker process per GPU, runs in parallel")
   f = sub.add_parser("fit", help="fit the runs and write report.md, fit.json and plots")
   f.add_argument("run_dirs", nargs="+")
   f.add_argument("--out", required=True)
@@ -42,9 +46,12 @@ def main(argv=None) -> int:
       ap.error(f"unrecognized arguments: {bad}")
     import jax
     jax.config.update("jax_threefry_partitionable", True)  # as rcfam_jax.main
+    if args.devices:  # the workers own the GPUs; this process only plans and prepares data
+      jax.config.update("jax_platforms", "cpu")
     from rcfam_jax.scaling import sweep
     sweep.run(args.exp, args.seq_lens, args.root, equal_tokens=args.equal_tokens,
-              steps=args.steps, overrides=tuple(extra))
+              steps=args.steps, overrides=tuple(extra), arg=args.arg,
+              devices=[d for d in args.devices.split(",") if d.strip()] or None)
     return 0
   if extra:
     ap.error(f"unrecognized arguments: {extra}")

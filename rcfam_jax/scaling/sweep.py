@@ -8,6 +8,9 @@ import inspect
 import json
 import logging
 import os
+import shlex
+import subprocess
+import sys
 
 import ml_collections
 
@@ -18,22 +21,25 @@ def _module(name: str):
   return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
-def load_config(exp: str, seq_len: int) -> tuple[ml_collections.ConfigDict, str]:
+def load_config(exp: str, seq_len: int, arg: str | None = None
+                ) -> tuple[ml_collections.ConfigDict, str]:
   """Config for `exp` at T: experiments/<exp>_<T>.py if present, else <exp>.py get_config.
+
+  `arg` is the big_vision-style config argument ('a=1,b=2'), passed to get_config.
 
   An <exp>.py whose get_config takes no `seq_len` (e.g. smoke) gets train.seq_len set instead.
   Returns the config and the file it came from.
   """
   per_t = _module(f"experiments.{exp}_{seq_len}")
   if per_t is not None:
-    return per_t.get_config(), f"experiments/{exp}_{seq_len}.py"
+    return per_t.get_config(arg), f"experiments/{exp}_{seq_len}.py"
   base = _module(f"experiments.{exp}")
   if base is None:
     raise FileNotFoundError(f"neither experiments/{exp}_{seq_len}.py nor experiments/{exp}.py")
   if "seq_len" in inspect.signature(base.get_config).parameters:
-    c = base.get_config(seq_len=seq_len)
+    c = base.get_config(arg, seq_len=seq_len)
   else:
-    c = base.get_config()
+    c = base.get_config(arg)
     c.train.seq_len = seq_len
   if c.train.seq_len != seq_len:
     raise ValueError(f"experiments/{exp}.py gave train.seq_len={c.train.seq_len}, not {seq_len}")
@@ -70,7 +76,7 @@ def apply_overrides(c: ml_collections.ConfigDict, overrides: list[str]) -> None:
 
 
 def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: int | None = None,
-         overrides: tuple[str, ...] = ()) -> list[dict]:
+         overrides: tuple[str, ...] = (), arg: str | None = None) -> list[dict]:
   """One {seq_len, batch_size, tokens_per_step, config, source} per T, before any training.
 
   equal_tokens: batch_size = tokens / T with tokens = batch_size x T of the longest run's config,
@@ -80,7 +86,7 @@ def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: in
     raise ValueError(f"seq_lens must be distinct positive integers, got {seq_lens}")
   runs = []
   for t in sorted(seq_lens):
-    c, source = load_config(exp, t)
+    c, source = load_config(exp, t, arg)
     if steps is not None:
       c.train.steps = steps
     apply_overrides(c, list(overrides))
@@ -109,21 +115,81 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
-def run(exp: str, seq_lens: list[int], root: str, *, equal_tokens: bool = False,
-        steps: int | None = None, overrides: tuple[str, ...] = ()) -> list[dict]:
-  """Trains or resumes every run, shortest T first; writes ROOT/runs.json first."""
-  from rcfam_jax import loop  # heavy: only when training
+def _write_manifest(root: str, exp: str, runs: list[dict], **settings) -> None:
+  """ROOT/runs.json, merged by seq_len with the runs an earlier or parallel invocation wrote."""
+  path = os.path.join(root, "runs.json")
+  old = []
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f).get("runs", [])
+  new = [{k: r[k] for k in ("seq_len", "batch_size", "tokens_per_step", "workdir", "source")}
+         | {"steps": r["config"].train.steps, "eval_seq_len": r["config"].train.eval_seq_len}
+         for r in runs]
+  mine = {r["seq_len"] for r in new}
+  merged = sorted([r for r in old if r["seq_len"] not in mine] + new, key=lambda r: r["seq_len"])
+  _write_json(path, {"exp": exp, **settings, "runs": merged})
 
-  runs = plan(exp, seq_lens, equal_tokens=equal_tokens, steps=steps, overrides=overrides)
+
+def _device_queues(runs: list[dict], devices: list[str]) -> list[list[dict]]:
+  """Longest runs first, each to the device with the least work (frames per step) so far."""
+  queues = [[] for _ in devices]
+  load = [0] * len(devices)
+  for r in sorted(runs, key=lambda r: -r["tokens_per_step"]):
+    i = load.index(min(load))
+    queues[i].append(r)
+    load[i] += r["tokens_per_step"]
+  return queues
+
+
+def _run_parallel(exp: str, runs: list[dict], root: str, devices: list[str],
+                  steps: int | None, overrides: tuple[str, ...], arg: str | None) -> None:
+  """One worker process per device (CUDA_VISIBLE_DEVICES), each training its queue in turn."""
+  procs = []
+  for dev, queue in zip(devices, _device_queues(runs, devices)):
+    if not queue:
+      continue
+    cmds = []
+    for r in queue:
+      cmd = [sys.executable, "-m", "rcfam_jax.scaling", "run", "--exp", exp,
+             "--seq-lens", str(r["seq_len"]), "--root", root, *overrides,
+             f"--config.train.batch_size={r['batch_size']}"]
+      if steps is not None:
+        cmd += ["--steps", str(steps)]
+      if arg:
+        cmd += ["--arg", arg]
+      cmds.append(shlex.join(cmd))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=dev)
+    log_path = os.path.join(root, f"worker_dev{dev}.log")
+    log.info("device %s: T=%s (log %s)", dev, [r["seq_len"] for r in queue], log_path)
+    with open(log_path, "a") as out:
+      procs.append((dev, subprocess.Popen(" && ".join(cmds), shell=True, env=env, stdout=out,
+                                          stderr=subprocess.STDOUT)))
+  failed = [dev for dev, p in procs if p.wait() != 0]
+  if failed:
+    raise RuntimeError(f"scaling runs failed on device(s) {failed}: see "
+                       f"{root}/worker_dev<N>.log; rerun the same command to resume")
+
+
+def run(exp: str, seq_lens: list[int], root: str, *, equal_tokens: bool = False,
+        steps: int | None = None, overrides: tuple[str, ...] = (),
+        devices: list[str] | None = None, arg: str | None = None) -> list[dict]:
+  """Trains or resumes every run; writes (merges) ROOT/runs.json first.
+
+  Without `devices`, in this process, shortest T first. With `devices` (e.g. ["0", "1"]), runs
+  are spread over one worker process per GPU and train concurrently.
+  """
+  runs = plan(exp, seq_lens, equal_tokens=equal_tokens, steps=steps, overrides=overrides, arg=arg)
   os.makedirs(root, exist_ok=True)
   for r in runs:
     r["workdir"] = os.path.join(root, f"T{r['seq_len']}")
-  _write_json(os.path.join(root, "runs.json"), {
-      "exp": exp, "equal_tokens": equal_tokens, "steps": steps, "overrides": list(overrides),
-      "runs": [{k: r[k] for k in ("seq_len", "batch_size", "tokens_per_step", "workdir",
-                                  "source")} | {"steps": r["config"].train.steps,
-                                                "eval_seq_len": r["config"].train.eval_seq_len}
-               for r in runs]})
+  _write_manifest(root, exp, runs, equal_tokens=equal_tokens, steps=steps, arg=arg,
+                  overrides=list(overrides))
+  if devices:
+    from rcfam_jax import config, data  # build the shared dataset once, before the workers start
+    data.prepare(config.from_dict(config.DataConfig, runs[0]["config"].data.to_dict()))
+    _run_parallel(exp, runs, root, devices, steps, overrides, arg)
+    return runs
+  from rcfam_jax import loop  # heavy: only when training
   for r in runs:
     log.info("T=%d batch=%d -> %s", r["seq_len"], r["batch_size"], r["workdir"])
     r["last"] = loop.train_and_evaluate(r["config"], r["workdir"])
