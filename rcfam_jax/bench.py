@@ -1,116 +1,243 @@
-"""Training-step benchmark: one JSON line per sequence length T.
+"""GPU performance benchmark (issue 6): one command, one JSON line per measurement, a table.
 
-  python -m rcfam_jax.bench --seq-lens 128,512,2048 [field=value ...]
+  python -m rcfam_jax.bench [--data data/self_24x80] [--compare-torch .cache/ref_torch_fbam.py]
+                            [--run-long] [field=value ...]
 
-Fields are ModelConfig / BPTTConfig names (e.g. d_model=256 head_chunk=32 lstm_remat=nested).
-Each T runs in a fresh process (so `peak_bytes`, the allocator's high-water mark, is that T's
-own) and times one full step (forward, backward, AdamW update) after a warm-up, on random
-frames and actions resident on the device. No model quality is implied.
+Measurements, each in a fresh process (so peak memory is that measurement's own):
+  1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
+     frames, timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
+     matmul peak measured in the same process; then, with --data, the same compiled step fed
+     by the real reader (inline, as loop.py does, and through rcfam_jax.prefetch);
+  2. torch: with --compare-torch PATH, the PyTorch reference at the same B and T, and the ratio;
+  3. lstm: one LSTM layer B=16 H=1024 T=2048 bf16, fwd and fwd+bwd us/step per variant;
+  4. memory: allocator peak of real steps at T=128 and T=8192 (one process each), and XLA's
+     compiled memory analysis at T=65536 (compile only; --run-long also runs one step), from
+     which the longest trainable T is estimated;
+  5. sweep: frame-head chunk sizes and attention implementations, while --budget-s allows.
+Fields are ModelConfig / BPTTConfig overrides (e.g. d_model=256 head_chunk=32).
+`--seq-lens 128,512,2048` keeps the older mode: one throughput/memory line per T.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
-import statistics
+import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
-import jax
-import jax.numpy as jnp
-import optax
+from rcfam_jax.benchmarks.common import parse_overrides  # noqa: F401  (public: tests use it)
+from rcfam_jax.benchmarks import report
 
-from rcfam_jax import model, train
-from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
+PARTS = ("throughput", "torch", "lstm", "memory", "long", "sweep")
+AUTOTUNE_FLAG = "--xla_gpu_per_fusion_autotune_cache_dir"
+TORCH_FIELDS = {"rows": "rows", "cols": "cols", "d_model": "d", "n_layer": "layers",
+                "n_head": "heads", "downsample_blocks": "downs", "vocab_size": "vocab",
+                "head_chunk": "chunk"}
 
-BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; falls back to JAX's choice elsewhere
+
+def worker(kind: str, job: dict):
+  if kind == "lstm":
+    from rcfam_jax.benchmarks import lstm_micro
+    return lstm_micro.lstm_job(job)
+  from rcfam_jax.benchmarks import step
+  {"train": step.train_job, "compile": step.compile_job,
+   "sweep": lambda j: step.sweep(j, j["base_fps"], j["est_s"])}[kind](job)
 
 
-def parse_overrides(items):
-  model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-  bptt_fields = {f.name for f in dataclasses.fields(BPTTConfig)}
-  m, b = {}, {}
-  for item in items:
-    if "=" not in item:
-      raise SystemExit(f"override {item!r} is not field=value (e.g. d_model=256)")
-    k, v = item.split("=", 1)
+class Runner:
+  """Runs child processes, echoes and collects their JSON lines, enforces timeouts."""
+
+  def __init__(self, env: dict, timeout: float):
+    self.env, self.timeout, self.records = env, timeout, []
+
+  def run(self, cmd: list[str], *, label: str, env: dict | None = None,
+          timeout: float | None = None, tag: dict | None = None) -> list[dict]:
+    t0 = time.time()
+    print(f"[bench] {label}: {' '.join(cmd)[:300]}", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                            env={**self.env, **(env or {})})
+    limit = timeout or self.timeout
+    timer = threading.Timer(limit, proc.kill)
+    timer.start()
+    out = []
     try:
-      v = json.loads(v)
-    except json.JSONDecodeError:
-      pass  # a bare string such as bfloat16
-    if k in model_fields:
-      m[k] = v
-    elif k in bptt_fields:
-      b[k] = v
+      for line in proc.stdout:
+        line = line.strip()
+        if not line.startswith("{"):
+          if line:
+            print(f"[{label}] {line}", file=sys.stderr, flush=True)
+          continue
+        try:
+          rec = json.loads(line)
+        except json.JSONDecodeError:
+          print(f"[{label}] {line}", file=sys.stderr, flush=True)
+          continue
+        rec = {**(tag or {}), **rec}
+        print(json.dumps(rec), flush=True)
+        out.append(rec)
+      rc = proc.wait()
+    finally:
+      timer.cancel()
+    wall = time.time() - t0
+    if rc != 0:
+      why = f"timed out after {limit:.0f} s" if wall >= limit - 1 else f"exit status {rc}"
+      rec = {"kind": "error", "part": label, "error": why, "wall_s": round(wall, 1)}
+      print(json.dumps(rec), flush=True)
+      out.append(rec)
+    print(f"[bench] {label}: {wall:.1f} s", file=sys.stderr, flush=True)
+    self.records.extend(out)
+    return out
+
+  def job(self, kind: str, job: dict, *, label: str, **kw) -> list[dict]:
+    cmd = [sys.executable, "-m", "rcfam_jax.bench", "--worker", kind, "--job", json.dumps(job)]
+    return self.run(cmd, label=label, **kw)
+
+
+def child_env(args) -> dict:
+  env = dict(os.environ)
+  if args.xla_flags:
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + args.xla_flags).strip()
+  if not args.no_autotune_cache:
+    cache = tempfile.mkdtemp(prefix="rcfam_autotune_")
+    flags = (env.get("XLA_FLAGS", "") + f" {AUTOTUNE_FLAG}={cache}").strip()
+    probe = [sys.executable, "-c", "import jax; jax.numpy.ones(2).block_until_ready()"]
+    ok = subprocess.run(probe, env={**env, "XLA_FLAGS": flags}, capture_output=True).returncode
+    if ok == 0:  # shared autotuning results: later compiles of the same fusions skip it
+      env["XLA_FLAGS"] = flags
     else:
-      raise SystemExit(f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
-                       f"BPTTConfig: {sorted(bptt_fields)}")
-  return m, b
+      print(f"[bench] {AUTOTUNE_FLAG} not accepted by this XLA; compiling without it",
+            file=sys.stderr, flush=True)
+  return env
 
 
-def run_one(t: int, batch: int, steps: int, m_over: dict, b_over: dict, lr: float) -> dict:
-  defaults = dict(BENCH_DEFAULTS) if jax.default_backend() == "gpu" else {}
-  cfg = from_dict(ModelConfig, defaults, **m_over)
-  bcfg = from_dict(BPTTConfig, b_over)
-  tx = optax.adamw(lr)
-  key = jax.random.PRNGKey(0)
-  state = train.init_train_state(key, cfg, tx)
-  k1, k2 = jax.random.split(key)
-  frames = jax.random.randint(k1, (batch, t) + cfg.frame_shape, 0, 256, jnp.int32).astype(jnp.uint8)
-  data = {"frames": frames, "actions": jax.random.randint(k2, (batch, t), 0, cfg.vocab_size)}
-  rnn = model.initial_state(state.params, batch)
-  step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx),
-                 donate_argnums=(0,))
-  t0 = time.perf_counter()
-  compiled = step.lower(state, data, rnn).compile()
-  compile_s = time.perf_counter() - t0
-  mem = compiled.memory_analysis()
-  state, _, metrics = compiled(state, data, rnn)  # warm-up
-  jax.block_until_ready(metrics)
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    state, _, metrics = compiled(state, data, rnn)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - t0)
-  step_s = statistics.median(times)
-  stats = jax.devices()[0].memory_stats() or {}
-  n_params = sum(x.size for x in jax.tree.leaves(state.params))
-  return {
-      "T": t, "batch": batch, "step_s": round(step_s, 4),
-      "frames_per_s": round(t * batch / step_s, 1),
-      "peak_bytes": stats.get("peak_bytes_in_use"),
-      "temp_bytes": getattr(mem, "temp_size_in_bytes", None),
-      "frames_bytes": int(frames.size), "params": int(n_params),
-      "fwd_gflop_per_frame": round(cfg.forward_flops_per_frame() / 1e9, 3),
-      "loss": round(float(metrics["loss"]), 4), "compile_s": round(compile_s, 1),
-      "device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
-      "config": {**dataclasses.asdict(cfg), **dataclasses.asdict(bcfg)},
-  }
+def sweep_points(args, m_over, b_over) -> list[dict]:
+  base_chunk = b_over.get("head_chunk", 64)
+  base_attn = m_over.get("attention_impl", "cudnn")
+  pts = [{"label": f"head_chunk {c}", "b": {"head_chunk": c}}
+         for c in _ints(args.sweep_chunks) if c != base_chunk]
+  pts += [{"label": f"attention {a}", "m": {"attention_impl": None if a == "none" else a}}
+          for a in filter(None, args.sweep_attention.split(",")) if a != base_attn]
+  return pts
+
+
+def lstm_variants(args) -> list[dict]:
+  out = [{"unroll": u, "remat": "none"} for u in _ints(args.lstm_unrolls)]
+  return out + [{"unroll": 8, "remat": r, "interval": 64}
+                for r in filter(None, args.lstm_remats.split(","))]
+
+
+def _ints(s: str) -> list[int]:
+  return [int(x) for x in s.split(",") if x]
+
+
+def torch_cmd(args, m_over, b_over) -> list[str]:
+  extra = [f"{TORCH_FIELDS[k]}={json.dumps(v)}" for k, v in {**m_over, **b_over}.items()
+           if k in TORCH_FIELDS]
+  return [args.torch_python or sys.executable, args.compare_torch, f"lengths=[{args.seq_len}]",
+          f"steps={args.torch_steps}", f"batch={args.batch}", *extra]
 
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--seq-lens", default="128,512,2048")
+  p.add_argument("--worker", choices=("train", "compile", "lstm", "sweep"), help=argparse.SUPPRESS)
+  p.add_argument("--job", help=argparse.SUPPRESS)
   p.add_argument("--batch", type=int, default=16)
-  p.add_argument("--steps", type=int, default=5, help="timed steps per T (median reported)")
-  p.add_argument("--lr", type=float, default=1e-4)
-  p.add_argument("--in-process", action="store_true",
-                 help="run every T in this process (peak_bytes is then cumulative)")
+  p.add_argument("--seq-len", type=int, default=512, help="T of throughput, feed, torch, sweep")
+  p.add_argument("--steps", type=int, default=4, help="timed steps per throughput/feed mode")
+  p.add_argument("--matmul-n", type=int, default=8192, help="n of the n^3 bf16 peak matmul")
+  p.add_argument("--mem-seq-lens", default="128,8192", help="real steps; peak memory per T")
+  p.add_argument("--long-seq-len", type=int, default=65536, help="compile-only memory analysis")
+  p.add_argument("--run-long", action="store_true", help="also run one step at --long-seq-len "
+                 "(~3.5 min at 65,536 on an H200)")
+  p.add_argument("--data", default="data/self_24x80", help="dataset dir for the feed benchmark")
+  p.add_argument("--data-tokenizer", type=int, default=0, help="tokenizer_size of that dataset")
+  p.add_argument("--compare-torch", metavar="PATH", help="run this PyTorch reference script")
+  p.add_argument("--torch-python", help="interpreter for it (default: this one)")
+  p.add_argument("--torch-steps", type=int, default=3)
+  p.add_argument("--lstm-batch", type=int, default=16)
+  p.add_argument("--lstm-hidden", type=int, default=1024)
+  p.add_argument("--lstm-seq-len", type=int, default=2048)
+  p.add_argument("--lstm-reps", type=int, default=10)
+  p.add_argument("--lstm-dtype", default="bfloat16")
+  p.add_argument("--lstm-unrolls", default="1,4,8,16", help="unroll values (no remat)")
+  p.add_argument("--lstm-remats", default="step,nested", help="remat options, at unroll 8")
+  p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
+  p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
+                 "(cudnn, xla, none)")
+  p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")
+  p.add_argument("--budget-s", type=float, default=360, help="sweep points start only while "
+                 "the whole command is within this many seconds")
+  p.add_argument("--job-timeout", type=float, default=480, help="seconds per child process")
+  p.add_argument("--xla-flags", default="", help="appended to XLA_FLAGS of every child")
+  p.add_argument("--no-autotune-cache", action="store_true",
+                 help=f"do not share XLA autotuning results between children ({AUTOTUNE_FLAG})")
+  p.add_argument("--seq-lens", help="older mode: a throughput/memory line per T, nothing else")
+  p.add_argument("--in-process", action="store_true", help="with --seq-lens: no child processes")
   p.add_argument("overrides", nargs="*", help="ModelConfig/BPTTConfig field=value")
   args = p.parse_args(argv)
+  if args.worker:
+    return worker(args.worker, json.loads(args.job))
   m_over, b_over = parse_overrides(args.overrides)
-  lens = sorted(int(x) for x in args.seq_lens.split(","))
-  if args.in_process or len(lens) == 1:
-    for t in lens:
-      print(json.dumps(run_one(t, args.batch, args.steps, m_over, b_over, args.lr)), flush=True)
+  skip = set(filter(None, args.skip.split(",")))
+  if skip - set(PARTS):
+    raise SystemExit(f"--skip {sorted(skip - set(PARTS))}: parts are {PARTS}")
+  start = time.time()
+  runner = Runner(dict(os.environ) if args.in_process else child_env(args), args.job_timeout)
+  base = {"batch": args.batch, "m": m_over, "b": b_over}
+  if args.seq_lens:  # older mode: JSON lines only
+    for t in sorted(_ints(args.seq_lens)):
+      job = {**base, "T": t, "steps": args.steps}
+      if args.in_process:  # peak_bytes is then cumulative
+        worker("train", job)
+      else:
+        runner.job("train", job, label=f"T={t}")
     return
-  for t in lens:  # one fresh process per T: an honest per-T allocator peak
-    cmd = [sys.executable, "-m", "rcfam_jax.bench", "--seq-lens", str(t), "--batch",
-           str(args.batch), "--steps", str(args.steps), "--lr", str(args.lr), *args.overrides]
-    subprocess.run(cmd, check=True)
+  if "throughput" not in skip:
+    data_dir = args.data if args.data and args.data != "none" else None
+    runner.job("train", {**base, "T": args.seq_len, "steps": args.steps,
+                         "matmul_n": args.matmul_n, "data": data_dir,
+                         "data_tokenizer": args.data_tokenizer},
+               label=f"throughput T={args.seq_len}")
+  if args.compare_torch and "torch" not in skip:
+    recs = runner.run(torch_cmd(args, m_over, b_over), label="torch-ref",
+                      tag={"kind": "torch_ref"})
+    report.emit_torch_ratio(runner.records, recs, args.seq_len)
+  if "lstm" not in skip:
+    runner.job("lstm", {"batch": args.lstm_batch, "hidden": args.lstm_hidden,
+                        "T": args.lstm_seq_len, "reps": args.lstm_reps,
+                        "dtype": args.lstm_dtype, "variants": lstm_variants(args)},
+               label="lstm")
+  if "memory" not in skip:
+    for t in _ints(args.mem_seq_lens):
+      runner.job("train", {**base, "T": t, "steps": 1 if t <= 1024 else 0},
+                 label=f"memory T={t}")
+  if "long" not in skip:
+    env = {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.95"}
+    runner.job("compile", {**base, "T": args.long_seq_len}, label=f"compile T={args.long_seq_len}",
+               env=env)
+    if args.run_long:
+      runner.job("train", {**base, "T": args.long_seq_len, "steps": 0},
+                 label=f"run T={args.long_seq_len}", env=env, timeout=max(args.job_timeout, 600))
+  report.emit_derived(runner.records, args)
+  pts = sweep_points(args, m_over, b_over)
+  if pts and "sweep" not in skip:
+    main_rec = next((r for r in runner.records if r.get("kind") == "train"
+                     and r.get("T") == args.seq_len), None)
+    if main_rec is None:
+      report.emit({"kind": "sweep", "skipped": "no baseline throughput line"}, runner.records)
+    elif time.time() + (est := main_rec["compile_s"] + 3 * main_rec["step_s"] + 10) > (
+        start + args.budget_s):
+      for pt in pts:
+        report.emit({"kind": "sweep", "label": pt["label"],
+                     "skipped": f"time budget --budget-s {args.budget_s:g}"}, runner.records)
+    else:
+      runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
+                           "sweep": pts, "deadline": start + args.budget_s,
+                           "base_fps": main_rec["frames_per_s"], "est_s": est}, label="sweep")
+  report.print_table(runner.records, args, time.time() - start)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Shared pieces of the benchmark workers: configs, JSON output, timing, matmul peak, memory."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rcfam_jax import train
+from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
+
+BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; JAX's choice elsewhere
+SPEC_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}  # dense bf16 (PERF.md)
+BATCH_KEYS = ("frames", "actions", "valid", "reset")  # what loop.py feeds the step
+
+
+def parse_overrides(items):
+  """['d_model=256', 'head_chunk=32', ...] -> (ModelConfig overrides, BPTTConfig overrides)."""
+  model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+  bptt_fields = {f.name for f in dataclasses.fields(BPTTConfig)}
+  m, b = {}, {}
+  for item in items:
+    if "=" not in item:
+      raise SystemExit(f"override {item!r} is not field=value (e.g. d_model=256)")
+    k, v = item.split("=", 1)
+    try:
+      v = json.loads(v)
+    except json.JSONDecodeError:
+      pass  # a bare string such as bfloat16
+    if k in model_fields:
+      m[k] = v
+    elif k in bptt_fields:
+      b[k] = v
+    else:
+      raise SystemExit(f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
+                       f"BPTTConfig: {sorted(bptt_fields)}")
+  return m, b
+
+
+def configs(m_over: dict, b_over: dict) -> tuple[ModelConfig, BPTTConfig]:
+  defaults = dict(BENCH_DEFAULTS) if jax.default_backend() == "gpu" else {}
+  return from_dict(ModelConfig, defaults, **m_over), from_dict(BPTTConfig, b_over)
+
+
+def emit(kind: str, **fields):
+  """One JSON line on stdout (the driver collects these)."""
+  print(json.dumps({"kind": kind, **fields}, default=str), flush=True)
+
+
+def device_info() -> dict:
+  d = jax.devices()[0]
+  return {"device": d.device_kind, "backend": jax.default_backend(), "jax": jax.__version__}
+
+
+def spec_peak(device_kind: str) -> float | None:
+  return next((v for k, v in SPEC_BF16_FLOPS.items() if k in device_kind), None)
+
+
+def make_step(cfg: ModelConfig, bcfg: BPTTConfig, tx):
+  """The jitted train step exactly as loop.py builds it (state and LSTM state donated)."""
+  return jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx),
+                 donate_argnums=(0, 2))
+
+
+def batch_spec(cfg: ModelConfig, b: int, t: int) -> dict:
+  """Abstract shapes of a training batch (the reader's keys that loop.py keeps)."""
+  s = jax.ShapeDtypeStruct
+  return {"frames": s((b, t) + cfg.frame_shape, jnp.uint8), "actions": s((b, t), jnp.int32),
+          "valid": s((b, t), jnp.bool_), "reset": s((b, t), jnp.bool_)}
+
+
+def random_batch(key, cfg: ModelConfig, b: int, t: int) -> dict:
+  """Random frames/actions on the device; all positions valid, no resets."""
+  k1, k2 = jax.random.split(key)
+  frames = jax.random.bits(k1, (b, t) + cfg.frame_shape, jnp.uint8)  # no int32 transient
+  return {"frames": frames,
+          "actions": jax.random.randint(k2, (b, t), 0, cfg.vocab_size, jnp.int32),
+          "valid": jnp.ones((b, t), bool), "reset": jnp.zeros((b, t), bool)}
+
+
+def memory_fields(compiled) -> dict:
+  """XLA's compiled memory analysis: argument/output/temp bytes and their live total."""
+  m = compiled.memory_analysis()
+  if m is None:
+    return {}
+  out = {k: int(getattr(m, f"{k}_size_in_bytes", 0) or 0)
+         for k in ("argument", "output", "alias", "temp", "generated_code")}
+  out = {f"{k}_bytes": v for k, v in out.items()}
+  out["compiled_total_bytes"] = (out["argument_bytes"] + out["output_bytes"]
+                                 - out["alias_bytes"] + out["temp_bytes"])
+  return out
+
+
+def allocator_fields() -> dict:
+  s = jax.devices()[0].memory_stats() or {}
+  return {"peak_bytes": s.get("peak_bytes_in_use"), "bytes_limit": s.get("bytes_limit")}
+
+
+def time_fn(fn, reps: int) -> list[float]:
+  """Wall seconds of `reps` calls, each waited for; one warm-up call first."""
+  jax.block_until_ready(fn())
+  out = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    out.append(time.perf_counter() - t0)
+  return out
+
+
+def matmul_peak(n: int, reps: int = 10) -> dict:
+  """Throughput of an n^3 bf16 matmul (f32 accumulation) in TFLOP/s: the attainable peak."""
+  ka, kb = jax.random.split(jax.random.PRNGKey(1))
+  a = jax.random.normal(ka, (n, n), jnp.bfloat16)
+  b = jax.random.normal(kb, (n, n), jnp.bfloat16)
+  f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32).astype(a.dtype))
+  s = statistics.median(time_fn(lambda: f(a, b), reps))
+  return {"n": n, "seconds": s, "tflops": 2 * n ** 3 / s / 1e12}
+
+
+def log(msg: str):
+  print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def adamw(lr: float = 1e-4):
+  return optax.adamw(lr)

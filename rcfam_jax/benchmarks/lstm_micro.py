@@ -1,0 +1,50 @@
+"""One LSTM layer (rcfam_jax.lstm), forward and forward+backward, per variant: us per time step.
+
+Job fields: batch, hidden, T, reps, dtype, variants (list of {unroll, remat, interval}).
+The input width equals `hidden`; the input projection is included (hoisted, as in training).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+from rcfam_jax import lstm
+from rcfam_jax.benchmarks import common
+
+DEFAULT_VARIANTS = (
+    [{"unroll": u, "remat": "none"} for u in (1, 4, 8, 16)]
+    + [{"unroll": 8, "remat": "step"}, {"unroll": 8, "remat": "nested", "interval": 64}])
+
+
+def lstm_job(job: dict):
+  b, h, t, reps = job["batch"], job["hidden"], job["T"], job["reps"]
+  dtype = jnp.dtype(job.get("dtype", "bfloat16"))
+  kp, kx, kc = jax.random.split(jax.random.PRNGKey(0), 3)
+  params = lstm.init(kp, h, h, 1)
+  x_TxBxH = jax.random.normal(kx, (t, b, h), jnp.float32)
+  ct_TxBxH = jax.random.normal(kc, (t, b, h), jnp.float32)
+  state = lstm.initial_state(params, b)
+  info = common.device_info()
+  for v in job.get("variants") or DEFAULT_VARIANTS:
+    kw = dict(dtype=dtype, unroll=v["unroll"], remat=v["remat"], interval=v.get("interval", 64))
+
+    def loss(p, x, kw=kw):
+      y, _ = lstm.apply(p, x, state, **kw)
+      return jnp.vdot(y, ct_TxBxH)
+
+    fwd = jax.jit(lambda p, x, kw=kw: lstm.apply(p, x, state, **kw)[0])
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    t0 = time.perf_counter()
+    jax.block_until_ready(grad(params, x_TxBxH))
+    compile_s = time.perf_counter() - t0
+    f_s = statistics.median(common.time_fn(lambda: fwd(params, x_TxBxH), reps))
+    fb_s = statistics.median(common.time_fn(lambda: grad(params, x_TxBxH), reps))
+    label = f"unroll {v['unroll']}, remat {v['remat']}" + (
+        f" {kw['interval']}" if v["remat"] == "nested" else "")
+    common.emit("lstm", label=label, batch=b, hidden=h, T=t, dtype=dtype.name,
+                unroll=v["unroll"], remat=v["remat"], fwd_us_per_step=round(f_s / t * 1e6, 2),
+                fwd_bwd_us_per_step=round(fb_s / t * 1e6, 2), compile_s=round(compile_s, 1),
+                **info)

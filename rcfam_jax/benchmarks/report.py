@@ -1,0 +1,151 @@
+"""The driver's derived figures (torch ratio, memory ratio, longest T) and the closing table."""
+from __future__ import annotations
+
+import json
+
+GIB = 2 ** 30
+
+
+def emit(rec: dict, records: list):
+  print(json.dumps(rec), flush=True)
+  records.append(rec)
+
+
+def _find(records, kind, **match):
+  return [r for r in records if r.get("kind") == kind
+          and all(r.get(k) == v for k, v in match.items()) and "skipped" not in r
+          and "error" not in r]
+
+
+def emit_torch_ratio(records: list, torch_recs: list, t: int):
+  jax_rec = next(iter(_find(records, "train", T=t)), None)
+  ref = next((r for r in torch_recs if r.get("frames_per_s")), None)
+  if jax_rec is None or ref is None:
+    emit({"kind": "torch_compare", "T": t, "skipped": "missing a throughput line"}, records)
+    return
+  emit({"kind": "torch_compare", "T": t, "jax_frames_per_s": jax_rec["frames_per_s"],
+        "torch_frames_per_s": ref["frames_per_s"], "torch_peak_gib": ref.get("peak_gib"),
+        "ratio": round(jax_rec["frames_per_s"] / ref["frames_per_s"], 4), "target": 1.5},
+       records)
+
+
+def _host_mem_bytes() -> int | None:
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemTotal:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return None
+
+
+def emit_derived(records: list, args):
+  """Memory ratio between the memory runs, and the longest-T estimate from compiled sizes."""
+  mem_ts = [int(x) for x in args.mem_seq_lens.split(",") if x]
+  runs = {t: next(iter(_find(records, "train", T=t)), None) for t in mem_ts}
+  runs = {t: r for t, r in runs.items() if r is not None}
+  if len(runs) >= 2:
+    lo, hi = runs[min(runs)], runs[max(runs)]
+    rec = {"kind": "memory", "T_small": lo["T"], "T_large": hi["T"], "batch": lo["batch"],
+           "peak_small_bytes": lo.get("peak_bytes"), "peak_large_bytes": hi.get("peak_bytes"),
+           "compiled_small_bytes": lo.get("compiled_total_bytes"),
+           "compiled_large_bytes": hi.get("compiled_total_bytes"), "target": 1.1,
+           "frames_growth_bytes": hi["frames_bytes"] - lo["frames_bytes"]}
+    if lo.get("peak_bytes") and hi.get("peak_bytes"):
+      rec["ratio"] = round(hi["peak_bytes"] / lo["peak_bytes"], 4)
+    elif lo.get("compiled_total_bytes"):  # no allocator stats (CPU): XLA's figure instead
+      rec["ratio_compiled"] = round(hi["compiled_total_bytes"] / lo["compiled_total_bytes"], 4)
+    emit(rec, records)
+  long = next(iter(_find(records, "compile_memory")), None)
+  small = runs.get(min(runs)) if runs else None
+  if long is None or small is None or not small.get("compiled_total_bytes"):
+    return
+  t0, t1 = small["T"], long["T"]
+  per_step = (long["compiled_total_bytes"] - small["compiled_total_bytes"]) / max(t1 - t0, 1)
+  b = long["batch"]
+  cfg = small.get("config", {})
+  frame = cfg.get("rows", 24) * cfg.get("cols", 80)
+  feed = next(iter(_find(records, "feed")), None)
+  host_step = (feed["host_batch_bytes"] / (feed["batch"] * feed["T"]) * b if feed
+               else b * (frame * 7 + 10)) + b * frame * 2  # + the reader's uint16 cells
+  host = _host_mem_bytes()
+  limit = long.get("bytes_limit") or small.get("bytes_limit")
+  rec = {"kind": "longest_T", "batch": b, "T_long": t1, "compiled_long_bytes":
+         long["compiled_total_bytes"], "device_bytes_per_step": round(per_step),
+         "frames_bytes_per_step": b * frame * 7, "host_bytes_per_step": round(host_step),
+         "device_bytes_limit": limit, "host_mem_bytes": host, "target": 65536}
+  if limit and per_step > 0:
+    rec["device_bound_T"] = int(t0 + (limit - small["compiled_total_bytes"]) / per_step)
+  if host:
+    rec["host_bound_T"] = int(host / 2 / host_step)  # the batch plus one being read
+  bounds = {k: v for k, v in rec.items() if k.endswith("_bound_T")}
+  if bounds:
+    which = min(bounds, key=bounds.get)
+    rec["longest_T"] = bounds[which]
+    rec["bound"] = ("device memory: XLA's compiled live bytes grow by device_bytes_per_step "
+                    "(uint8 frames, d-vectors, LSTM residuals) up to bytes_limit"
+                    if which == "device_bound_T" else
+                    "host memory: the reader builds the whole (B, T) batch on the host")
+  rec["fits"] = long["compiled_total_bytes"] <= (limit or float("inf"))
+  emit(rec, records)
+
+
+def _gib(x):
+  return f"{x / GIB:.2f}" if isinstance(x, (int, float)) else "-"
+
+
+def _rows(records, args):
+  out = []
+  tr = next(iter(_find(records, "train", T=args.seq_len)), None)
+  if tr:
+    out.append((f"train frames/s, T={tr['T']} B={tr['batch']}", f"{tr['frames_per_s']:,.0f}",
+                ""))
+  for r in _find(records, "torch_compare"):
+    out.append(("torch-ref frames/s", f"{r['torch_frames_per_s']:,.0f}", ""))
+    out.append(("speed-up over torch-ref", f"{r['ratio']:.2f}x", ">= 1.5x"))
+  for r in _find(records, "matmul_peak"):
+    out.append((f"bf16 matmul peak (n={r['n']})", f"{r['tflops']:.0f} TFLOP/s", ""))
+  for r in _find(records, "mfu"):
+    out.append(("MFU (3x fwd FLOPs / matmul peak)", f"{100 * r['mfu']:.1f}%", ""))
+  for r in _find(records, "memory"):
+    val = (f"{_gib(r['peak_small_bytes'])} / {_gib(r['peak_large_bytes'])} GiB, "
+           f"{r['ratio']:.3f}x" if "ratio" in r else
+           f"compiled {_gib(r['compiled_small_bytes'])} / {_gib(r['compiled_large_bytes'])} GiB, "
+           f"{r.get('ratio_compiled', 0):.3f}x")
+    out.append((f"peak T={r['T_small']} / T={r['T_large']}", val, "<= 1.1x"))
+  for r in _find(records, "compile_memory"):
+    out.append((f"compiled live bytes T={r['T']}", f"{_gib(r['compiled_total_bytes'])} GiB", ""))
+  for r in _find(records, "longest_T"):
+    val = f"~{r['longest_T']:,} ({r['bound'].split(':')[0]})" if "longest_T" in r else "-"
+    out.append(("longest T at B=%d (estimate)" % r["batch"], val, ">= 65,536"))
+  for r in _find(records, "train"):
+    if r["T"] == args.long_seq_len:
+      out.append((f"ran T={r['T']}", f"peak {_gib(r.get('peak_bytes'))} GiB, "
+                  f"{r['step_s']:.0f} s/step", ""))
+  lstm = _find(records, "lstm")
+  if lstm:
+    best = min(lstm, key=lambda r: r["fwd_bwd_us_per_step"])
+    out.append((f"LSTM fwd+bwd us/step, best of {len(lstm)}",
+                f"{best['fwd_bwd_us_per_step']:.1f} ({best['label']})", "<= 12"))
+  for r in _find(records, "feed"):
+    out.append(("feed: reader inline / resident", f"{r['inline_ratio']:.3f}", ">= 0.95"))
+    out.append(("feed: reader + prefetch / resident", f"{r['prefetch_ratio']:.3f}", ">= 0.95"))
+  for r in _find(records, "sweep"):
+    if "frames_per_s" in r:
+      out.append((f"sweep {r['label']}", f"{r['frames_per_s']:,.0f} ({r['vs_base']:.3f}x)", ""))
+  for r in records:
+    if "error" in r or "skipped" in r:
+      out.append((f"{r.get('part') or r.get('label') or r.get('kind')}",
+                  (r.get("error") or r.get("skipped"))[:60], "not measured"))
+  return out
+
+
+def print_table(records: list, args, wall_s: float):
+  rows = _rows(records, args)
+  w = max([len(r[0]) for r in rows] + [10])
+  v = max([len(r[1]) for r in rows] + [5])
+  print(f"\n{'measurement':<{w}}  {'value':<{v}}  target")
+  for name, val, target in rows:
+    print(f"{name:<{w}}  {val:<{v}}  {target}")
+  print(f"(wall {wall_s:.0f} s)", flush=True)
