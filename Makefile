@@ -6,8 +6,7 @@ STAMP := $(VENV)/.installed
 EXP ?= demo
 WORKDIR ?= workdirs/$(EXP)
 ARGS ?=
-SEQ_LENS ?= 128,512,2048
-BENCH_ARGS ?=
+BENCH_ARGS ?= --data data/self_24x80 --compare-torch ../shared/bench/ref_torch_fbam.py
 DEPTH_ARGS ?=
 EVAL_ARGS ?=
 SCALING_SEQ_LENS ?= 2,16,128,512,2048
@@ -44,9 +43,9 @@ eval: $(STAMP)
 eval-closed-loop: $(STAMP)
 	$(PY) -m rcfam_jax.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
 
-# One full training step (fwd, bwd, optimizer) per T at the reference config; JSON lines.
+# Issue-6 benchmark (throughput+MFU, torch ratio, data feed, LSTM, memory); JSON lines + table.
 bench: $(STAMP)
-	$(PY) -m rcfam_jax.bench --seq-lens $(SEQ_LENS) $(BENCH_ARGS)
+	$(PY) -m rcfam_jax.bench $(BENCH_ARGS)
 
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
 depth-bench: $(STAMP)

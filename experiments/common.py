@@ -1,7 +1,7 @@
 """Shared pieces of the training experiments: the base ConfigDict and big_vision-style args.
 
-Every experiment file defines `get_config(arg=None) -> ConfigDict` with five sections that
-`rcfam_jax.loop.parse_config` turns into frozen dataclasses: model, bptt, optim, train, data.
+Every experiment file defines `get_config(arg=None) -> ConfigDict` with six sections that
+`rcfam_jax.loop.parse_config` turns into frozen dataclasses: model, bptt, optim, train, data, mesh.
 Their defaults are the dataclass defaults, so a config lists only what it changes.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import dataclasses
 import ml_collections
 
 from rcfam_jax import optim, train
-from rcfam_jax.config import BPTTConfig, DataConfig, ModelConfig
+from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig
 
 
 def _section(cls, **overrides):
@@ -23,7 +23,7 @@ def _section(cls, **overrides):
   return ml_collections.ConfigDict(values)
 
 
-def base_config(*, model=None, bptt=None, optim_=None, train_=None, data_=None,
+def base_config(*, model=None, bptt=None, optim_=None, train_=None, data_=None, mesh=None,
                 description: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.description = description
@@ -32,6 +32,7 @@ def base_config(*, model=None, bptt=None, optim_=None, train_=None, data_=None,
   c.optim = _section(optim.OptimConfig, **(optim_ or {}))
   c.train = _section(train.TrainConfig, **(train_ or {}))
   c.data = _section(DataConfig, **(data_ or {}))
+  c.mesh = _section(MeshConfig, **(mesh or {}))  # devices: docs/SCALING_OUT.md
   return c
 
 

@@ -12,10 +12,12 @@ Gradients are exact: they equal plain backprop (`plain_loss`) up to float roundi
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-from rcfam_jax import losses, model
+from rcfam_jax import losses, model, sharding
 from rcfam_jax.config import BPTTConfig, ModelConfig
 from rcfam_jax.scan import blocked_scan
 
@@ -34,26 +36,47 @@ def _masked(loss_BxT, batch, new_state):
   return losses.masked_mean(loss_BxT, valid_BxT), aux
 
 
-def sequence_loss(params, batch, state: model.State, *, cfg: ModelConfig, bptt: BPTTConfig):
-  """Mean cross-entropy over valid positions of one window.
+def _embed(params, frames, *, cfg: ModelConfig, bptt: BPTTConfig):
+  return model.embed(params, frames, cfg, chunk=bptt.head_chunk, remat=bptt.head_remat == "full",
+                     remat_layers=bptt.layer_remat)
 
-  batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
-  reset (B,T) bool. Returns (loss, aux) with aux = {loss_BxT, valid_BxT, state} where `state`
-  is the final recurrent state (gradient stopped), to carry into the next window.
-  """
-  frames, actions = batch["frames"], batch["actions"]
-  b, t = actions.shape
-  emb_TxBxD = model.embed(params, frames, cfg, chunk=bptt.head_chunk,
-                          remat=bptt.head_remat == "full", remat_layers=bptt.layer_remat)
-  y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, _resets_TxB(batch, b, t), cfg=cfg,
+
+def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,
+                   bptt: BPTTConfig):
+  """LSTM stack + chunked cross-entropy -> (loss_TxB, new_state)."""
+  y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, resets_TxB, cfg=cfg,
                                       remat=bptt.lstm_remat, interval=bptt.recompute_interval)
 
   def loss_block(carry, xs):
     y_KxBxH, a_KxB = xs
     return carry, losses.cross_entropy(model.logits(params, y_KxBxH), a_KxB)
 
-  _, loss_TxB = blocked_scan(loss_block, (), (y_TxBxH, actions.T), bptt.loss_chunk,
+  _, loss_TxB = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), bptt.loss_chunk,
                              checkpoint=True)
+  return loss_TxB, new_state
+
+
+def sequence_loss(params, batch, state: model.State, *, cfg: ModelConfig, bptt: BPTTConfig,
+                  mesh=None):
+  """Mean cross-entropy over valid positions of one window.
+
+  batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
+  reset (B,T) bool. Returns (loss, aux) with aux = {loss_BxT, valid_BxT, state} where `state`
+  is the final recurrent state (gradient stopped), to carry into the next window.
+  mesh: a ("data", "fsdp") mesh of several devices: the frame head runs over all of them and
+  the LSTM data-parallel, with no collective inside a time loop (sharding.py); None: as is.
+  """
+  frames, actions = batch["frames"], batch["actions"]
+  b, t = actions.shape
+  embed_fn = functools.partial(_embed, cfg=cfg, bptt=bptt)
+  tail_fn = functools.partial(_backbone_loss, cfg=cfg, bptt=bptt)
+  head_p = {"frame_head": params["frame_head"]}
+  tail_p = {k: v for k, v in params.items() if k != "frame_head"}
+  if mesh is not None:
+    embed_fn = sharding.frame_parallel(embed_fn, mesh)
+    tail_fn = sharding.batch_parallel(tail_fn, mesh, n_args=4)
+  emb_TxBxD = embed_fn(head_p, frames)
+  loss_TxB, new_state = tail_fn(tail_p, emb_TxBxD, state, _resets_TxB(batch, b, t), actions.T)
   return _masked(loss_TxB.T, batch, new_state)
 
 
@@ -64,6 +87,7 @@ def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig):
   return _masked(losses.cross_entropy(logits_BxTxV, batch["actions"]), batch, new_state)
 
 
-def loss_and_grad(params, batch, state, *, cfg: ModelConfig, bptt: BPTTConfig):
+def loss_and_grad(params, batch, state, *, cfg: ModelConfig, bptt: BPTTConfig, mesh=None):
   """((loss, aux), grads) of `sequence_loss`."""
-  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, bptt=bptt)
+  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, bptt=bptt,
+                                                         mesh=mesh)

@@ -15,6 +15,7 @@ CONV_IMPLS = ("auto", "xla", "matmul")
 HEAD_REMATS = ("full", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
+DISTRIBUTED = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +132,29 @@ class DataConfig:
   tokenizer_size: int = 0               # 0: one action per key (128 ids)
   build: bool = True                    # build the dataset when `dir` holds none
   cache_dir: str | None = None          # where URL sources are cloned
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+  """Device mesh ("data", "fsdp") over every device of every process (rcfam_jax/sharding.py).
+
+  data: batch shards; -1 = (devices / fsdp), reduced to gcd with the global batch when the batch
+    is smaller, the rest going to fsdp. The LSTM and the loss run data-parallel over it.
+  fsdp: parameters of >= fsdp_min_bytes are sharded over it (LSTM weights stay replicated) and
+    the frame head spreads each sequence's T frames over it.
+  distributed: 'auto' calls jax.distributed.initialize() when SLURM (several tasks) or
+    JAX_COORDINATOR_ADDRESS announce several processes; 'on' always (TPU pods); 'off' never.
+  """
+  data: int = -1
+  fsdp: int = 1
+  fsdp_min_bytes: int = 4 << 20
+  distributed: str = "auto"
+
+  def __post_init__(self):
+    _check_choice("distributed", self.distributed, DISTRIBUTED)
+    if self.data == 0 or self.data < -1 or self.fsdp < 1:
+      raise ValueError(f"mesh.data must be -1 or >= 1 and mesh.fsdp >= 1, got data={self.data}, "
+                       f"fsdp={self.fsdp}")
 
 
 def _check_choice(name, value, choices):

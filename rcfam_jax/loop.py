@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rcfam_jax import checkpoint, data, metrics, model, optim, train
-from rcfam_jax.config import BPTTConfig, DataConfig, ModelConfig, from_dict
+from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
+from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Experiment:
   optim: optim.OptimConfig
   train: train.TrainConfig
   data: DataConfig
+  mesh: MeshConfig = MeshConfig()
 
 
 def parse_config(config: ml_collections.ConfigDict) -> Experiment:
@@ -45,22 +46,46 @@ def parse_config(config: ml_collections.ConfigDict) -> Experiment:
   missing = [k for k in ("model", "bptt", "optim", "train", "data") if k not in c]
   if missing:
     raise ValueError(f"config lacks section(s) {missing}; start from experiments/common.py")
-  extra = sorted(set(c) - {"model", "bptt", "optim", "train", "data", "description"})
+  extra = sorted(set(c) - {"model", "bptt", "optim", "train", "data", "mesh", "description"})
   if extra:
     raise ValueError(f"unknown config section(s) {extra}")
   exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(BPTTConfig, c["bptt"]),
                    from_dict(optim.OptimConfig, c["optim"]),
                    from_dict(train.TrainConfig, c["train"]),
-                   from_dict(DataConfig, c["data"]))
+                   from_dict(DataConfig, c["data"]), from_dict(MeshConfig, c.get("mesh")))
   if (exp.model.rows, exp.model.cols) != (exp.data.rows, exp.data.cols):
     raise ValueError(f"model frames are {exp.model.rows}x{exp.model.cols} but data frames are "
                      f"{exp.data.rows}x{exp.data.cols}: set model.rows/cols = data.rows/cols")
   return exp
 
 
+def _keep(batch: dict[str, np.ndarray]):
+  return {k: v for k, v in batch.items() if k in ("frames", "actions", "valid", "reset")}
+
+
 def _device_batch(batch: dict[str, np.ndarray]):
-  keep = ("frames", "actions", "valid", "reset")
-  return {k: jnp.asarray(v) for k, v in batch.items() if k in keep}
+  return {k: jnp.asarray(v) for k, v in _keep(batch).items()}
+
+
+def _process_data_state(data_state):
+  """This process's reader state from a checkpoint's data state (one per process if several)."""
+  if not (isinstance(data_state, dict) and "processes" in data_state):
+    return data_state
+  states = data_state["processes"]
+  if len(states) != jax.process_count():
+    raise ValueError(f"the checkpoint holds data states of {len(states)} processes, this run has "
+                     f"{jax.process_count()}: resume with the same number of processes")
+  return states[jax.process_index()]
+
+
+class _NullWriter:
+  """Processes other than 0 write no metrics."""
+
+  def write(self, step, values):
+    del step, values
+
+  def close(self):
+    pass
 
 
 def evaluate(eval_fn, params, batches, buckets: int) -> dict[str, float]:
@@ -83,11 +108,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   exp = parse_config(config)
   tc = exp.train
+  sharding.initialize_distributed(exp.mesh)  # before any other JAX call; no-op for one process
+  primary = sharding.is_primary()
   os.makedirs(workdir, exist_ok=True)
-  tmp = os.path.join(workdir, f"config.json.tmp{os.getpid()}")
-  with open(tmp, "w") as f:
-    f.write(config.to_json_best_effort(indent=1))
-  os.replace(tmp, os.path.join(workdir, "config.json"))
+  if primary:
+    tmp = os.path.join(workdir, f"config.json.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+      f.write(config.to_json_best_effort(indent=1))
+    os.replace(tmp, os.path.join(workdir, "config.json"))
+  mesh = sharding.make_mesh(exp.mesh, batch=tc.batch_size)
+  spmd = mesh if mesh.size > 1 else None  # one device: exactly the unsharded program
+  if spmd is not None:
+    sharding.check_batch(mesh, tc.batch_size // tc.microbatches, tc.seq_len)
+    sharding.check_batch(mesh, tc.eval_batch_size, tc.eval_seq_len)
+    log.info("mesh %s over %d process(es)", dict(mesh.shape), jax.process_count())
   ds = data.prepare(exp.data)
   if exp.model.vocab_size < ds.n_actions:
     raise ValueError(f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
@@ -96,30 +130,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if not has_val:
     log.warning("dataset %s has no validation split: evaluating on fixed train windows "
                 "(set data.val_sources or data.val_fraction for held-out data)", ds.dir)
-  eval_data = [_device_batch(b) for b in data.eval_batches(
+  put = _device_batch if spmd is None else (
+      lambda b: sharding.put_global(_keep(b), sharding.batch_sharding(mesh)))
+  eval_data = [put(b) for b in data.eval_batches(
       ds, "validation" if has_val else "train", tc.eval_batch_size, tc.eval_seq_len,
       tc.eval_batches)]
 
   tx = optim.make(exp.optim, tc.steps)
-  state = train.init_train_state(jax.random.PRNGKey(tc.seed), exp.model, tx)
-  rnn = model.initial_state(state.params, tc.batch_size)
-  reader = data.train_reader(ds, tc.batch_size, tc.seq_len, tc.seed,
-                             max_lane_steps=exp.data.max_lane_steps)
+  init = functools.partial(train.init_train_state, jax.random.PRNGKey(tc.seed), exp.model, tx)
+  step_fn = functools.partial(train.train_step, cfg=exp.model, bptt=exp.bptt, tx=tx,
+                              microbatches=tc.microbatches, mesh=spmd)
+  eval_fn = functools.partial(train.eval_step, cfg=exp.model, bptt=exp.bptt,
+                              buckets=tc.position_buckets, mesh=spmd)
+  shard_index = shard_count = None
+  if spmd is None:
+    state = init()
+    rnn = model.initial_state(state.params, tc.batch_size)
+    step_fn = jax.jit(step_fn, donate_argnums=(0, 2))
+    eval_fn = jax.jit(eval_fn)
+    next_batch = lambda: _device_batch(reader.next_batch())
+  else:  # parameters born sharded; batches assembled from each process's own rows
+    state_sh = sharding.tree_shardings(jax.eval_shape(init), mesh, exp.mesh.fsdp_min_bytes)
+    rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)
+    state = jax.jit(init, out_shardings=state_sh)()
+    rnn = jax.jit(functools.partial(model.initial_state, batch=tc.batch_size),
+                  out_shardings=rnn_sh)(state.params)
+    step_fn = jax.jit(step_fn, in_shardings=(state_sh, batch_sh, rnn_sh),
+                      out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)),
+                      donate_argnums=(0, 2))
+    eval_fn = jax.jit(eval_fn, in_shardings=(state_sh.params, batch_sh),
+                      out_shardings=sharding.replicated(mesh))
+    shard_index, shard_count = sharding.process_rows(mesh, tc.batch_size)
+    next_batch = lambda: sharding.global_batch(_keep(reader.next_batch()), mesh, tc.batch_size)
+  local_batch = tc.batch_size // (shard_count or 1)
+  reader = data.train_reader(ds, local_batch, tc.seq_len, tc.seed,
+                             max_lane_steps=exp.data.max_lane_steps, shard_index=shard_index,
+                             shard_count=shard_count)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=tc.keep_checkpoints)
-  restored = ckpt.restore_latest({"train": state, "rnn": rnn})
+  restored = ckpt.restore_latest({"train": state, "rnn": rnn})  # targets carry the shardings
   if restored is not None:
     step0, tree, data_state = restored
     state, rnn = tree["train"], tree["rnn"]
-    reader.set_state(data_state)
+    reader.set_state(_process_data_state(data_state))
     log.info("resumed from step %d", step0)
   start = int(state.step)
 
-  step_fn = jax.jit(functools.partial(train.train_step, cfg=exp.model, bptt=exp.bptt, tx=tx,
-                                      microbatches=tc.microbatches), donate_argnums=(0, 2))
-  eval_fn = jax.jit(functools.partial(train.eval_step, cfg=exp.model, bptt=exp.bptt,
-                                      buckets=tc.position_buckets))
   lr_fn = optim.schedule(exp.optim.lr, exp.optim, tc.steps)
-  writer = metrics.MetricWriter(workdir)
+  writer = metrics.MetricWriter(workdir) if primary else _NullWriter()
   progress = metrics.Progress(tc.steps, start_step=start)
   end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
   deadline = time.monotonic() + tc.max_minutes * 60 if tc.max_minutes else math.inf
@@ -127,8 +184,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pending = None  # (step, device metrics) read one step late, so dispatch runs ahead
 
   def save(step, force=False, extra=None):
-    ckpt.save(step, {"train": state, "rnn": rnn}, reader.get_state(),
-              metrics=extra, force=force)
+    data_state = reader.get_state()
+    if jax.process_count() > 1:
+      data_state = {"processes": sharding.allgather_json(data_state)}
+    ckpt.save(step, {"train": state, "rnn": rnn}, data_state, metrics=extra, force=force)
 
   def drain(entry):
     step, m, t_start, frames = entry
@@ -157,20 +216,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   try:
     with checkpoint.PreemptionGuard() as guard:
       for step in range(start + 1, end + 1):
-        batch = _device_batch(reader.next_batch())
+        batch = next_batch()
         state, rnn, m = step_fn(state, batch, rnn)
         window[1] += tc.batch_size * tc.seq_len
         flush_pending()  # the previous step's metrics, read while this one runs
         pending = (step, m, window[0], window[1])
-        if step % tc.log_every == 0 or step == end:
-          flush_pending()
-          writer.write(step, train_log)
-          window[:] = [time.perf_counter(), 0]
         out_of_time = time.monotonic() >= deadline
         if out_of_time:
           log.warning("train.max_minutes=%g reached at step %d: evaluating, saving, stopping",
                       tc.max_minutes, step)
-        if step % tc.eval_every == 0 or step == tc.steps or out_of_time:
+        if step % tc.log_every == 0 or step == end or out_of_time:
+          flush_pending()
+          writer.write(step, train_log)
+          window[:] = [time.perf_counter(), 0]
+        if (step % tc.eval_every == 0 or step == tc.steps or step in tc.eval_at
+            or out_of_time):
           flush_pending()  # never checkpoint a state whose loss was not checked
           ev = evaluate(eval_fn, state.params, eval_data, tc.position_buckets)
           last.update(ev)
@@ -191,5 +251,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     progress.close()
     ckpt.close()
     writer.close()
-  metrics.plot_curves(os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "loss.png"))
+  if primary:
+    metrics.plot_curves(os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "loss.png"))
   return last

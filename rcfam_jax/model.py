@@ -57,9 +57,13 @@ def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = Non
 
 def backbone(params, emb_TxBxD, state: State, resets_TxB=None, *, cfg: ModelConfig,
              remat: str = "none", interval: int = 64):
-  """Residual LSTM stack over the embeddings -> (y_TxBxH, new_state)."""
-  return lstm.apply(params["lstm"], emb_TxBxD, state, resets_TxB, dtype=cfg.compute_dtype,
-                    unroll=cfg.lstm_unroll, remat=remat, interval=interval)
+  """Residual LSTM stack over the embeddings -> (y_TxBxH, new_state).
+
+  Named `lstm_time_scan` in the HLO (tests/sharding_test.py finds the serial loops by it).
+  """
+  with jax.named_scope("lstm_time_scan"):
+    return lstm.apply(params["lstm"], emb_TxBxD, state, resets_TxB, dtype=cfg.compute_dtype,
+                      unroll=cfg.lstm_unroll, remat=remat, interval=interval)
 
 
 def logits(params, y_xH):

@@ -36,6 +36,7 @@ class TrainConfig:
   ckpt_every: int = 500
   keep_checkpoints: int = 3
   max_minutes: float = 0.0         # wall-clock budget of one invocation (0: none); ends with eval
+  eval_at: tuple[int, ...] = ()    # extra evaluation steps (e.g. log-spaced, shared by a sweep)
 
   def __post_init__(self):
     for name in ("steps", "batch_size", "seq_len", "microbatches", "log_every", "eval_every",
@@ -43,6 +44,8 @@ class TrainConfig:
                  "ckpt_every", "keep_checkpoints"):
       if getattr(self, name) < 1:
         raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+    if any(s < 1 for s in self.eval_at):
+      raise ValueError(f"train.eval_at steps must be >= 1, got {self.eval_at}")
     if self.max_minutes < 0:
       raise ValueError(f"train.max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}")
     if self.batch_size % self.microbatches:
@@ -65,51 +68,65 @@ def init_train_state(key, cfg: ModelConfig, tx: optax.GradientTransformation) ->
   return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), k_rng)
 
 
-def _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt):
+def _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt, mesh):
   """Sum (not mean) of the valid positions' losses, its gradient, the final state, the count."""
-  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, bptt=bptt)
+  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, bptt=bptt,
+                                              mesh=mesh)
   n = jnp.sum(aux["valid_BxT"]).astype(jnp.float32)
   return loss * n, jax.tree.map(lambda g: g * n, grads), aux["state"], n
 
 
-def _split(x, m, axis):
-  """(..., B, ...) -> (M, ..., B/M, ...) with the micro-batch axis first."""
-  shape = x.shape[:axis] + (m, x.shape[axis] // m) + x.shape[axis + 1:]
-  return jnp.moveaxis(x.reshape(shape), axis, 0)
+def _split(x, m, axis, strided=False):
+  """(..., B, ...) -> (M, ..., B/M, ...) with the micro-batch axis first.
+
+  strided: micro-batch i takes rows i, i+M, ... so that each keeps the batch's device layout.
+  """
+  n = x.shape[axis] // m
+  pair = (n, m) if strided else (m, n)
+  x = x.reshape(x.shape[:axis] + pair + x.shape[axis + 1:])
+  return jnp.moveaxis(x, axis + 1 if strided else axis, 0)
 
 
-def _merge(x, axis):
-  x = jnp.moveaxis(x, 0, axis)
+def _merge(x, axis, strided=False):
+  x = jnp.moveaxis(x, 0, axis + 1 if strided else axis)
   return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
 
 
 def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfig,
-                  microbatches: int = 1):
-  """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices."""
+                  microbatches: int = 1, mesh=None):
+  """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices.
+
+  mesh: several devices -> sharded (see bptt.sequence_loss); micro-batches are then strided.
+  """
+  strided = mesh is not None
   if microbatches == 1:
-    total, grads, state, n = _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt)
+    total, grads, state, n = _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt, mesh)
   else:
-    mbs = jax.tree.map(lambda x: _split(x, microbatches, 0), batch)
-    states = jax.tree.map(lambda x: _split(x, microbatches, 1), rnn_state)
+    mbs = jax.tree.map(lambda x: _split(x, microbatches, 0, strided), batch)
+    states = jax.tree.map(lambda x: _split(x, microbatches, 1, strided), rnn_state)
 
     def body(acc, xs):
       mb, st = xs
-      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, bptt)
+      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, bptt, mesh)
       acc = jax.tree.map(jnp.add, acc, (l, g, n))
       return acc, new_state
 
     zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params), jnp.zeros(()))
     (total, grads, n), states = jax.lax.scan(body, zeros, (mbs, states))
-    state = jax.tree.map(lambda x: _merge(x, 1), states)
+    state = jax.tree.map(lambda x: _merge(x, 1, strided), states)
   denom = jnp.maximum(n, 1.0)
   return total / denom, jax.tree.map(lambda g: g / denom, grads), state, n
 
 
 def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelConfig,
-               bptt: BPTTConfig, tx: optax.GradientTransformation, microbatches: int = 1):
-  """One update. Returns (new TrainState, final recurrent state, metrics)."""
+               bptt: BPTTConfig, tx: optax.GradientTransformation, microbatches: int = 1,
+               mesh=None):
+  """One update. Returns (new TrainState, final recurrent state, metrics).
+
+  mesh: None on one device; a mesh of several runs the sharded loss (bptt.sequence_loss).
+  """
   loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt,
-                                            microbatches=microbatches)
+                                            microbatches=microbatches, mesh=mesh)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
@@ -117,7 +134,7 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
   return state._replace(step=state.step + 1, params=params, opt_state=opt_state), rnn_state, metrics
 
 
-def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int):
+def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int, mesh=None):
   """Loss sums over a batch of windows that each start from the learned initial state.
 
   Returns sums and counts (overall and per position bucket, early to late) so that several
@@ -125,7 +142,7 @@ def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int
   """
   b, t = batch["actions"].shape
   state = model.initial_state(params, b)
-  _, aux = bptt_lib.sequence_loss(params, batch, state, cfg=cfg, bptt=bptt)
+  _, aux = bptt_lib.sequence_loss(params, batch, state, cfg=cfg, bptt=bptt, mesh=mesh)
   loss_BxT, valid_BxT = aux["loss_BxT"], aux["valid_BxT"].astype(jnp.float32)
   bucket_T = jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1)
   onehot_TxK = jax.nn.one_hot(bucket_T, buckets)

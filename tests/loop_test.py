@@ -73,6 +73,17 @@ def test_kill_and_resume_equals_straight_run(repo, dataset_dir, tmp_path):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), t1, t2)
 
 
+def test_max_minutes_stops_with_evaluation_and_checkpoint(repo, dataset_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  c = smoke_config(repo, dataset_dir, steps=50, eval_every=1000, eval_at=(1,))
+  c.train.max_minutes = 1e-9  # already out of time after the first step
+  last = loop.train_and_evaluate(c, workdir)
+  rows = metrics.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  assert [r["step"] for r in rows if "val_loss" in r] == [1]  # eval_at, once, then the stop
+  assert [r["step"] for r in rows if "train_loss" in r] == [1]
+  assert _params(workdir)[0] == 1 and np.isfinite(last["val_loss"])
+
+
 def test_corrupt_latest_checkpoint_falls_back(repo, dataset_dir, tmp_path):
   workdir = str(tmp_path / "run")
   loop.train_and_evaluate(smoke_config(repo, dataset_dir, steps=12), workdir, stop_after=9)
@@ -99,6 +110,7 @@ def test_non_finite_loss_stops_with_a_clear_error(repo, dataset_dir, tmp_path):
     ("model", "rows", 16, "model frames are 16x16 but data frames are 8x16"),
     ("train", "microbatches", 3, "not divisible by train.microbatches"),
     ("optim", "name", "sgd", "optim.name"),
+    ("train", "max_minutes", -1.0, "max_minutes must be >= 0"),
 ])
 def test_bad_config_values_fail_at_start(repo, dataset_dir, tmp_path, section, key, value, match):
   c = smoke_config(repo, dataset_dir)
