@@ -49,7 +49,7 @@ bench: $(STAMP)
 
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
 depth-bench: $(STAMP)
-	$(PY) -m rcfam_jax.tasks.sweep --preset=full --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+	$(PY) -m rcfam_jax.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
 scaling: $(STAMP)

@@ -28,14 +28,13 @@ def _worker(args, m_over, b_over) -> dict:
   import jax.numpy as jnp
   import optax
 
-  from rcfam_jax import bench, model, sharding, train
-  from rcfam_jax.config import BPTTConfig, MeshConfig, ModelConfig, from_dict
+  from rcfam_jax import model, sharding, train
+  from rcfam_jax.benchmarks import common
+  from rcfam_jax.config import MeshConfig
   jax.config.update("jax_threefry_partitionable", True)
   devices = jax.devices()[:args.n] if args.n else jax.devices()
   n = len(devices)
-  defaults = dict(bench.BENCH_DEFAULTS) if jax.default_backend() == "gpu" else {}
-  cfg = from_dict(ModelConfig, defaults, **m_over)
-  bcfg = from_dict(BPTTConfig, b_over)
+  cfg, bcfg = common.configs(m_over, b_over)  # bench.py's reference config (cuDNN on GPU)
   b, t = args.batch_per_device * n, args.seq_len
   tx = optax.adamw(args.lr)
   init = functools.partial(train.init_train_state, jax.random.PRNGKey(0), cfg, tx)
@@ -107,7 +106,7 @@ def main(argv=None):
   p.add_argument("overrides", nargs="*", help="ModelConfig/BPTTConfig field=value")
   args = p.parse_args(argv)
   if args.worker is not None:  # only workers import JAX: this process never holds a device
-    from rcfam_jax.bench import parse_overrides
+    from rcfam_jax.benchmarks.common import parse_overrides
     args.n = args.worker
     print(json.dumps(_worker(args, *parse_overrides(args.overrides))), flush=True)
     return

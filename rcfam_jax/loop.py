@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
+from rcfam_jax import checkpoint, data, metrics, model, optim, prefetch, sharding, train
 from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     rnn = model.initial_state(state.params, tc.batch_size)
     step_fn = jax.jit(step_fn, donate_argnums=(0, 2))
     eval_fn = jax.jit(eval_fn)
-    next_batch = lambda: _device_batch(reader.next_batch())
+    put_batch = _device_batch
   else:  # parameters born sharded; batches assembled from each process's own rows
     state_sh = sharding.tree_shardings(jax.eval_shape(init), mesh, exp.mesh.fsdp_min_bytes)
     rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)
@@ -161,7 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     eval_fn = jax.jit(eval_fn, in_shardings=(state_sh.params, batch_sh),
                       out_shardings=sharding.replicated(mesh))
     shard_index, shard_count = sharding.process_rows(mesh, tc.batch_size)
-    next_batch = lambda: sharding.global_batch(_keep(reader.next_batch()), mesh, tc.batch_size)
+    put_batch = lambda b: sharding.global_batch(_keep(b), mesh, tc.batch_size)
   local_batch = tc.batch_size // (shard_count or 1)
   reader = data.train_reader(ds, local_batch, tc.seq_len, tc.seed,
                              max_lane_steps=exp.data.max_lane_steps, shard_index=shard_index,
@@ -179,12 +179,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer = metrics.MetricWriter(workdir) if primary else _NullWriter()
   progress = metrics.Progress(tc.steps, start_step=start)
   end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
+  # Read and transfer the next batches on a thread while the step runs (docs/BENCHMARKS.md:
+  # 0.951 -> 0.978 of device-resident throughput on the H200); stops at `end`, so the saved
+  # reader state is that of the last batch consumed.
+  batches = prefetch.Prefetcher(reader.next_batch, put=put_batch, depth=2,
+                                state_fn=reader.get_state, limit=end - start)
   deadline = time.monotonic() + tc.max_minutes * 60 if tc.max_minutes else math.inf
   last: dict[str, Any] = {}
   pending = None  # (step, device metrics) read one step late, so dispatch runs ahead
 
   def save(step, force=False, extra=None):
-    data_state = reader.get_state()
+    data_state = batches.get_state()
     if jax.process_count() > 1:
       data_state = {"processes": sharding.allgather_json(data_state)}
     ckpt.save(step, {"train": state, "rnn": rnn}, data_state, metrics=extra, force=force)
@@ -216,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   try:
     with checkpoint.PreemptionGuard() as guard:
       for step in range(start + 1, end + 1):
-        batch = next_batch()
+        batch = next(batches)
         state, rnn, m = step_fn(state, batch, rnn)
         window[1] += tc.batch_size * tc.seq_len
         flush_pending()  # the previous step's metrics, read while this one runs
@@ -248,6 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       flush_pending()
       save(int(state.step), force=True)
   finally:
+    batches.close()
     progress.close()
     ckpt.close()
     writer.close()

@@ -81,6 +81,19 @@ def test_elapsed_skips_restart_gaps_and_eval_time():
   np.testing.assert_allclose(fit.elapsed(rows, max_gap_s=600), [0, 1, 1, 2, 2, 3.5])
 
 
+def test_load_run_counts_the_steps_before_the_first_row(tmp_path):
+  run = tmp_path / "T64"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps(
+      {"train": {"seq_len": 64, "batch_size": 2, "eval_seq_len": 64, "eval_every": 8}}))
+  rows = [{"step": 8, "wall_time": 100.0, "val_loss": 5.0},  # first row: an early evaluation
+          {"step": 20, "wall_time": 112.0, "train_loss": 4.0, "frames_per_s": 128.0},
+          {"step": 24, "wall_time": 116.0, "val_loss": 4.5}]
+  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  r = fit.load_run(str(run))  # 128 frames/s at 2 x 64 frames per step: 1 s per step
+  assert [e["time_s"] for e in r["evals"]] == [8.0, 24.0]
+
+
 def test_equal_tokens_plan_scales_batch():
   runs = sweep.plan("compilers", [2, 16, 128, 512, 2048], equal_tokens=True, steps=10)
   assert {r["tokens_per_step"] for r in runs} == {16 * 2048}

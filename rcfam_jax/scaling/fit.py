@@ -31,10 +31,18 @@ def elapsed(rows: list[dict], *, max_gap_s: float = 600.0) -> np.ndarray:
   return np.asarray(out)
 
 
+def _seconds_per_step(rows: list[dict], tc: dict) -> float:
+  """Median training seconds per step, from the logged frames/s (evaluation excluded)."""
+  rates = [r["frames_per_s"] for r in rows if r.get("frames_per_s", 0) > 0]
+  return float(tc["batch_size"] * tc["seq_len"] / np.median(rates)) if rates else 0.0
+
+
 def load_run(workdir: str, *, max_gap_s: float = 600.0) -> dict:
   """{name, workdir, seq_len, batch_size, eval_seq_len, train, evals} from one run directory.
 
-  evals: rows with val_loss, each with `time_s` (training seconds, see `elapsed`) added.
+  evals: rows with val_loss, each with `time_s` (training seconds, see `elapsed`) added; the
+  steps before the first logged row count at the run's median logged rate, so a run whose first
+  row is an early evaluation does not start the clock late.
   """
   cfg_path, log_path = os.path.join(workdir, "config.json"), os.path.join(workdir, "metrics.jsonl")
   for p in (cfg_path, log_path):
@@ -44,6 +52,8 @@ def load_run(workdir: str, *, max_gap_s: float = 600.0) -> dict:
     tc = json.load(f)["train"]
   rows = metrics.last_run(metrics.read_jsonl(log_path))  # drops rows a resume superseded
   times = elapsed(rows, max_gap_s=max_gap_s)
+  if rows:  # the steps before the first row trained too: add their time at the logged rate
+    times = times + rows[0]["step"] * _seconds_per_step(rows, tc)
   for r, t in zip(rows, times):
     r["time_s"] = float(t)
   evals = [r for r in rows if isinstance(r.get("val_loss"), (int, float))]
