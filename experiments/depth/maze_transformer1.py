@@ -1,9 +1,8 @@
 """Withheld Maze 4x4 x transformer, 1 layer: train at depths 1..16, evaluate beyond.
 
 Command: python -m rcfam_jax.tasks.sweep --only=maze_transformer1
-Previous H200 run (batch 128, hidden 128, mask-coded walls):
-last-step accuracy 31% at depth 16, 19% at depth 64; cliff 1; 3000 steps, ~13 s.
-Now batch 256, 5000 steps (est. ~20 s): pending.
+Expected (H200, 2026-11-28, docs/DEPTH_BENCHMARK.md): last-step accuracy 44.3% at depth 16, 16.2%
+at depth 64; cliff 4; 5000 steps x 256, 12 s of training.
 """
 from experiments.depth import base
 
