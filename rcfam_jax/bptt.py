@@ -38,7 +38,13 @@ def _masked(loss_BxT, batch, new_state):
 
 def _embed(params, frames, *, cfg: ModelConfig, bptt: BPTTConfig):
   return model.embed(params, frames, cfg, chunk=bptt.head_chunk, remat=bptt.head_remat == "full",
-                     remat_layers=bptt.layer_remat)
+                     remat_layers=bptt.layer_remat, frames_to_device=bptt.frames_on_host)
+
+
+def frames_to_host(batch: dict, device=None) -> dict:
+  """The batch with its frames in pinned host memory, for BPTTConfig(frames_on_host=True)."""
+  sh = jax.sharding.SingleDeviceSharding(device or jax.devices()[0], memory_kind="pinned_host")
+  return {**batch, "frames": jax.device_put(batch["frames"], sh)}
 
 
 def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,

@@ -101,6 +101,9 @@ class BPTTConfig:
   lstm_remat: 'none' keeps each step's residuals; 'step' keeps only carries; 'nested' keeps
     carries every `recompute_interval` steps and recomputes the rest.
   loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.
+  frames_on_host: the window's frames stay in pinned host memory and each head chunk is copied to
+    the device inside the step (one device), so device memory no longer grows with T by the
+    frames themselves (7 bytes per cell); the caller places them (`frames_to_host`).
   """
   head_chunk: int = 64
   head_remat: str = "full"
@@ -108,6 +111,7 @@ class BPTTConfig:
   lstm_remat: str = "none"
   recompute_interval: int = 64
   loss_chunk: int = 128
+  frames_on_host: bool = False
 
   def __post_init__(self):
     _check_choice("head_remat", self.head_remat, HEAD_REMATS)

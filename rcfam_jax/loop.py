@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from rcfam_jax import bptt as bptt_lib
 from rcfam_jax import checkpoint, data, metrics, model, optim, prefetch, sharding, train
 from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
 
@@ -118,6 +119,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     os.replace(tmp, os.path.join(workdir, "config.json"))
   mesh = sharding.make_mesh(exp.mesh, batch=tc.batch_size)
   spmd = mesh if mesh.size > 1 else None  # one device: exactly the unsharded program
+  if spmd is not None and exp.bptt.frames_on_host:
+    raise ValueError("bptt.frames_on_host is single-device for now: set it to False on a mesh "
+                     f"of {mesh.size} devices")
   if spmd is not None:
     sharding.check_batch(mesh, tc.batch_size // tc.microbatches, tc.seq_len)
     sharding.check_batch(mesh, tc.eval_batch_size, tc.eval_seq_len)
@@ -149,6 +153,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     step_fn = jax.jit(step_fn, donate_argnums=(0, 2))
     eval_fn = jax.jit(eval_fn)
     put_batch = _device_batch
+    if exp.bptt.frames_on_host:
+      put_batch = lambda b: bptt_lib.frames_to_host(_device_batch(b))
   else:  # parameters born sharded; batches assembled from each process's own rows
     state_sh = sharding.tree_shardings(jax.eval_shape(init), mesh, exp.mesh.fsdp_min_bytes)
     rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)

@@ -37,17 +37,20 @@ def initial_state(params, batch: int) -> State:
 
 
 def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = None,
-          remat: bool = False, remat_layers: bool = False):
+          remat: bool = False, remat_layers: bool = False, frames_to_device: bool = False):
   """Frame head over all frames -> emb_TxBxD (time-major) float32.
 
   chunk: time steps per frame-head call (chunk x B frames); None runs all frames at once.
   remat: checkpoint each chunk, so reverse mode keeps only the d-vectors and recomputes the head.
+  frames_to_device: copy each chunk's frames to device memory first (frames held in host memory).
   """
   frame_head.check_frames(frames_BxTxRxCx7, cfg)
   t = frames_BxTxRxCx7.shape[1]
 
   def block(carry, t_K):
     f = jax.lax.dynamic_slice_in_dim(frames_BxTxRxCx7, t_K[0], t_K.shape[0], axis=1)
+    if frames_to_device:
+      f = jax.device_put(f, jax.memory.Space.Device)
     e_BxKxD = frame_head.apply(params["frame_head"], f, cfg, remat_layers=remat_layers)
     return carry, e_BxKxD.swapaxes(0, 1)
 

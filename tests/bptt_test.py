@@ -49,6 +49,17 @@ def test_bounded_gradient_equals_plain_backprop(tiny_params, reference, lstm_rem
   assert float(jnp.abs(b_grads["lstm"]["h0"]).sum()) > 0
 
 
+def test_frames_on_host_gives_the_same_loss_and_gradient(tiny_params, reference):
+  batch, state, loss, _, grads = reference
+  cfg = BPTTConfig(head_chunk=4, frames_on_host=True)
+  host = bptt.frames_to_host(batch)
+  assert host["frames"].sharding.memory_kind == "pinned_host"
+  fn = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, bptt=cfg))
+  (h_loss, _), h_grads = fn(tiny_params, host, state)
+  np.testing.assert_allclose(h_loss, loss, rtol=1e-6)
+  assert _max_rel_err(grads, h_grads) < 1e-5
+
+
 def test_padding_never_counts(tiny_params):
   b, t = 2, 6
   batch = random_batch(jax.random.PRNGKey(2), TINY, b, t)

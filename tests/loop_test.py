@@ -84,6 +84,16 @@ def test_max_minutes_stops_with_evaluation_and_checkpoint(repo, dataset_dir, tmp
   assert _params(workdir)[0] == 1 and np.isfinite(last["val_loss"])
 
 
+def test_frames_on_host_trains_like_frames_on_device(repo, dataset_dir, tmp_path):
+  runs = {}
+  for on_host in (False, True):
+    c = smoke_config(repo, dataset_dir, steps=3)
+    c.bptt.frames_on_host = on_host
+    runs[on_host] = loop.train_and_evaluate(c, str(tmp_path / f"run{on_host}"))
+  np.testing.assert_allclose(runs[True]["val_loss"], runs[False]["val_loss"], rtol=1e-5)
+  np.testing.assert_allclose(runs[True]["train_loss"], runs[False]["train_loss"], rtol=1e-5)
+
+
 def test_corrupt_latest_checkpoint_falls_back(repo, dataset_dir, tmp_path):
   workdir = str(tmp_path / "run")
   loop.train_and_evaluate(smoke_config(repo, dataset_dir, steps=12), workdir, stop_after=9)

@@ -68,17 +68,28 @@ def make_step(cfg: ModelConfig, bcfg: BPTTConfig, tx):
                  donate_argnums=(0, 2))
 
 
-def batch_spec(cfg: ModelConfig, b: int, t: int) -> dict:
-  """Abstract shapes of a training batch (the reader's keys that loop.py keeps)."""
+def _host_sharding():
+  return jax.sharding.SingleDeviceSharding(jax.devices()[0], memory_kind="pinned_host")
+
+
+def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
+  """Abstract shapes of a training batch (the reader's keys that loop.py keeps).
+
+  host: frames in pinned host memory (BPTTConfig.frames_on_host).
+  """
   s = jax.ShapeDtypeStruct
-  return {"frames": s((b, t) + cfg.frame_shape, jnp.uint8), "actions": s((b, t), jnp.int32),
+  frames = s((b, t) + cfg.frame_shape, jnp.uint8, sharding=_host_sharding() if host else None)
+  return {"frames": frames, "actions": s((b, t), jnp.int32),
           "valid": s((b, t), jnp.bool_), "reset": s((b, t), jnp.bool_)}
 
 
-def random_batch(key, cfg: ModelConfig, b: int, t: int) -> dict:
-  """Random frames/actions on the device; all positions valid, no resets."""
+def random_batch(key, cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
+  """Random frames/actions on the device (frames in pinned host memory if `host`); all
+  positions valid, no resets."""
   k1, k2 = jax.random.split(key)
   frames = jax.random.bits(k1, (b, t) + cfg.frame_shape, jnp.uint8)  # no int32 transient
+  if host:
+    frames = jax.device_put(frames, _host_sharding())
   return {"frames": frames,
           "actions": jax.random.randint(k2, (b, t), 0, cfg.vocab_size, jnp.int32),
           "valid": jnp.ones((b, t), bool), "reset": jnp.zeros((b, t), bool)}

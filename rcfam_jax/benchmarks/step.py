@@ -48,7 +48,7 @@ def _setup(cfg, bcfg, b, t):
   rnn = model.initial_state(state.params, b)
   step = common.make_step(cfg, bcfg, tx)
   t0 = time.perf_counter()
-  compiled = step.lower(state, common.batch_spec(cfg, b, t), rnn).compile()
+  compiled = step.lower(state, common.batch_spec(cfg, b, t, bcfg.frames_on_host), rnn).compile()
   return state, rnn, compiled, time.perf_counter() - t0
 
 
@@ -65,7 +65,7 @@ def train_job(job: dict):
   info = common.device_info()
   state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
   mem = common.memory_fields(compiled)
-  batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t)
+  batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t, bcfg.frames_on_host)
   jax.block_until_ready(batch)
   state, rnn, first_s, loss = _first_step(compiled, state, rnn, batch)
   wall, gaps = first_s, [first_s]
@@ -160,7 +160,7 @@ def sweep(job, t0_fps, t0_cost):
                                  {**job.get("b", {}), **point.get("b", {})})
       state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
       mem = common.memory_fields(compiled)
-      batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t)
+      batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t, bcfg.frames_on_host)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
       state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda: batch, steps)
       fps = steps * b * t / wall
@@ -182,8 +182,8 @@ def compile_job(job: dict):
   state = jax.eval_shape(lambda k: train.init_train_state(k, cfg, tx), jax.random.PRNGKey(0))
   rnn = jax.eval_shape(lambda p: model.initial_state(p, b), state.params)
   t0 = time.perf_counter()
-  compiled = common.make_step(cfg, bcfg, tx).lower(state, common.batch_spec(cfg, b, t),
-                                                    rnn).compile()
+  spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host)
+  compiled = common.make_step(cfg, bcfg, tx).lower(state, spec, rnn).compile()
   frame_bytes = int(np.prod(cfg.frame_shape))
   common.emit("compile_memory", T=t, batch=b, compile_s=round(time.perf_counter() - t0, 1),
               **common.memory_fields(compiled), bytes_limit=common.allocator_fields()[
