@@ -116,8 +116,10 @@ def child_env(args) -> dict:
 def sweep_points(args, m_over, b_over) -> list[dict]:
   base_chunk = b_over.get("head_chunk", 64)
   base_attn = m_over.get("attention_impl", "cudnn")
-  pts = [{"label": f"head_chunk {c}", "b": {"head_chunk": c}}
-         for c in _ints(args.sweep_chunks) if c != base_chunk]
+  pts = [{"label": f"conv {c}", "m": {"conv_impl": c}}  # first: the head's largest FLOPs
+         for c in filter(None, args.sweep_conv.split(",")) if c != m_over.get("conv_impl")]
+  pts += [{"label": f"head_chunk {c}", "b": {"head_chunk": c}}
+          for c in _ints(args.sweep_chunks) if c != base_chunk]
   pts += [{"label": f"attention {a}", "m": {"attention_impl": None if a == "none" else a}}
           for a in filter(None, args.sweep_attention.split(",")) if a != base_attn]
   return pts
@@ -165,6 +167,7 @@ def main(argv=None):
   p.add_argument("--lstm-unrolls", default="1,4,8,16", help="unroll values (no remat)")
   p.add_argument("--lstm-remats", default="step,nested", help="remat options, at unroll 8")
   p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
+  p.add_argument("--sweep-conv", default="im2col,matmul", help="conv_impl values to try")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
                  "(cudnn, xla, none)")
   p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")

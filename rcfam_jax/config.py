@@ -11,7 +11,7 @@ from typing import Any, Mapping
 N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
 ATTENTION_IMPLS = (None, "xla", "cudnn")
-CONV_IMPLS = ("auto", "xla", "matmul")
+CONV_IMPLS = ("auto", "xla", "matmul", "im2col")
 HEAD_REMATS = ("full", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -40,7 +40,7 @@ class ModelConfig:
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
   attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
-  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'auto' (matmul on CPU, xla elsewhere)
+  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'auto' (CPU: matmul, else xla)
   lstm_unroll: int = 8
   rms_eps: float = 1e-5
 

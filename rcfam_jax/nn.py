@@ -44,28 +44,43 @@ def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
 
   The output stays in the compute dtype (the convolution accumulates in float32 internally):
   these full-resolution activations dominate the frame head's memory traffic.
-  impl: 'xla' (lax.conv_general_dilated: cuDNN on GPU) or 'matmul' (the sum of 9 shifted
-  matmuls; on XLA:CPU the conv's weight gradient inside a scan is ~50x slower than this).
+  impl: 'xla' (lax.conv_general_dilated: cuDNN on GPU), 'matmul' (the sum of 9 shifted
+  matmuls; on XLA:CPU the conv's weight gradient inside a scan is ~50x slower than this) or
+  'im2col' (the 9 shifted taps concatenated on channels, one matmul with K = 9D: 9x the input's
+  activation memory, one large GEMM).
   """
   if impl == "matmul":
     return _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
+  if impl == "im2col":
+    return _conv3x3_im2col(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
   return jax.lax.conv_general_dilated(
       x_NxHxWxD.astype(dtype), w_3x3xDxE.astype(dtype),
       window_strides=(1, 1), padding=((dilation, dilation), (dilation, dilation)),
       rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
+def _taps(x_NxHxWxD, dtype, dilation):
+  """The 9 dilated 3x3 taps of x ('same' padding), row-major over (ky, kx)."""
   _, h, w, _ = x_NxHxWxD.shape
   pad = ((0, 0), (dilation, dilation), (dilation, dilation), (0, 0))
   x = jnp.pad(x_NxHxWxD.astype(dtype), pad)
+  return [x[:, ky * dilation:ky * dilation + h, kx * dilation:kx * dilation + w]
+          for ky in range(3) for kx in range(3)]
+
+
+def _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
   out = None
-  for ky in range(3):
-    for kx in range(3):
-      tap = x[:, ky * dilation:ky * dilation + h, kx * dilation:kx * dilation + w]
-      y = jnp.matmul(tap, w_3x3xDxE[ky, kx].astype(dtype), preferred_element_type=jnp.float32)
-      out = y if out is None else out + y
+  for tap, w_DxE in zip(_taps(x_NxHxWxD, dtype, dilation), w_3x3xDxE.reshape((9,) +
+                                                                              w_3x3xDxE.shape[2:])):
+    y = jnp.matmul(tap, w_DxE.astype(dtype), preferred_element_type=jnp.float32)
+    out = y if out is None else out + y
   return out.astype(dtype)
+
+
+def _conv3x3_im2col(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
+  patches = jnp.concatenate(_taps(x_NxHxWxD, dtype, dilation), axis=-1)  # (N, H, W, 9D)
+  w_9DxE = w_3x3xDxE.reshape((-1, w_3x3xDxE.shape[-1])).astype(dtype)  # rows (ky, kx, d)
+  return jnp.matmul(patches, w_9DxE, preferred_element_type=jnp.float32).astype(dtype)
 
 
 def avg_pool2x2(x_NxHxWxD):

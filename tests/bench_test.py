@@ -35,7 +35,8 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
               "--mem-seq-lens", "8,16", "--long-seq-len", "32", "--lstm-batch", "2",
               "--lstm-hidden", "8", "--lstm-seq-len", "16", "--lstm-reps", "1",
               "--lstm-unrolls", "2", "--lstm-remats", "step", "--data", dataset,
-              "--sweep-chunks", "8", "--sweep-attention", "", "--budget-s", "100000",
+              "--sweep-chunks", "8", "--sweep-attention", "", "--sweep-conv", "im2col",
+              "--budget-s", "100000",
               "--compare-torch", str(torch_script), "--torch-python", sys.executable, *TINY])
   out = capsys.readouterr().out
   recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]

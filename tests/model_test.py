@@ -156,11 +156,12 @@ def test_reference_parameter_counts():
 
 
 def test_conv_implementations_agree():
-  """The shifted-matmul convolution (CPU default) equals lax.conv (GPU default), grads too."""
+  """Shifted matmuls (CPU default) and im2col equal lax.conv (GPU default), grads too."""
   from rcfam_jax import nn
   w = jax.random.normal(jax.random.PRNGKey(0), (3, 3, 8, 6))
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 12, 8))
   f = lambda impl: lambda w, x: jnp.sum(jnp.sin(nn.conv3x3_dilated(w, x, jnp.float32, impl=impl)))
-  np.testing.assert_allclose(f("matmul")(w, x), f("xla")(w, x), rtol=1e-5)
-  chex.assert_trees_all_close(jax.grad(f("matmul"), (0, 1))(w, x),
-                              jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4)
+  for impl in ("matmul", "im2col"):
+    np.testing.assert_allclose(f(impl)(w, x), f("xla")(w, x), rtol=1e-5)
+    chex.assert_trees_all_close(jax.grad(f(impl), (0, 1))(w, x),
+                                jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4)
