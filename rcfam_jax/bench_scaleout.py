@@ -25,8 +25,6 @@ import time
 
 def _worker(args, m_over, b_over) -> dict:
   import jax
-  import jax.numpy as jnp
-  import optax
 
   from rcfam_jax import model, sharding, train
   from rcfam_jax.benchmarks import common
@@ -36,21 +34,16 @@ def _worker(args, m_over, b_over) -> dict:
   n = len(devices)
   cfg, bcfg = common.configs(m_over, b_over)  # bench.py's reference config (cuDNN on GPU)
   b, t = args.batch_per_device * n, args.seq_len
-  tx = optax.adamw(args.lr)
+  tx = common.adamw(args.lr)
   init = functools.partial(train.init_train_state, jax.random.PRNGKey(0), cfg, tx)
   mesh = sharding.make_mesh(MeshConfig(fsdp=args.fsdp if n > 1 else 1), batch=b, devices=devices)
   spmd = mesh if n > 1 else None
   state_sh = sharding.tree_shardings(jax.eval_shape(init), mesh, args.fsdp_min_bytes)
   batch_sh, rnn_sh = sharding.batch_sharding(mesh), sharding.state_sharding(mesh)
 
-  def make_batch(key):
-    k1, k2 = jax.random.split(key)
-    frames = jax.random.randint(k1, (b, t) + cfg.frame_shape, 0, 256, jnp.int32)
-    return {"frames": frames.astype(jnp.uint8),
-            "actions": jax.random.randint(k2, (b, t), 0, cfg.vocab_size)}
-
   state = jax.jit(init, out_shardings=state_sh)()
-  data = jax.jit(make_batch, out_shardings=batch_sh)(jax.random.PRNGKey(1))
+  data = jax.jit(lambda k: common.random_batch(k, cfg, b, t),
+                 out_shardings=batch_sh)(jax.random.PRNGKey(1))
   rnn = jax.jit(lambda p: model.initial_state(p, b), out_shardings=rnn_sh)(state.params)
   step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, mesh=spmd),
                  in_shardings=(state_sh, batch_sh, rnn_sh),

@@ -113,10 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   primary = sharding.is_primary()
   os.makedirs(workdir, exist_ok=True)
   if primary:
-    tmp = os.path.join(workdir, f"config.json.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    os.replace(tmp, os.path.join(workdir, "config.json"))
+    metrics.write_text(os.path.join(workdir, "config.json"), config.to_json_best_effort(indent=1))
   mesh = sharding.make_mesh(exp.mesh, batch=tc.batch_size)
   spmd = mesh if mesh.size > 1 else None  # one device: exactly the unsharded program
   if spmd is not None and exp.bptt.frames_on_host:

@@ -195,6 +195,14 @@ def plot_curves(jsonl_path: str, png_path: str, keys=("train_loss", "val_loss"))
   save_png(fig, png_path)
 
 
+def write_text(path: str, text: str) -> None:
+  """Writes `text` to a temporary file beside `path`, renamed when complete."""
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
 def save_png(fig, path: str) -> None:
   """Lays out `fig` and writes it as PNG to a temporary file, renamed when complete."""
   fig.tight_layout()

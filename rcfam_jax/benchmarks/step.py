@@ -1,9 +1,9 @@
 """Training-step worker: throughput, MFU, peak memory, data feed, sweep; compile-only memory.
 
-Job (JSON) fields: mode ('train' | 'compile'), T, batch, m / b (ModelConfig / BPTTConfig
-overrides), steps (timed steps; 0 times only the first step), matmul_n (0: skip), data (dataset
-dir or null), data_tokenizer, sweep (list of {label, m, b}), deadline (unix time after which
-sweep points are skipped).
+Job (JSON) fields: T, batch, m / b (ModelConfig / BPTTConfig overrides), steps (timed steps;
+0 times only the first step), matmul_n (0: skip), data (dataset dir or null), data_tokenizer;
+for `sweep`: sweep (list of {label, m, b}), deadline (unix time after which points are
+skipped).
 """
 from __future__ import annotations
 
@@ -103,8 +103,6 @@ def train_job(job: dict):
     except Exception as e:  # report, keep the other measurements
       common.emit("feed", error=f"{type(e).__name__}: {str(e)[:300]}")
   del state, rnn, compiled, batch
-  if job.get("sweep"):
-    sweep(job, t0_fps=fps, t0_cost=compile_s + (n_steps + 1) * wall / n_steps)
 
 
 def feed_job(job, cfg, compiled, state, rnn, resident):
@@ -146,7 +144,7 @@ def feed_job(job, cfg, compiled, state, rnn, resident):
   return state, rnn
 
 
-def sweep(job, t0_fps, t0_cost):
+def sweep(job, t0_fps, t0_cost):  # bench.py's `sweep` worker
   """Frame-head chunk / attention variants at the same T; skipped past the deadline."""
   b, t, steps = job["batch"], job["T"], max(1, min(job["steps"], 2))
   deadline, est = job.get("deadline") or float("inf"), t0_cost

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from rcfam_jax import metrics
 from rcfam_jax.metrics import save_png as _save
 
 
@@ -186,10 +187,6 @@ def write(result: dict, runs: list[dict], out_dir: str, *, command: str = "") ->
   plot_loss_vs_seq_len(result["alpha_by_step"], p("loss_vs_seq_len.png"))
   plot_alpha(result["alpha_by_step"], p("alpha_vs_step.png"))
   plot_positions(result["positions"], p("positions.png"))
-  for name, text in (("report.md", markdown(result, command=command)),
-                     ("fit.json", json.dumps(result, indent=1))):
-    tmp = f"{p(name)}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, p(name))
+  metrics.write_text(p("report.md"), markdown(result, command=command))
+  metrics.write_text(p("fit.json"), json.dumps(result, indent=1))
   return [p(n) for n in (*PLOTS, "report.md", "fit.json")]

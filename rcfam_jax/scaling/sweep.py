@@ -14,6 +14,8 @@ import sys
 
 import ml_collections
 
+from rcfam_jax import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -108,13 +110,6 @@ def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: in
   return runs
 
 
-def _write_json(path: str, obj) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)
-
-
 def _write_manifest(root: str, exp: str, runs: list[dict], **settings) -> None:
   """ROOT/runs.json, merged by seq_len with the runs an earlier or parallel invocation wrote."""
   path = os.path.join(root, "runs.json")
@@ -127,7 +122,7 @@ def _write_manifest(root: str, exp: str, runs: list[dict], **settings) -> None:
          for r in runs]
   mine = {r["seq_len"] for r in new}
   merged = sorted([r for r in old if r["seq_len"] not in mine] + new, key=lambda r: r["seq_len"])
-  _write_json(path, {"exp": exp, **settings, "runs": merged})
+  metrics.write_text(path, json.dumps({"exp": exp, **settings, "runs": merged}, indent=1))
 
 
 def _device_queues(runs: list[dict], devices: list[str]) -> list[list[dict]]:
