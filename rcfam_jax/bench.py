@@ -127,8 +127,9 @@ def sweep_points(args, m_over, b_over) -> list[dict]:
 
 def lstm_variants(args) -> list[dict]:
   out = [{"unroll": u, "remat": "none"} for u in _ints(args.lstm_unrolls)]
-  return out + [{"unroll": 8, "remat": r, "interval": 64}
-                for r in filter(None, args.lstm_remats.split(","))]
+  out += [{"unroll": 8, "remat": r, "interval": 64}
+          for r in filter(None, args.lstm_remats.split(","))]
+  return out + ([{"impl": "fused", "unroll": 1, "remat": "none"}] if args.lstm_fused else [])
 
 
 def _ints(s: str) -> list[int]:
@@ -166,6 +167,8 @@ def main(argv=None):
   p.add_argument("--lstm-dtype", default="bfloat16")
   p.add_argument("--lstm-unrolls", default="1,4,8,16", help="unroll values (no remat)")
   p.add_argument("--lstm-remats", default="step,nested", help="remat options, at unroll 8")
+  p.add_argument("--no-lstm-fused", dest="lstm_fused", action="store_false",
+                 help="skip the fused persistent kernel (lstm_fused.py; NVIDIA GPUs only)")
   p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
   p.add_argument("--sweep-conv", default="im2col,matmul", help="conv_impl values to try")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "

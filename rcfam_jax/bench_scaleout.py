@@ -42,8 +42,7 @@ def _worker(args, m_over, b_over) -> dict:
   batch_sh, rnn_sh = sharding.batch_sharding(mesh), sharding.state_sharding(mesh)
 
   state = jax.jit(init, out_shardings=state_sh)()
-  data = jax.jit(lambda k: common.random_batch(k, cfg, b, t),
-                 out_shardings=batch_sh)(jax.random.PRNGKey(1))
+  data = common.random_batch(1, cfg, b, t, sharding=batch_sh)
   rnn = jax.jit(lambda p: model.initial_state(p, b), out_shardings=rnn_sh)(state.params)
   step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, mesh=spmd),
                  in_shardings=(state_sh, batch_sh, rnn_sh),

@@ -12,6 +12,7 @@ N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
 ATTENTION_IMPLS = (None, "xla", "cudnn")
 CONV_IMPLS = ("auto", "xla", "matmul", "im2col")
+LSTM_IMPLS = ("scan", "fused")
 HEAD_REMATS = ("full", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -42,6 +43,7 @@ class ModelConfig:
   attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
   conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'auto' (CPU: matmul, else xla)
   lstm_unroll: int = 8
+  lstm_impl: str = "scan"        # 'scan' (lax.scan, portable) | 'fused' (persistent CUDA kernel)
   rms_eps: float = 1e-5
 
   def __post_init__(self):
@@ -49,6 +51,7 @@ class ModelConfig:
     _check_choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
     _check_choice("compute_dtype", self.compute_dtype, DTYPES)
     _check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
+    _check_choice("lstm_impl", self.lstm_impl, LSTM_IMPLS)
     for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
                  "lstm_layers", "vocab_size", "lstm_unroll"):
       if getattr(self, name) < 1:

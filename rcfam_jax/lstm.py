@@ -4,7 +4,8 @@ Cell (gate order i, f, g, o):
   [i f g o] = x W_x + h W_h + b;  c' = s(f) c + s(i) tanh(g);  h' = s(o) tanh(c')
 The input projection x W_x + b runs for all T at once (one matmul); only h W_h is inside the
 scan. Matmul inputs may be bf16; gates, h and c are float32. Each layer is its own scan
-(layer-wise is faster than all layers inside one step: PERF.md section 2).
+(layer-wise is faster than all layers inside one step: PERF.md section 2). impl='fused' runs
+each layer's recurrence as one persistent CUDA kernel instead (lstm_fused.py; NVIDIA GPUs).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rcfam_jax import nn
+from rcfam_jax import lstm_fused, nn
 from rcfam_jax.scan import blocked_scan
 
 
@@ -49,7 +50,11 @@ def cell(gates_Bx4H, c_BxH):
   return jax.nn.sigmoid(o) * jnp.tanh(c_BxH), c_BxH
 
 
-def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, interval):
+def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, interval, impl):
+  if impl == "fused":  # bf16 recurrent matmul in the kernel, whatever `dtype`
+    gx = nn.dense({"w": p["w_x"], "b": p["b"]}, x_TxBxD, dtype)
+    y, h, c = lstm_fused.layer(gx, p["w_h"], h0_H, c0_H, *hc, reset_TxB)
+    return (h, c), y
   w_h = p["w_h"].astype(dtype)
 
   def step(hc, inp):
@@ -76,11 +81,13 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
 
 
 def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, unroll: int = 1,
-          remat: str = "none", interval: int = 64):
+          remat: str = "none", interval: int = 64, impl: str = "scan"):
   """Runs the stack over time. Returns (y_TxBxH float32, new State).
 
   reset_TxB: where True, the layer restores its learned (h0, c0) before that step.
   remat: 'none' | 'step' | 'nested' (carries every `interval` steps; see config.BPTTConfig).
+  impl: 'scan' (lax.scan, any backend) | 'fused' (persistent CUDA kernel; unroll and remat do
+    not apply: it keeps h (bf16) and c per step, 6 bytes x B x H).
   """
   t, b = x_TxBxD.shape[:2]
   if reset_TxB is None:
@@ -89,7 +96,7 @@ def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, u
   for l, p in enumerate(params["layers"]):
     (h, c), out = _layer(p, params["h0"][l], params["c0"][l], y, (state.h[l], state.c[l]),
                          reset_TxB, dtype=jnp.dtype(dtype), unroll=unroll, remat=remat,
-                         interval=interval)
+                         interval=interval, impl=impl)
     y = out if l == 0 else y + out
     hs.append(h)
     cs.append(c)

@@ -66,7 +66,8 @@ def backbone(params, emb_TxBxD, state: State, resets_TxB=None, *, cfg: ModelConf
   """
   with jax.named_scope("lstm_time_scan"):
     return lstm.apply(params["lstm"], emb_TxBxD, state, resets_TxB, dtype=cfg.compute_dtype,
-                      unroll=cfg.lstm_unroll, remat=remat, interval=interval)
+                      unroll=cfg.lstm_unroll, remat=remat, interval=interval,
+                      impl=cfg.lstm_impl)
 
 
 def logits(params, y_xH):

@@ -10,6 +10,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rcfam_jax import train
@@ -83,16 +84,23 @@ def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
           "valid": s((b, t), jnp.bool_), "reset": s((b, t), jnp.bool_)}
 
 
-def random_batch(key, cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
-  """Random frames/actions on the device (frames in pinned host memory if `host`); all
-  positions valid, no resets."""
-  k1, k2 = jax.random.split(key)
-  frames = jax.random.bits(k1, (b, t) + cfg.frame_shape, jnp.uint8)  # no int32 transient
-  if host:
-    frames = jax.device_put(frames, _host_sharding())
-  return {"frames": frames,
-          "actions": jax.random.randint(k2, (b, t), 0, cfg.vocab_size, jnp.int32),
-          "valid": jnp.ones((b, t), bool), "reset": jnp.zeros((b, t), bool)}
+def random_batch(seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False,
+                 sharding=None) -> dict:
+  """Random frames/actions, all positions valid, no resets.
+
+  Frames are drawn on the host (numpy) and copied once: drawing them on the device would
+  leave a 4-byte-per-cell random-bits transient in the allocator's peak (52 GiB at T=65536).
+  host: frames in pinned host memory (BPTTConfig.frames_on_host); sharding: put every array
+  there instead (a NamedSharding of the batch).
+  """
+  rng = np.random.default_rng(seed)
+  out = {"frames": rng.integers(0, 256, (b, t) + cfg.frame_shape, np.uint8),
+         "actions": rng.integers(0, cfg.vocab_size, (b, t), np.int32),
+         "valid": np.ones((b, t), bool), "reset": np.zeros((b, t), bool)}
+  if sharding is not None:
+    return jax.device_put(out, sharding)
+  return {k: jax.device_put(v, _host_sharding() if host and k == "frames" else None)
+          for k, v in out.items()}
 
 
 def memory_fields(compiled) -> dict:

@@ -1,7 +1,8 @@
 """One LSTM layer (rcfam_jax.lstm), forward and forward+backward, per variant: us per time step.
 
-Job fields: batch, hidden, T, reps, dtype, variants (list of {unroll, remat, interval}).
+Job fields: batch, hidden, T, reps, dtype, variants (list of {unroll, remat, interval, impl}).
 The input width equals `hidden`; the input projection is included (hoisted, as in training).
+The fused kernel's variant also reports its largest deviation from the scan (bf16 tolerance).
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from rcfam_jax import lstm
+from rcfam_jax import lstm, lstm_fused
 from rcfam_jax.benchmarks import common
 
 DEFAULT_VARIANTS = (
@@ -28,8 +30,16 @@ def lstm_job(job: dict):
   ct_TxBxH = jax.random.normal(kc, (t, b, h), jnp.float32)
   state = lstm.initial_state(params, b)
   info = common.device_info()
+  ref = {}
   for v in job.get("variants") or DEFAULT_VARIANTS:
-    kw = dict(dtype=dtype, unroll=v["unroll"], remat=v["remat"], interval=v.get("interval", 64))
+    impl = v.get("impl", "scan")
+    kw = dict(dtype=dtype, unroll=v["unroll"], remat=v["remat"], interval=v.get("interval", 64),
+              impl=impl)
+    if impl == "fused":
+      ok, why = lstm_fused.available()
+      if not ok:
+        common.emit("lstm", label="fused kernel", skipped=why[:300], **info)
+        continue
 
     def loss(p, x, kw=kw):
       y, _ = lstm.apply(p, x, state, **kw)
@@ -42,9 +52,17 @@ def lstm_job(job: dict):
     compile_s = time.perf_counter() - t0
     f_s = statistics.median(common.time_fn(lambda: fwd(params, x_TxBxH), reps))
     fb_s = statistics.median(common.time_fn(lambda: grad(params, x_TxBxH), reps))
-    label = f"unroll {v['unroll']}, remat {v['remat']}" + (
+    label = "fused kernel" if impl == "fused" else f"unroll {v['unroll']}, remat {v['remat']}" + (
         f" {kw['interval']}" if v["remat"] == "nested" else "")
-    common.emit("lstm", label=label, batch=b, hidden=h, T=t, dtype=dtype.name,
+    extra = {}
+    g = jax.device_get(grad(params, x_TxBxH))
+    if not ref:
+      ref.update(grads=g, label=label)
+    elif impl == "fused":  # same function as the scan: max |diff| / max |scan| per gradient
+      extra = {"vs": ref["label"], "max_rel_grad_diff": float(max(
+          np.abs(gf - gs).max() / (np.abs(gs).max() + 1e-30)
+          for gf, gs in zip(jax.tree.leaves(g), jax.tree.leaves(ref["grads"]))))}
+    common.emit("lstm", label=label, impl=impl, batch=b, hidden=h, T=t, dtype=dtype.name,
                 unroll=v["unroll"], remat=v["remat"], fwd_us_per_step=round(f_s / t * 1e6, 2),
                 fwd_bwd_us_per_step=round(fb_s / t * 1e6, 2), compile_s=round(compile_s, 1),
-                **info)
+                **extra, **info)

@@ -65,8 +65,9 @@ def train_job(job: dict):
   info = common.device_info()
   state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
   mem = common.memory_fields(compiled)
-  batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t, bcfg.frames_on_host)
+  batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host)
   jax.block_until_ready(batch)
+  before = common.allocator_fields()["peak_bytes"]  # state + batch: nothing of the step yet
   state, rnn, first_s, loss = _first_step(compiled, state, rnn, batch)
   wall, gaps = first_s, [first_s]
   if steps > 0:
@@ -79,7 +80,8 @@ def train_job(job: dict):
   common.emit(
       "train", T=t, batch=b, steps=n_steps, timed="loop" if steps else "first step",
       step_s=round(wall / n_steps, 4), step_s_each=[round(g, 4) for g in gaps],
-      frames_per_s=round(fps, 1), first_step_s=round(first_s, 4), **alloc, **mem,
+      frames_per_s=round(fps, 1), first_step_s=round(first_s, 4), **alloc,
+      peak_before_step_bytes=before, **mem,
       frames_bytes=int(batch["frames"].size), params=int(sum(x.size for x in
                                                              jax.tree.leaves(state.params))),
       fwd_gflop_per_frame=round(fwd / 1e9, 3), loss=round(loss, 4),
@@ -158,7 +160,7 @@ def sweep(job, t0_fps, t0_cost):  # bench.py's `sweep` worker
                                  {**job.get("b", {}), **point.get("b", {})})
       state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
       mem = common.memory_fields(compiled)
-      batch = common.random_batch(jax.random.PRNGKey(1), cfg, b, t, bcfg.frames_on_host)
+      batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
       state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda: batch, steps)
       fps = steps * b * t / wall

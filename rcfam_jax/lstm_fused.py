@@ -1,0 +1,150 @@
+"""Fused persistent LSTM layer on NVIDIA GPUs: a CUDA kernel through `jax.ffi`, exact VJP.
+
+`layer` computes what one layer of rcfam_jax/lstm.py computes (same cell, resets, bf16
+recurrent matmul with f32 accumulation, f32 cell) but runs the whole serial recurrence as one
+cooperative kernel per direction (kernels/lstm_persistent.cu): W_h stays in shared memory,
+the blocks meet at a grid barrier once per step, and nothing returns to the host inside the
+loop. Everything parallel over time stays in XLA: the input projection before, and in the
+backward pass the gate pre-activations (one GEMM) and the weight gradient (one GEMM).
+
+The kernel is compiled with `nvcc` on first use for the local GPU and cached in
+$RCFAM_KERNEL_CACHE (default ~/.cache/rcfam_jax). `lstm.apply(..., impl='scan')` is the
+portable path (CPU, TPU, any GPU); tests compare the two on a GPU.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+
+import jax
+import jax.numpy as jnp
+
+SOURCE = pathlib.Path(__file__).with_name("kernels") / "lstm_persistent.cu"
+_FWD, _BWD = "rcfam_lstm_fwd", "rcfam_lstm_bwd"
+
+
+class Unavailable(RuntimeError):
+  """The fused kernel cannot run here (no CUDA GPU, no nvcc, or the build failed)."""
+
+
+def _nvcc() -> str:
+  for cand in (os.environ.get("NVCC"), shutil.which("nvcc"),
+               os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")):
+    if cand and os.access(cand, os.X_OK):
+      return cand
+  raise Unavailable("nvcc not found: install the CUDA toolkit (or set NVCC=/path/to/nvcc), "
+                    "or use lstm_impl='scan'")
+
+
+def build(arch: str) -> pathlib.Path:
+  """Compiles the kernel for `arch` (e.g. '90') unless cached; returns the shared library."""
+  src = SOURCE.read_bytes()
+  inc = jax.ffi.include_dir()
+  key = hashlib.sha256(src + arch.encode() + inc.encode()).hexdigest()[:16]
+  cache = pathlib.Path(os.environ.get("RCFAM_KERNEL_CACHE",
+                                      pathlib.Path.home() / ".cache" / "rcfam_jax"))
+  lib = cache / f"liblstm_persistent_sm{arch}_{key}.so"
+  if lib.exists():
+    return lib
+  cache.mkdir(parents=True, exist_ok=True)
+  tmp = lib.with_name(f"{lib.name}.tmp{os.getpid()}")
+  cmd = [_nvcc(), "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}",
+         "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(SOURCE), "-o", str(tmp)]
+  r = subprocess.run(cmd, capture_output=True, text=True)
+  if r.returncode:
+    tmp.unlink(missing_ok=True)
+    raise Unavailable(f"building the fused LSTM kernel failed ({' '.join(cmd)}):\n"
+                      f"{r.stderr[-2000:]}")
+  os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
+  return lib
+
+
+@functools.cache
+def _register() -> None:
+  gpu = next((d for d in jax.devices() if d.platform == "gpu"), None)
+  cc = str(getattr(gpu, "compute_capability", ""))
+  if not cc.replace(".", "").isdigit():
+    raise Unavailable(f"lstm_impl='fused' needs an NVIDIA GPU; this process has "
+                      f"{jax.devices()[0].device_kind}: use lstm_impl='scan'")
+  lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""))))
+  jax.ffi.register_ffi_target(_FWD, jax.ffi.pycapsule(lib.RcfamLstmFwd), platform="CUDA")
+  jax.ffi.register_ffi_target(_BWD, jax.ffi.pycapsule(lib.RcfamLstmBwd), platform="CUDA")
+
+
+def available() -> tuple[bool, str]:
+  """(True, '') if the fused kernel can run in this process, else (False, why)."""
+  try:
+    _register()
+    return True, ""
+  except Unavailable as e:
+    return False, str(e)
+
+
+def _forward(gx, w, h0, c0, h, c, reset):
+  t, b, g = gx.shape
+  f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
+  out = (f32(t, b, g // 4), f32(t, b, g // 4), jax.ShapeDtypeStruct((t, b, g // 4), jnp.bfloat16),
+         jax.ShapeDtypeStruct((2,), jnp.uint32))
+  y, c_seq, hp, _ = jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)
+  return y, c_seq, hp
+
+
+@jax.custom_vjp
+def _core(gx_TxBx4H, w_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
+  y, c_seq, _ = _forward(gx_TxBx4H, w_Hx4H.astype(jnp.bfloat16), h0_H, c0_H, h_BxH, c_BxH,
+                         reset_TxB.astype(jnp.uint8))
+  return y, y[-1], c_seq[-1]
+
+
+def _core_fwd(gx, w, h0, c0, h, c, reset):
+  reset8 = reset.astype(jnp.uint8)
+  wb = w.astype(jnp.bfloat16)
+  y, c_seq, hp = _forward(gx, wb, h0, c0, h, c, reset8)
+  return (y, y[-1], c_seq[-1]), (gx, wb, hp, c_seq, c0, c, reset, w)
+
+
+def _core_bwd(res, cts):
+  gx, wb, hp, c_seq, c0, c_init, reset, w = res
+  dy, dh_fin, dc_fin = cts
+  t, b, g = gx.shape
+  r = reset[..., None]
+  pre = gx + jnp.matmul(hp, wb, preferred_element_type=jnp.float32)  # all steps, one GEMM
+  cp = jnp.where(r, c0, jnp.concatenate([c_init[None], c_seq[:-1]]))
+  f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
+  out = (f32(t, b, g), jax.ShapeDtypeStruct((t, b, g), jnp.bfloat16), f32(t, b, g // 4),
+         f32(t, b, g // 4), jax.ShapeDtypeStruct((2,), jnp.uint32))
+  dg, dgb, dhp, dcp, _ = jax.ffi.ffi_call(_BWD, out)(
+      pre, c_seq, cp, dy, dh_fin, dc_fin, reset.astype(jnp.uint8), wb)
+  dw = jnp.einsum("tbh,tbg->hg", hp, dgb, preferred_element_type=jnp.float32)
+  # hp_t / cp_t is the learned (h0, c0) where reset, else the state carried from t-1.
+  dh0, dc0 = (jnp.sum(jnp.where(r, d, 0.0), (0, 1)) for d in (dhp, dcp))
+  dh, dc = (jnp.where(r[0], 0.0, d[0]) for d in (dhp, dcp))
+  return dg.astype(gx.dtype), dw.astype(w.dtype), dh0, dc0, dh, dc, None
+
+
+_core.defvjp(_core_fwd, _core_bwd)
+
+
+def layer(gx_TxBx4H, w_h_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
+  """One LSTM layer over T steps. Returns (y_TxBxH, h_BxH, c_BxH), all float32.
+
+  gx_TxBx4H: the input projection x W_x + b (float32); w_h_Hx4H: the recurrent weight (cast to
+  bf16 for the matmul); h0_H/c0_H: the learned state restored where reset_TxB is True;
+  h_BxH/c_BxH: the carried state. H must be a multiple of 32; B is padded to a multiple of 16.
+  """
+  _register()
+  t, b, g = gx_TxBx4H.shape
+  if g % 128 or g != 4 * w_h_Hx4H.shape[0]:
+    raise ValueError(f"fused LSTM: gx is {gx_TxBx4H.shape}, W_h {w_h_Hx4H.shape}; need "
+                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns and H % 32 == 0")
+  pad = -b % 16
+  padb = lambda x, axis: jnp.pad(x, [(0, pad if i == axis else 0) for i in range(x.ndim)])
+  y, h, c = _core(padb(gx_TxBx4H.astype(jnp.float32), 1), w_h_Hx4H, h0_H.astype(jnp.float32),
+                  c0_H.astype(jnp.float32), padb(h_BxH.astype(jnp.float32), 0),
+                  padb(c_BxH.astype(jnp.float32), 0), padb(reset_TxB, 1))
+  return y[:, :b], h[:b], c[:b]

@@ -1,0 +1,93 @@
+"""The fused persistent LSTM kernel against the lax.scan path (GPU), and its CPU behaviour.
+
+The equality tests need an NVIDIA GPU and nvcc; CI (CPU) runs only the error-path tests.
+On a GPU machine: python -m pytest -q tests/lstm_fused_test.py
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rcfam_jax import lstm, lstm_fused, model
+from rcfam_jax.config import ModelConfig
+
+OK, WHY = lstm_fused.available()
+gpu_only = pytest.mark.skipif(not OK, reason=f"fused kernel unavailable: {WHY[:120]}")
+
+
+def _problem(t, b, d, h, layers, seed=0):
+  k = jax.random.split(jax.random.PRNGKey(seed), 8)
+  params = lstm.init(k[0], d, h, layers, forget_bias=1.0)
+  params["h0"] = jax.random.normal(k[1], params["h0"].shape) * 0.5
+  params["c0"] = jax.random.normal(k[2], params["c0"].shape) * 0.5
+  x = jax.random.normal(k[3], (t, b, d))
+  state = lstm.State(jax.random.normal(k[4], (layers, b, h)) * 0.5,
+                     jax.random.normal(k[5], (layers, b, h)) * 0.5)
+  reset = jax.random.uniform(k[6], (t, b)) < 0.1
+  cts = [jax.random.normal(kk, s) for kk, s in
+         zip(jax.random.split(k[7], 3), [(t, b, h), (layers, b, h), (layers, b, h)])]
+  return params, x, state, reset, cts
+
+
+def _rel(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return np.linalg.norm(a - b) / (np.linalg.norm(b) + 1e-30)
+
+
+@gpu_only
+@pytest.mark.parametrize("t,b,h,layers", [(37, 5, 64, 2), (9, 20, 96, 1), (1, 16, 32, 1)])
+def test_fused_matches_scan_values_and_gradients(t, b, h, layers):
+  """Same outputs, final state and gradients (params, inputs, carried state) within bf16."""
+  params, x, state, reset, (dy, dh, dc) = _problem(t, b, 48, h, layers)
+
+  def loss(p, x, s, impl):
+    y, new = lstm.apply(p, x, s, reset, dtype=jnp.bfloat16, unroll=4, impl=impl)
+    return jnp.vdot(y, dy) + jnp.vdot(new.h, dh) + jnp.vdot(new.c, dc), (y, new)
+
+  grads = {}
+  for impl in ("scan", "fused"):
+    f = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True), static_argnums=3)
+    grads[impl] = f(params, x, state, impl)
+  (_, (y_s, st_s)), g_s = grads["scan"]
+  (_, (y_f, st_f)), g_f = grads["fused"]
+  assert _rel(y_f, y_s) < 1e-2
+  assert _rel(st_f.h, st_s.h) < 1e-2 and _rel(st_f.c, st_s.c) < 1e-2
+  for path, a, b_ in zip(jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f),
+                         jax.tree.leaves(g_s)):
+    assert np.all(np.isfinite(a)), path[0]
+    assert _rel(a, b_) < 3e-2, (jax.tree_util.keystr(path[0]), _rel(a, b_))
+
+
+@gpu_only
+def test_fused_model_loss_matches_scan():
+  """The whole model (frame head + fused LSTM + head) gives the scan path's loss and grads."""
+  from conftest import TINY, random_batch
+  from rcfam_jax import bptt
+  from rcfam_jax.config import BPTTConfig
+  cfg = dataclasses.replace(TINY, lstm_hidden=32, compute_dtype="bfloat16")
+  params = model.init(jax.random.PRNGKey(0), cfg)
+  batch = random_batch(jax.random.PRNGKey(1), cfg, 3, 12, resets=True)
+  out = {}
+  for impl in ("scan", "fused"):
+    c = dataclasses.replace(cfg, lstm_impl=impl)
+    f = jax.jit(jax.value_and_grad(lambda p: bptt.sequence_loss(
+        p, batch, model.initial_state(p, 3), cfg=c, bptt=BPTTConfig(head_chunk=4))[0]))
+    out[impl] = f(params)
+  assert abs(float(out["fused"][0]) - float(out["scan"][0])) < 1e-2 * abs(float(out["scan"][0]))
+  for a, b in zip(jax.tree.leaves(out["fused"][1]), jax.tree.leaves(out["scan"][1])):
+    assert _rel(a, b) < 5e-2
+
+
+@pytest.mark.skipif(OK, reason="a GPU is present: the kernel is available")
+def test_fused_without_gpu_says_what_to_do():
+  assert "scan" in WHY
+  params, x, state, reset, _ = _problem(4, 2, 8, 32, 1)
+  with pytest.raises(lstm_fused.Unavailable, match="lstm_impl='scan'"):
+    lstm.apply(params, x, state, reset, impl="fused")
+
+
+def test_config_rejects_unknown_lstm_impl():
+  with pytest.raises(ValueError, match="lstm_impl"):
+    ModelConfig(lstm_impl="cudnn")
