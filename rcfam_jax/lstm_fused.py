@@ -135,13 +135,13 @@ def layer(gx_TxBx4H, w_h_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
 
   gx_TxBx4H: the input projection x W_x + b (float32); w_h_Hx4H: the recurrent weight (cast to
   bf16 for the matmul); h0_H/c0_H: the learned state restored where reset_TxB is True;
-  h_BxH/c_BxH: the carried state. H must be a multiple of 32; B is padded to a multiple of 16.
+  h_BxH/c_BxH: the carried state. H must be a multiple of 16; B is padded to a multiple of 16.
   """
   _register()
   t, b, g = gx_TxBx4H.shape
-  if g % 128 or g != 4 * w_h_Hx4H.shape[0]:
+  if g % 64 or g != 4 * w_h_Hx4H.shape[0]:
     raise ValueError(f"fused LSTM: gx is {gx_TxBx4H.shape}, W_h {w_h_Hx4H.shape}; need "
-                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns and H % 32 == 0")
+                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns and H % 16 == 0")
   pad = -b % 16
   padb = lambda x, axis: jnp.pad(x, [(0, pad if i == axis else 0) for i in range(x.ndim)])
   y, h, c = _core(padb(gx_TxBx4H.astype(jnp.float32), 1), w_h_Hx4H, h0_H.astype(jnp.float32),

@@ -30,6 +30,8 @@ namespace {
 constexpr int kUnits = 16;              // hidden units per block (one wmma tile wide)
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;   // = 16 batch rows x 16 units: one cell per thread
+constexpr int kPad = 8;                 // bf16 row padding of shared tiles (bank spread)
+constexpr int kWs = 64 + kPad;          // forward W_h slice row stride
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major>;
 using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major>;
@@ -38,11 +40,35 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
 
-// Sense-counting barrier over all blocks of a cooperative launch. bar[0] counts arrivals,
-// bar[1] is the generation; both are zeroed before the launch. Every thread fences its own
-// global writes before the block arrives, so they are visible to every block after it.
+// Asynchronous global -> shared copies (cp.async): no registers, overlap with compute.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(
+                   (unsigned)__cvta_generic_to_shared(dst)), "l"(src));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(
+                   (unsigned)__cvta_generic_to_shared(dst)), "l"(src));
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
+// 16 rows of `cols` bf16 (row stride `ld` in global) into shared memory with row stride
+// cols + kPad; every thread issues its 16-byte pieces at once, then the block waits.
+__device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int cols, size_t ld) {
+  const int per_row = cols / 8;
+  for (int i = threadIdx.x; i < 16 * per_row; i += kThreads) {
+    const int r = i / per_row, c = (i % per_row) * 8;
+    cp_async16(dst + r * (cols + kPad) + c, src + r * ld + c);
+  }
+  cp_async_wait_all();
+  __syncthreads();
+}
+
+// Barrier over all blocks of a cooperative launch (the pattern of cooperative_groups' grid
+// sync). bar[0] counts arrivals, bar[1] is the generation; both are zeroed before the launch.
+// bar.sync orders the block's writes before thread 0's gpu-scope fence and arrival.
 __device__ __forceinline__ void grid_sync(unsigned int* bar) {
-  __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
     volatile unsigned int* gen = bar + 1;
@@ -59,6 +85,10 @@ __device__ __forceinline__ void grid_sync(unsigned int* bar) {
     __threadfence();
   }
   __syncthreads();
+}
+
+__device__ __forceinline__ void add_into(FragC& a, const FragC& b) {
+  for (int i = 0; i < a.num_elements; ++i) a.x[i] += b.x[i];
 }
 
 struct FwdArgs {
@@ -80,14 +110,15 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int H = a.H, G = 4 * H, B = a.B, T = a.T, u0 = blockIdx.x * kUnits;
   const int tid = threadIdx.x, warp = tid / 32, bl = tid / kUnits, ul = tid % kUnits;
-  const int u = u0 + ul;
-  bf16* ws = reinterpret_cast<bf16*>(smem);                // (H, 64): gate q, unit ul at q*16+ul
-  float* red = reinterpret_cast<float*>(ws + H * 64);      // (2, 16, 64) k-half partial sums
-  float* cs = red + 2 * 16 * 64;                           // (B, 16) cell state
-  float* gxs = cs + B * kUnits;                            // (B, 4, 16) gx of the coming step
+  const int u = u0 + ul, ldh = H + kPad;
+  bf16* ws = reinterpret_cast<bf16*>(smem);               // (H, kWs): gate q, unit ul at q*16+ul
+  bf16* hs = ws + H * kWs;                                // (16, H + kPad) staged hp rows
+  float* red = reinterpret_cast<float*>(hs + 16 * ldh);   // (2, 16, 64) k-split partial sums
+  float* cs = red + 2 * 16 * 64;                          // (B, 16) cell state
+  float* gxs = cs + B * kUnits;                           // (B, 4, 16) gx of the coming step
   for (int i = tid; i < H * 64; i += kThreads) {
     const int k = i / 64, n = i % 64;
-    ws[i] = a.w[(size_t)k * G + (n / 16) * H + u0 + n % 16];
+    ws[k * kWs + n] = a.w[(size_t)k * G + (n / 16) * H + u0 + n % 16];
   }
   for (int b = bl; b < B; b += 16) {
     const bool r = a.reset[b];
@@ -97,21 +128,34 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
   }
   grid_sync(a.bar);
 
-  const int q = warp % 4, kh = warp / 4, half = H / 2;
+  const int q = warp % 4, kh = warp / 4, ktiles = H / 16;
   for (int t = 0; t < T; ++t) {
-    const bf16* hpt = a.hp + (size_t)t * B * H;
     for (int m = 0; m < B; m += 16) {
-      FragC acc;
-      wmma::fill_fragment(acc, 0.f);
-#pragma unroll 8
-      for (int k = kh * half; k < (kh + 1) * half; k += 16) {
+      stage_rows(hs, a.hp + ((size_t)t * B + m) * H, H, H);  // also lands this step's gxs
+      FragC acc0, acc1;
+      wmma::fill_fragment(acc0, 0.f);
+      wmma::fill_fragment(acc1, 0.f);
+      // Warps (q, kh): gate q, k-tiles kh, kh+2, ...; two accumulators halve the mma chain.
+      int kt = kh;
+      for (; kt + 2 < ktiles; kt += 4) {
+        FragA fa0, fa1;
+        FragBRow fb0, fb1;
+        wmma::load_matrix_sync(fa0, hs + kt * 16, ldh);
+        wmma::load_matrix_sync(fb0, ws + kt * 16 * kWs + q * 16, kWs);
+        wmma::load_matrix_sync(fa1, hs + (kt + 2) * 16, ldh);
+        wmma::load_matrix_sync(fb1, ws + (kt + 2) * 16 * kWs + q * 16, kWs);
+        wmma::mma_sync(acc0, fa0, fb0, acc0);
+        wmma::mma_sync(acc1, fa1, fb1, acc1);
+      }
+      for (; kt < ktiles; kt += 2) {
         FragA fa;
         FragBRow fb;
-        wmma::load_matrix_sync(fa, hpt + (size_t)m * H + k, H);
-        wmma::load_matrix_sync(fb, ws + k * 64 + q * 16, 64);
-        wmma::mma_sync(acc, fa, fb, acc);
+        wmma::load_matrix_sync(fa, hs + kt * 16, ldh);
+        wmma::load_matrix_sync(fb, ws + kt * 16 * kWs + q * 16, kWs);
+        wmma::mma_sync(acc0, fa, fb, acc0);
       }
-      wmma::store_matrix_sync(red + kh * 16 * 64 + q * 16, acc, 64, wmma::mem_row_major);
+      add_into(acc0, acc1);
+      wmma::store_matrix_sync(red + kh * 16 * 64 + q * 16, acc0, 64, wmma::mem_row_major);
       __syncthreads();
       const int b = m + bl;
       float gt[4];
@@ -128,8 +172,9 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
         const bool r = a.reset[(size_t)(t + 1) * B + b];
         a.hp[o + (size_t)B * H] = __float2bfloat16(r ? a.h0[u] : h);
         cs[b * kUnits + ul] = r ? a.c0[u] : c;
-        for (int g = 0; g < 4; ++g)
-          gxs[(b * 4 + g) * kUnits + ul] = a.gx[((size_t)(t + 1) * B + b) * G + g * H + u];
+        for (int g = 0; g < 4; ++g)  // lands during the barrier; waited for in stage_rows
+          cp_async4(gxs + (b * 4 + g) * kUnits + ul,
+                    a.gx + ((size_t)(t + 1) * B + b) * G + g * H + u);
       }
       __syncthreads();
     }
@@ -160,46 +205,65 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int H = a.H, G = 4 * H, B = a.B, T = a.T, u0 = blockIdx.x * kUnits;
   const int tid = threadIdx.x, warp = tid / 32, bl = tid / kUnits, ul = tid % kUnits;
-  const int u = u0 + ul;
-  bf16* wr = reinterpret_cast<bf16*>(smem);               // (16, 4H): rows u0.. of W_h
-  float* red = reinterpret_cast<float*>(wr + kUnits * G);  // (8, 16, 16) k-split partial sums
-  float* dcs = red + kWarps * 256;                         // (B, 16) cotangent of c carried back
-  float* pf = dcs + B * kUnits;                            // (B, 16, kPf) the coming step's inputs
-  for (int i = tid; i < kUnits * G; i += kThreads) wr[i] = a.w[(size_t)u0 * G + i];
-  auto prefetch = [&](int t, int b) {
+  const int u = u0 + ul, ldw = G + kPad, ldd = 2 * H + kPad;
+  bf16* wr = reinterpret_cast<bf16*>(smem);               // (16, 4H + kPad): rows u0.. of W_h
+  bf16* ds = wr + kUnits * ldw;                           // (16, 2H + kPad) staged half of dg
+  float* red = reinterpret_cast<float*>(ds + 16 * ldd);   // (8, 16, 16) k-split partial sums
+  float* dcs = red + kWarps * 256;                        // (B, 16) cotangent of c carried back
+  float* pf = dcs + B * kUnits;                           // (B, 16, kPf) the coming step's inputs
+  for (int i = tid; i < kUnits * G; i += kThreads)
+    wr[(i / G) * ldw + i % G] = a.w[(size_t)u0 * G + i];
+  auto prefetch = [&](int t, int b) {  // lands during the barrier
     float* p = pf + (b * kUnits + ul) * kPf;
     const size_t o = ((size_t)t * B + b) * H + u;
-    for (int g = 0; g < 4; ++g) p[g] = a.pre[((size_t)t * B + b) * G + g * H + u];
-    p[4] = a.c[o];
-    p[5] = a.cp[o];
-    p[6] = a.dy[o];
+    for (int g = 0; g < 4; ++g) cp_async4(p + g, a.pre + ((size_t)t * B + b) * G + g * H + u);
+    cp_async4(p + 4, a.c + o);
+    cp_async4(p + 5, a.cp + o);
+    cp_async4(p + 6, a.dy + o);
   };
   for (int b = bl; b < B; b += 16) prefetch(T - 1, b);
   __syncthreads();
 
-  const int kw = G / kWarps;  // each warp sums a K range of the 4H gate columns
+  const int ktiles = 2 * H / 16;  // per staged half of the 4H gate columns
   for (int t = T - 1; t >= -1; --t) {
     for (int m = 0; m < B; m += 16) {
       const int b = m + bl;
       float dhp = 0.f;  // cotangent of hp_{t+1}: dg_{t+1} W_h^T for this block's units
       if (t + 1 < T) {
-        const bf16* dgt = a.dgb + ((size_t)(t + 1) * B + m) * G;
-        FragC acc;
-        wmma::fill_fragment(acc, 0.f);
-#pragma unroll 8
-        for (int k = warp * kw; k < (warp + 1) * kw; k += 16) {
-          FragA fa;
-          FragBCol fb;
-          wmma::load_matrix_sync(fa, dgt + k, G);
-          wmma::load_matrix_sync(fb, wr + k, G);
-          wmma::mma_sync(acc, fa, fb, acc);
+        FragC acc0, acc1;
+        wmma::fill_fragment(acc0, 0.f);
+        wmma::fill_fragment(acc1, 0.f);
+        for (int half = 0; half < 2; ++half) {
+          const int k0 = half * 2 * H;
+          stage_rows(ds, a.dgb + ((size_t)(t + 1) * B + m) * G + k0, 2 * H, G);
+          int kt = warp;
+          for (; kt + kWarps < ktiles; kt += 2 * kWarps) {
+            FragA fa0, fa1;
+            FragBCol fb0, fb1;
+            wmma::load_matrix_sync(fa0, ds + kt * 16, ldd);
+            wmma::load_matrix_sync(fb0, wr + k0 + kt * 16, ldw);
+            wmma::load_matrix_sync(fa1, ds + (kt + kWarps) * 16, ldd);
+            wmma::load_matrix_sync(fb1, wr + k0 + (kt + kWarps) * 16, ldw);
+            wmma::mma_sync(acc0, fa0, fb0, acc0);
+            wmma::mma_sync(acc1, fa1, fb1, acc1);
+          }
+          for (; kt < ktiles; kt += kWarps) {
+            FragA fa;
+            FragBCol fb;
+            wmma::load_matrix_sync(fa, ds + kt * 16, ldd);
+            wmma::load_matrix_sync(fb, wr + k0 + kt * 16, ldw);
+            wmma::mma_sync(acc0, fa, fb, acc0);
+          }
+          __syncthreads();  // the next half overwrites ds
         }
-        wmma::store_matrix_sync(red + warp * 256, acc, 16, wmma::mem_row_major);
+        add_into(acc0, acc1);
+        wmma::store_matrix_sync(red + warp * 256, acc0, 16, wmma::mem_row_major);
         __syncthreads();
         for (int w = 0; w < kWarps; ++w) dhp += red[w * 256 + bl * 16 + ul];
         a.dhp[((size_t)(t + 1) * B + b) * H + u] = dhp;
       }
       if (t >= 0) {
+        cp_async_wait_all();  // this thread's prefetch (no-op when staging already waited)
         const float* p = pf + (b * kUnits + ul) * kPf;
         const float ig = sigmoid(p[0]), fg = sigmoid(p[1]), gg = tanhf(p[2]);
         const float og = sigmoid(p[3]), tc = tanhf(p[4]);
@@ -232,19 +296,20 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
 }
 
 size_t fwd_smem(int B, int H) {
-  return (size_t)H * 64 * sizeof(bf16) + (2 * 16 * 64 + B * kUnits * 5) * sizeof(float);
+  return ((size_t)H * kWs + 16 * (H + kPad)) * sizeof(bf16) +
+         (2 * 16 * 64 + B * kUnits * 5) * sizeof(float);
 }
 
 size_t bwd_smem(int B, int H) {
-  return (size_t)kUnits * 4 * H * sizeof(bf16) +
+  return ((size_t)kUnits * (4 * H + kPad) + 16 * (2 * H + kPad)) * sizeof(bf16) +
          (kWarps * 256 + B * kUnits * (1 + kPf)) * sizeof(float);
 }
 
 template <typename Args>
 ffi::Error Launch(void (*kernel)(Args), Args args, size_t smem, cudaStream_t stream) {
-  if (args.H % 32 || args.B % 16 || args.T < 1)
+  if (args.H % 16 || args.B % 16 || args.T < 1)
     return ffi::Error::InvalidArgument(
-        "lstm_persistent: needs H % 32 == 0, B % 16 == 0 (the wrapper pads B) and T >= 1; got H=" +
+        "lstm_persistent: needs H % 16 == 0, B % 16 == 0 (the wrapper pads B) and T >= 1; got H=" +
         std::to_string(args.H) + " B=" + std::to_string(args.B) + " T=" + std::to_string(args.T));
   const int blocks = args.H / kUnits;
   cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
