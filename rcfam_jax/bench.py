@@ -13,7 +13,9 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
   4. memory: allocator peak of real steps at T=128 and T=8192 (one process each), and XLA's
      compiled memory analysis at T=65536 (compile only; --run-long also runs one step), from
      which the longest trainable T is estimated;
-  5. sweep: frame-head chunk sizes and attention implementations, while --budget-s allows.
+  5. breakdown: the frame head's parts (embedding, each downsample block and its convolution,
+     the attention stack, the whole head), fwd and fwd+bwd ms and TFLOP/s on one head chunk;
+  6. sweep: frame-head chunk sizes and attention implementations, while --budget-s allows.
 Fields are ModelConfig / BPTTConfig overrides (e.g. d_model=256 head_chunk=32).
 `--seq-lens 128,512,2048` keeps the older mode: one throughput/memory line per T.
 """
@@ -31,7 +33,7 @@ import time
 from rcfam_jax.benchmarks.common import parse_overrides  # noqa: F401  (public: tests use it)
 from rcfam_jax.benchmarks import report
 
-PARTS = ("throughput", "torch", "lstm", "memory", "long", "sweep")
+PARTS = ("throughput", "torch", "lstm", "breakdown", "memory", "long", "sweep")
 AUTOTUNE_FLAG = "--xla_gpu_per_fusion_autotune_cache_dir"
 TORCH_FIELDS = {"rows": "rows", "cols": "cols", "d_model": "d", "n_layer": "layers",
                 "n_head": "heads", "downsample_blocks": "downs", "vocab_size": "vocab",
@@ -42,6 +44,9 @@ def worker(kind: str, job: dict):
   if kind == "lstm":
     from rcfam_jax.benchmarks import lstm_micro
     return lstm_micro.lstm_job(job)
+  if kind == "breakdown":
+    from rcfam_jax.benchmarks import breakdown
+    return breakdown.breakdown_job(job)
   from rcfam_jax.benchmarks import step
   {"train": step.train_job, "compile": step.compile_job,
    "sweep": lambda j: step.sweep(j, j["base_fps"], j["est_s"])}[kind](job)
@@ -116,8 +121,11 @@ def child_env(args) -> dict:
 def sweep_points(args, m_over, b_over) -> list[dict]:
   base_chunk = b_over.get("head_chunk", 64)
   base_attn = m_over.get("attention_impl", "cudnn")
-  pts = [{"label": f"conv {c}", "m": {"conv_impl": c}}  # first: the head's largest FLOPs
-         for c in filter(None, args.sweep_conv.split(",")) if c != m_over.get("conv_impl")]
+  # First: keeping the convolution outputs (the head's largest FLOPs) instead of recomputing.
+  pts = [{"label": f"head_remat {r}", "b": {"head_remat": r}}
+         for r in filter(None, args.sweep_head_remat.split(",")) if r != b_over.get("head_remat")]
+  pts += [{"label": f"conv {c}", "m": {"conv_impl": c}}
+          for c in filter(None, args.sweep_conv.split(",")) if c != m_over.get("conv_impl")]
   pts += [{"label": f"head_chunk {c}", "b": {"head_chunk": c}}
           for c in _ints(args.sweep_chunks) if c != base_chunk]
   pts += [{"label": f"attention {a}", "m": {"attention_impl": None if a == "none" else a}}
@@ -145,7 +153,8 @@ def torch_cmd(args, m_over, b_over) -> list[str]:
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--worker", choices=("train", "compile", "lstm", "sweep"), help=argparse.SUPPRESS)
+  p.add_argument("--worker", choices=("train", "compile", "lstm", "breakdown", "sweep"),
+                 help=argparse.SUPPRESS)
   p.add_argument("--job", help=argparse.SUPPRESS)
   p.add_argument("--batch", type=int, default=16)
   p.add_argument("--seq-len", type=int, default=512, help="T of throughput, feed, torch, sweep")
@@ -169,7 +178,11 @@ def main(argv=None):
   p.add_argument("--lstm-remats", default="step,nested", help="remat options, at unroll 8")
   p.add_argument("--no-lstm-fused", dest="lstm_fused", action="store_false",
                  help="skip the fused persistent kernel (lstm_fused.py; NVIDIA GPUs only)")
+  p.add_argument("--lstm-ablate", default="", help="also time the fused kernel with parts left "
+                 "out (RCFAM_ABLATE bits: 1 barrier, 2 staging, 4 products; e.g. 1,2,4,7): "
+                 "profiling by subtraction, wrong results")
   p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
+  p.add_argument("--sweep-head-remat", default="convs,matmuls", help="head_remat values to try")
   p.add_argument("--sweep-conv", default="im2col,matmul", help="conv_impl values to try")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
                  "(cudnn, xla, none)")
@@ -216,6 +229,17 @@ def main(argv=None):
                         "T": args.lstm_seq_len, "reps": args.lstm_reps,
                         "dtype": args.lstm_dtype, "variants": lstm_variants(args)},
                label="lstm")
+    for a in _ints(args.lstm_ablate):  # one process each: the variant is fixed at first use
+      runner.job("lstm", {"batch": args.lstm_batch, "hidden": args.lstm_hidden,
+                          "T": args.lstm_seq_len, "reps": args.lstm_reps, "dtype": args.lstm_dtype,
+                          "variants": [{"impl": "fused", "unroll": 1, "remat": "none",
+                                        "ablate": a}]},
+                 label=f"lstm ablate {a}", env={"RCFAM_LSTM_ABLATE": str(a)})
+  if "breakdown" not in skip:
+    from rcfam_jax.config import BPTTConfig, from_dict
+    runner.job("breakdown", {"batch": args.batch, "m": m_over, "reps": args.lstm_reps,
+                             "chunk": from_dict(BPTTConfig, b_over).head_chunk},
+               label="breakdown")
   if "memory" not in skip:
     for t in _ints(args.mem_seq_lens):
       runner.job("train", {**base, "T": t, "steps": 1 if t <= 1024 else 0},

@@ -37,7 +37,7 @@ def _masked(loss_BxT, batch, new_state):
 
 
 def _embed(params, frames, *, cfg: ModelConfig, bptt: BPTTConfig):
-  return model.embed(params, frames, cfg, chunk=bptt.head_chunk, remat=bptt.head_remat == "full",
+  return model.embed(params, frames, cfg, chunk=bptt.head_chunk, remat=bptt.head_remat,
                      remat_layers=bptt.layer_remat, frames_to_device=bptt.frames_on_host)
 
 

@@ -13,7 +13,7 @@ REDUCTIONS = ("last_pos", "mean")
 ATTENTION_IMPLS = (None, "xla", "cudnn")
 CONV_IMPLS = ("auto", "xla", "matmul", "im2col")
 LSTM_IMPLS = ("scan", "fused")
-HEAD_REMATS = ("full", "none")
+HEAD_REMATS = ("full", "convs", "matmuls", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
 DISTRIBUTED = ("auto", "on", "off")
@@ -99,8 +99,12 @@ class BPTTConfig:
 
   head_chunk: time steps per frame-head call (chunk of head_chunk x B frames).
   head_remat: 'full' recomputes the frame head in the backward pass and keeps only its output
-    vector (memory flat in T); 'none' stores every activation (plain backprop).
-  layer_remat: also checkpoint each attention block inside a chunk (lower peak, ~same FLOPs).
+    vector (memory flat in T); 'convs' also keeps each chunk's convolution outputs, so the
+    backward pass recomputes only the cheap rest (2.5 MB per frame at the reference config:
+    memory grows with T); 'matmuls' keeps the attention blocks' dense outputs too (8 MB per
+    frame); 'none' stores every activation (plain backprop).
+  layer_remat: also checkpoint each attention block inside a chunk (lower peak, ~same FLOPs;
+    not with 'convs' / 'matmuls', which keep what it would recompute).
   lstm_remat: 'none' keeps each step's residuals; 'step' keeps only carries; 'nested' keeps
     carries every `recompute_interval` steps and recomputes the rest.
   loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.
@@ -118,6 +122,9 @@ class BPTTConfig:
 
   def __post_init__(self):
     _check_choice("head_remat", self.head_remat, HEAD_REMATS)
+    if self.layer_remat and self.head_remat in ("convs", "matmuls"):
+      raise ValueError(f"BPTTConfig.layer_remat recomputes whole attention blocks, which "
+                       f"head_remat={self.head_remat!r} keeps: use head_remat='full' with it")
     _check_choice("lstm_remat", self.lstm_remat, LSTM_REMATS)
     for name in ("head_chunk", "recompute_interval", "loss_chunk"):
       if getattr(self, name) < 1:

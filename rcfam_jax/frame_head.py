@@ -11,10 +11,14 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 import numpy as np
 
 from rcfam_jax import nn
 from rcfam_jax.config import N_CHANNELS, ModelConfig
+
+# What BPTTConfig.head_remat keeps of a checkpointed head chunk (jax.checkpoint names).
+SAVEABLE = {"convs": ("head_conv",), "matmuls": ("head_conv", "head_dense")}
 
 
 def init(key, cfg: ModelConfig):
@@ -72,16 +76,20 @@ def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
   return x.astype(dt)
 
 
-def _block(p, x_NxLxD, cfg: ModelConfig):
+def attention_block(p, x_NxLxD, cfg: ModelConfig):
+  """One pre-norm transformer block (full attention, GELU MLP) on the fp32 residual stream."""
   dt = jnp.dtype(cfg.compute_dtype)
   n, length, d = x_NxLxD.shape
   heads = cfg.n_head
   h = nn.rms_norm(p["norm1"], x_NxLxD, cfg.rms_eps)
-  qkv = nn.dense(p["qkv"], h, dt).astype(dt).reshape(n, length, 3, heads, d // heads)
+  qkv = checkpoint_name(nn.dense(p["qkv"], h, dt).astype(dt), "head_dense")
+  qkv = qkv.reshape(n, length, 3, heads, d // heads)
   a = nn.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cfg.attention_impl)
-  x_NxLxD = x_NxLxD + nn.dense(p["proj"], a.reshape(n, length, d), dt)
+  proj = nn.dense(p["proj"], a.reshape(n, length, d), dt)
+  x_NxLxD = x_NxLxD + checkpoint_name(proj, "head_dense")
   h = nn.rms_norm(p["norm2"], x_NxLxD, cfg.rms_eps)
-  return x_NxLxD + nn.dense(p["out"], nn.gelu(nn.dense(p["fc"], h, dt)), dt)
+  fc = checkpoint_name(nn.dense(p["fc"], h, dt), "head_dense")
+  return x_NxLxD + checkpoint_name(nn.dense(p["out"], nn.gelu(fc), dt), "head_dense")
 
 
 def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
@@ -96,12 +104,13 @@ def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
     h = nn.rms_norm(p["norm"], x, cfg.rms_eps)
-    x = nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], h, dt, impl=conv_impl)))
+    y = checkpoint_name(nn.conv3x3_dilated(p["conv"], h, dt, impl=conv_impl), "head_conv")
+    x = nn.avg_pool2x2(nn.gelu(y))
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 
   def body(x, p):
-    return _block(p, x, cfg), None
+    return attention_block(p, x, cfg), None
 
   if remat_layers:
     body = jax.checkpoint(body, prevent_cse=False)

@@ -41,20 +41,24 @@ def _nvcc() -> str:
                     "or use lstm_impl='scan'")
 
 
-def build(arch: str) -> pathlib.Path:
-  """Compiles the kernel for `arch` (e.g. '90') unless cached; returns the shared library."""
+def build(arch: str, ablate: int = 0) -> pathlib.Path:
+  """Compiles the kernel for `arch` (e.g. '90') unless cached; returns the shared library.
+
+  ablate: RCFAM_ABLATE bits (kernels/lstm_persistent.cu), for profiling by subtraction only.
+  """
   src = SOURCE.read_bytes()
   inc = jax.ffi.include_dir()
-  key = hashlib.sha256(src + arch.encode() + inc.encode()).hexdigest()[:16]
+  key = hashlib.sha256(src + f"{arch}/{ablate}".encode() + inc.encode()).hexdigest()[:16]
   cache = pathlib.Path(os.environ.get("RCFAM_KERNEL_CACHE",
                                       pathlib.Path.home() / ".cache" / "rcfam_jax"))
-  lib = cache / f"liblstm_persistent_sm{arch}_{key}.so"
+  lib = cache / f"liblstm_persistent_sm{arch}{f'_ablate{ablate}' if ablate else ''}_{key}.so"
   if lib.exists():
     return lib
   cache.mkdir(parents=True, exist_ok=True)
   tmp = lib.with_name(f"{lib.name}.tmp{os.getpid()}")
   cmd = [_nvcc(), "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}",
-         "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(SOURCE), "-o", str(tmp)]
+         f"-DRCFAM_ABLATE={ablate}", "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(SOURCE),
+         "-o", str(tmp)]
   r = subprocess.run(cmd, capture_output=True, text=True)
   if r.returncode:
     tmp.unlink(missing_ok=True)
@@ -71,7 +75,9 @@ def _register() -> None:
   if not cc.replace(".", "").isdigit():
     raise Unavailable(f"lstm_impl='fused' needs an NVIDIA GPU; this process has "
                       f"{jax.devices()[0].device_kind}: use lstm_impl='scan'")
-  lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""))))
+  # RCFAM_LSTM_ABLATE (profiling only: wrong results) is read once, at the first use.
+  ablate = int(os.environ.get("RCFAM_LSTM_ABLATE", "0"))
+  lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""), ablate)))
   jax.ffi.register_ffi_target(_FWD, jax.ffi.pycapsule(lib.RcfamLstmFwd), platform="CUDA")
   jax.ffi.register_ffi_target(_BWD, jax.ffi.pycapsule(lib.RcfamLstmBwd), platform="CUDA")
 

@@ -37,11 +37,12 @@ def initial_state(params, batch: int) -> State:
 
 
 def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = None,
-          remat: bool = False, remat_layers: bool = False, frames_to_device: bool = False):
+          remat: bool | str = False, remat_layers: bool = False, frames_to_device: bool = False):
   """Frame head over all frames -> emb_TxBxD (time-major) float32.
 
   chunk: time steps per frame-head call (chunk x B frames); None runs all frames at once.
-  remat: checkpoint each chunk, so reverse mode keeps only the d-vectors and recomputes the head.
+  remat: checkpoint each chunk, so reverse mode keeps only the d-vectors and recomputes the head
+    (True or 'full'); 'convs' / 'matmuls' also keep the named outputs (frame_head.SAVEABLE).
   frames_to_device: copy each chunk's frames to device memory first (frames held in host memory).
   """
   frame_head.check_frames(frames_BxTxRxCx7, cfg)
@@ -54,7 +55,10 @@ def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = Non
     e_BxKxD = frame_head.apply(params["frame_head"], f, cfg, remat_layers=remat_layers)
     return carry, e_BxKxD.swapaxes(0, 1)
 
-  _, emb_TxBxD = blocked_scan(block, (), jnp.arange(t), chunk or t, checkpoint=remat)
+  keep = frame_head.SAVEABLE.get(remat)
+  policy = jax.checkpoint_policies.save_only_these_names(*keep) if keep else None
+  _, emb_TxBxD = blocked_scan(block, (), jnp.arange(t), chunk or t,
+                              checkpoint=remat not in (False, "none"), policy=policy)
   return emb_TxBxD
 
 

@@ -10,15 +10,16 @@ import jax
 import jax.numpy as jnp
 
 
-def blocked_scan(fn, carry, xs, block: int, *, checkpoint: bool = False):
+def blocked_scan(fn, carry, xs, block: int, *, checkpoint: bool = False, policy=None):
   """fn(carry, xs_block) -> (carry, ys_block), over blocks of `block` steps; a shorter last block.
 
-  Returns (carry, ys) with the block outputs concatenated along time.
+  Returns (carry, ys) with the block outputs concatenated along time. policy: a
+  jax.checkpoint_policies rule for what each checkpointed block keeps (None: only its inputs).
   """
   length = jax.tree.leaves(xs)[0].shape[0]
   block = max(1, min(block, length))
   n, rem = divmod(length, block)
-  f = jax.checkpoint(fn, prevent_cse=False) if checkpoint else fn
+  f = jax.checkpoint(fn, prevent_cse=False, policy=policy) if checkpoint else fn
   split = lambda x: x[: n * block].reshape((n, block) + x.shape[1:])
   carry, ys = jax.lax.scan(f, carry, jax.tree.map(split, xs))
   ys = jax.tree.map(lambda y: y.reshape((n * block,) + y.shape[2:]), ys)

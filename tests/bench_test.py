@@ -36,14 +36,18 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
               "--lstm-hidden", "8", "--lstm-seq-len", "16", "--lstm-reps", "1",
               "--lstm-unrolls", "2", "--lstm-remats", "step", "--data", dataset,
               "--sweep-chunks", "8", "--sweep-attention", "", "--sweep-conv", "im2col",
-              "--budget-s", "100000",
+              "--sweep-head-remat", "convs", "--budget-s", "100000",
               "--compare-torch", str(torch_script), "--torch-python", sys.executable, *TINY])
   out = capsys.readouterr().out
   recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
   kinds = {r["kind"] for r in recs}
   assert not [r for r in recs if "error" in r], recs
   assert {"train", "matmul_peak", "mfu", "feed", "torch_ref", "torch_compare", "lstm", "memory",
-          "compile_memory", "longest_T", "sweep"} <= kinds
+          "compile_memory", "longest_T", "sweep", "breakdown"} <= kinds
+  sweep = {r["label"]: r for r in recs if r["kind"] == "sweep"}
+  assert sweep["head_remat convs"]["frames_per_s"] > 0 and "conv im2col" in sweep
+  parts = {r["label"]: r for r in recs if r["kind"] == "breakdown"}
+  assert {"embed cells", "whole head"} <= set(parts) and parts["whole head"]["fwd_bwd_ms"] > 0
   torch_ref = next(r for r in recs if r["kind"] == "torch_ref")
   assert "lengths=[16]" in torch_ref["argv"] and "d=16" in torch_ref["argv"]
   feed = next(r for r in recs if r["kind"] == "feed")

@@ -1,4 +1,5 @@
 """Memory-bounded BPTT: exact gradients, memory flat in T, and a model that learns."""
+import dataclasses
 import functools
 import json
 
@@ -32,7 +33,8 @@ def reference(tiny_params):
 # Every value of every remat knob appears at least once (the full product is slow on 2 CPUs).
 @pytest.mark.parametrize("head_remat, layer_remat, lstm_remat", [
     ("full", False, "none"), ("full", True, "step"), ("full", False, "nested"),
-    ("none", False, "step"), ("none", True, "nested")])
+    ("none", False, "step"), ("none", True, "nested"), ("convs", False, "none"),
+    ("matmuls", False, "step")])
 def test_bounded_gradient_equals_plain_backprop(tiny_params, reference, lstm_remat, head_remat,
                                                 layer_remat):
   batch, state, loss, aux, grads = reference
@@ -150,3 +152,20 @@ def test_microbatch_accumulation_equals_full_batch(tiny_params):
   assert float(n1) == float(n2) == float(jnp.sum(batch["valid"]))
   assert _max_rel_err(g1, g2) < 1e-5
   assert _max_rel_err(s1, s2) < 1e-6
+
+
+def test_head_remat_convs_skips_the_convolution_recompute(tiny_params):
+  """'convs' keeps each chunk's convolution outputs: the backward pass runs one convolution
+  fewer per downsample block than 'full' (which recomputes the forward), same gradients."""
+  cfg = dataclasses.replace(TINY, conv_impl="xla")
+  batch = random_batch(jax.random.PRNGKey(5), cfg, 2, 6)
+  state = model.initial_state(tiny_params, 2)
+  counts, grads = {}, {}
+  for remat in ("full", "convs"):
+    f = jax.jit(functools.partial(bptt.loss_and_grad, cfg=cfg,
+                                  bptt=BPTTConfig(head_chunk=3, head_remat=remat)))
+    counts[remat] = f.lower(tiny_params, batch, state).compile().as_text().count("convolution(")
+    grads[remat] = f(tiny_params, batch, state)[1]
+  assert counts["convs"] == counts["full"] - cfg.downsample_blocks, counts
+  for a, b in zip(jax.tree.leaves(grads["convs"]), jax.tree.leaves(grads["full"])):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

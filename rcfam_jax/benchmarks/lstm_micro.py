@@ -55,6 +55,8 @@ def lstm_job(job: dict):
     fb_s = statistics.median(common.time_fn(lambda: grad(params, x_TxBxH), reps))
     label = "fused kernel" if impl == "fused" else f"unroll {v['unroll']}, remat {v['remat']}" + (
         f" {kw['interval']}" if v["remat"] == "nested" else "")
+    if v.get("ablate"):  # RCFAM_LSTM_ABLATE, set by bench.py for this process
+      label += f", ablate {v['ablate']} (timing only)"
     extra = {}
     g = jax.device_get(grad(params, x_TxBxH))
     if not ref:

@@ -123,7 +123,8 @@ def _rows(records, args):
     if r["T"] == args.long_seq_len:
       out.append((f"ran T={r['T']}", f"peak {_gib(r.get('peak_bytes'))} GiB, "
                   f"{r['step_s']:.0f} s/step", ""))
-  lstm = [r for r in _find(records, "lstm") if "fwd_bwd_us_per_step" in r]
+  lstm = [r for r in _find(records, "lstm") if "fwd_bwd_us_per_step" in r and "ablate" not in
+          r["label"]]
   if lstm:
     best = min(lstm, key=lambda r: r["fwd_bwd_us_per_step"])
     out.append((f"LSTM fwd+bwd us/step, best of {len(lstm)}",
@@ -133,6 +134,16 @@ def _rows(records, args):
       s = min(scans, key=lambda r: r["fwd_bwd_us_per_step"])
       out.append(("LSTM fwd+bwd us/step, best scan", f"{s['fwd_bwd_us_per_step']:.1f} "
                   f"({s['label']})", "portable path"))
+  for r in _find(records, "lstm"):
+    if "ablate" in r.get("label", "") and "fwd_us_per_step" in r:
+      out.append((f"LSTM {r['label']}", f"fwd {r['fwd_us_per_step']:.1f} / fwd+bwd "
+                  f"{r['fwd_bwd_us_per_step']:.1f} us/step", "profiling"))
+  for r in _find(records, "breakdown"):
+    rate = f", {r['fwd_bwd_tflops']:.1f} TFLOP/s" if "fwd_bwd_tflops" in r else ""
+    bound = (f"; head alone: {r['head_bound_frames_per_s']:,.0f} frames/s"
+             if "head_bound_frames_per_s" in r else "")
+    out.append((f"head part: {r['label']}", f"fwd {r['fwd_ms']:.1f} / fwd+bwd "
+                f"{r['fwd_bwd_ms']:.1f} ms{rate}{bound}", f"{r['frames']} frames"))
   for r in _find(records, "feed"):
     out.append(("feed: reader inline / resident", f"{r['inline_ratio']:.3f}", ">= 0.95"))
     out.append(("feed: reader + prefetch / resident", f"{r['prefetch_ratio']:.3f}", ">= 0.95"))

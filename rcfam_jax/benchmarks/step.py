@@ -167,6 +167,7 @@ def sweep(job, t0_fps, t0_cost):  # bench.py's `sweep` worker
       common.emit("sweep", label=point["label"], T=t, batch=b, frames_per_s=round(fps, 1),
                   vs_base=round(fps / t0_fps, 4), compile_s=round(compile_s, 1),
                   temp_bytes=mem.get("temp_bytes"), head_chunk=bcfg.head_chunk,
+                  head_remat=bcfg.head_remat,
                   attention_impl=cfg.attention_impl, conv_impl=cfg.conv_impl)
       del state, rnn, compiled, batch
     except Exception as e:  # e.g. out of memory at a large chunk: report, go on

@@ -21,6 +21,13 @@
 
 #include "xla/ffi/api/ffi.h"
 
+// Profiling by subtraction only (results are wrong): RCFAM_ABLATE bit 1 drops the grid barrier,
+// bit 2 the staging of each step's operands, bit 4 the tensor-core products (lstm_fused.py
+// builds such variants when RCFAM_LSTM_ABLATE is set; the bench times them).
+#ifndef RCFAM_ABLATE
+#define RCFAM_ABLATE 0
+#endif
+
 namespace ffi = xla::ffi;
 using namespace nvcuda;
 using bf16 = __nv_bfloat16;
@@ -56,6 +63,11 @@ __device__ __forceinline__ void cp_async_wait_all() {
 // 16 rows of `cols` bf16 (row stride `ld` in global) into shared memory with row stride
 // cols + kPad; every thread issues its 16-byte pieces at once, then the block waits.
 __device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int cols, size_t ld) {
+  if (RCFAM_ABLATE & 2) {
+    cp_async_wait_all();
+    __syncthreads();
+    return;
+  }
   const int per_row = cols / 8;
   for (int i = threadIdx.x; i < 16 * per_row; i += kThreads) {
     const int r = i / per_row, c = (i % per_row) * 8;
@@ -70,6 +82,7 @@ __device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int cols,
 // bar.sync orders the block's writes before thread 0's gpu-scope fence and arrival.
 __device__ __forceinline__ void grid_sync(unsigned int* bar) {
   __syncthreads();
+  if (RCFAM_ABLATE & 1) return;
   if (threadIdx.x == 0) {
     volatile unsigned int* gen = bar + 1;
     const unsigned int g = *gen;
@@ -85,6 +98,11 @@ __device__ __forceinline__ void grid_sync(unsigned int* bar) {
     __threadfence();
   }
   __syncthreads();
+}
+
+template <typename FragB>
+__device__ __forceinline__ void mma(FragC& acc, const FragA& a, const FragB& b) {
+  if (!(RCFAM_ABLATE & 4)) wmma::mma_sync(acc, a, b, acc);
 }
 
 __device__ __forceinline__ void add_into(FragC& a, const FragC& b) {
@@ -144,15 +162,15 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
         wmma::load_matrix_sync(fb0, ws + kt * 16 * kWs + q * 16, kWs);
         wmma::load_matrix_sync(fa1, hs + (kt + 2) * 16, ldh);
         wmma::load_matrix_sync(fb1, ws + (kt + 2) * 16 * kWs + q * 16, kWs);
-        wmma::mma_sync(acc0, fa0, fb0, acc0);
-        wmma::mma_sync(acc1, fa1, fb1, acc1);
+        mma(acc0, fa0, fb0);
+        mma(acc1, fa1, fb1);
       }
       for (; kt < ktiles; kt += 2) {
         FragA fa;
         FragBRow fb;
         wmma::load_matrix_sync(fa, hs + kt * 16, ldh);
         wmma::load_matrix_sync(fb, ws + kt * 16 * kWs + q * 16, kWs);
-        wmma::mma_sync(acc0, fa, fb, acc0);
+        mma(acc0, fa, fb);
       }
       add_into(acc0, acc1);
       wmma::store_matrix_sync(red + kh * 16 * 64 + q * 16, acc0, 64, wmma::mem_row_major);
@@ -244,15 +262,15 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
             wmma::load_matrix_sync(fb0, wr + k0 + kt * 16, ldw);
             wmma::load_matrix_sync(fa1, ds + (kt + kWarps) * 16, ldd);
             wmma::load_matrix_sync(fb1, wr + k0 + (kt + kWarps) * 16, ldw);
-            wmma::mma_sync(acc0, fa0, fb0, acc0);
-            wmma::mma_sync(acc1, fa1, fb1, acc1);
+            mma(acc0, fa0, fb0);
+            mma(acc1, fa1, fb1);
           }
           for (; kt < ktiles; kt += kWarps) {
             FragA fa;
             FragBCol fb;
             wmma::load_matrix_sync(fa, ds + kt * 16, ldd);
             wmma::load_matrix_sync(fb, wr + k0 + kt * 16, ldw);
-            wmma::mma_sync(acc0, fa, fb, acc0);
+            mma(acc0, fa, fb);
           }
           __syncthreads();  // the next half overwrites ds
         }
