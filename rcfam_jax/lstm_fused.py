@@ -26,6 +26,8 @@ import jax.numpy as jnp
 
 SOURCE = pathlib.Path(__file__).with_name("kernels") / "lstm_persistent.cu"
 _FWD, _BWD = "rcfam_lstm_fwd", "rcfam_lstm_bwd"
+_FLAGS = 256  # the kernels' grid-barrier flags (kMaxBlocks): one per block of 16 units
+MAX_HIDDEN = 1024  # the backward kernel's shared memory: 16 rows of W_h + half a step's dg
 
 
 class Unavailable(RuntimeError):
@@ -41,12 +43,17 @@ def _nvcc() -> str:
                     "or use lstm_impl='scan'")
 
 
+def _source() -> pathlib.Path:
+  """The kernel source; RCFAM_LSTM_SOURCE points at another one (kernel development)."""
+  return pathlib.Path(os.environ.get("RCFAM_LSTM_SOURCE") or SOURCE)
+
+
 def build(arch: str, ablate: int = 0) -> pathlib.Path:
   """Compiles the kernel for `arch` (e.g. '90') unless cached; returns the shared library.
 
   ablate: RCFAM_ABLATE bits (kernels/lstm_persistent.cu), for profiling by subtraction only.
   """
-  src = SOURCE.read_bytes()
+  src = _source().read_bytes()
   inc = jax.ffi.include_dir()
   key = hashlib.sha256(src + f"{arch}/{ablate}".encode() + inc.encode()).hexdigest()[:16]
   cache = pathlib.Path(os.environ.get("RCFAM_KERNEL_CACHE",
@@ -57,7 +64,7 @@ def build(arch: str, ablate: int = 0) -> pathlib.Path:
   cache.mkdir(parents=True, exist_ok=True)
   tmp = lib.with_name(f"{lib.name}.tmp{os.getpid()}")
   cmd = [_nvcc(), "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}",
-         f"-DRCFAM_ABLATE={ablate}", "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(SOURCE),
+         f"-DRCFAM_ABLATE={ablate}", "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(_source()),
          "-o", str(tmp)]
   r = subprocess.run(cmd, capture_output=True, text=True)
   if r.returncode:
@@ -95,7 +102,7 @@ def _forward(gx, w, h0, c0, h, c, reset):
   t, b, g = gx.shape
   f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
   out = (f32(t, b, g // 4), f32(t, b, g // 4), jax.ShapeDtypeStruct((t, b, g // 4), jnp.bfloat16),
-         jax.ShapeDtypeStruct((2,), jnp.uint32))
+         jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32))
   y, c_seq, hp, _ = jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)
   return y, c_seq, hp
 
@@ -123,7 +130,7 @@ def _core_bwd(res, cts):
   cp = jnp.where(r, c0, jnp.concatenate([c_init[None], c_seq[:-1]]))
   f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
   out = (f32(t, b, g), jax.ShapeDtypeStruct((t, b, g), jnp.bfloat16), f32(t, b, g // 4),
-         f32(t, b, g // 4), jax.ShapeDtypeStruct((2,), jnp.uint32))
+         f32(t, b, g // 4), jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32))
   dg, dgb, dhp, dcp, _ = jax.ffi.ffi_call(_BWD, out)(
       pre, c_seq, cp, dy, dh_fin, dc_fin, reset.astype(jnp.uint8), wb)
   dw = jnp.einsum("tbh,tbg->hg", hp, dgb, preferred_element_type=jnp.float32)
@@ -141,13 +148,16 @@ def layer(gx_TxBx4H, w_h_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
 
   gx_TxBx4H: the input projection x W_x + b (float32); w_h_Hx4H: the recurrent weight (cast to
   bf16 for the matmul); h0_H/c0_H: the learned state restored where reset_TxB is True;
-  h_BxH/c_BxH: the carried state. H must be a multiple of 16; B is padded to a multiple of 16.
+  h_BxH/c_BxH: the carried state. H must be a multiple of 16 and at most MAX_HIDDEN; B is
+  padded to a multiple of 16.
   """
   _register()
   t, b, g = gx_TxBx4H.shape
-  if g % 64 or g != 4 * w_h_Hx4H.shape[0]:
+  if g % 64 or g != 4 * w_h_Hx4H.shape[0] or g > 4 * MAX_HIDDEN:
     raise ValueError(f"fused LSTM: gx is {gx_TxBx4H.shape}, W_h {w_h_Hx4H.shape}; need "
-                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns and H % 16 == 0")
+                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns, H % 16 == 0 and "
+                     f"H <= {MAX_HIDDEN} (W_h's slices live in shared memory); else "
+                     f"lstm_impl='scan'")
   pad = -b % 16
   padb = lambda x, axis: jnp.pad(x, [(0, pad if i == axis else 0) for i in range(x.ndim)])
   y, h, c = _core(padb(gx_TxBx4H.astype(jnp.float32), 1), w_h_Hx4H, h0_H.astype(jnp.float32),

@@ -37,12 +37,13 @@ def initial_state(params, batch: int) -> State:
 
 
 def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = None,
-          remat: bool | str = False, remat_layers: bool = False, frames_to_device: bool = False):
+          remat: str = "none", remat_layers: bool = False, frames_to_device: bool = False):
   """Frame head over all frames -> emb_TxBxD (time-major) float32.
 
   chunk: time steps per frame-head call (chunk x B frames); None runs all frames at once.
-  remat: checkpoint each chunk, so reverse mode keeps only the d-vectors and recomputes the head
-    (True or 'full'); 'convs' / 'matmuls' also keep the named outputs (frame_head.SAVEABLE).
+  remat: BPTTConfig.head_remat: 'full' checkpoints each chunk, so reverse mode keeps only the
+    d-vectors and recomputes the head; 'convs' / 'matmuls' also keep the named outputs
+    (frame_head.SAVEABLE); 'none' keeps everything.
   frames_to_device: copy each chunk's frames to device memory first (frames held in host memory).
   """
   frame_head.check_frames(frames_BxTxRxCx7, cfg)
@@ -58,7 +59,7 @@ def embed(params, frames_BxTxRxCx7, cfg: ModelConfig, *, chunk: int | None = Non
   keep = frame_head.SAVEABLE.get(remat)
   policy = jax.checkpoint_policies.save_only_these_names(*keep) if keep else None
   _, emb_TxBxD = blocked_scan(block, (), jnp.arange(t), chunk or t,
-                              checkpoint=remat not in (False, "none"), policy=policy)
+                              checkpoint=remat != "none", policy=policy)
   return emb_TxBxD
 
 
