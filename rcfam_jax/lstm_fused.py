@@ -107,18 +107,16 @@ def _forward(gx, w, h0, c0, h, c, reset):
   return y, c_seq, hp
 
 
+def _core_fwd(gx, w, h0, c0, h, c, reset):
+  wb = w.astype(jnp.bfloat16)
+  y, c_seq, hp = _forward(gx, wb, h0, c0, h, c, reset.astype(jnp.uint8))
+  return (y, y[-1], c_seq[-1]), (gx, wb, hp, c_seq, c0, c, reset, w)
+
+
 @jax.custom_vjp
 def _core(gx_TxBx4H, w_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
-  y, c_seq, _ = _forward(gx_TxBx4H, w_Hx4H.astype(jnp.bfloat16), h0_H, c0_H, h_BxH, c_BxH,
-                         reset_TxB.astype(jnp.uint8))
-  return y, y[-1], c_seq[-1]
-
-
-def _core_fwd(gx, w, h0, c0, h, c, reset):
-  reset8 = reset.astype(jnp.uint8)
-  wb = w.astype(jnp.bfloat16)
-  y, c_seq, hp = _forward(gx, wb, h0, c0, h, c, reset8)
-  return (y, y[-1], c_seq[-1]), (gx, wb, hp, c_seq, c0, c, reset, w)
+  """(y_TxBxH, h_BxH, c_BxH) of the padded batch; the VJP is _core_bwd."""
+  return _core_fwd(gx_TxBx4H, w_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB)[0]
 
 
 def _core_bwd(res, cts):
