@@ -5,8 +5,8 @@
 // forward, 16 rows of 4H backward) is loaded into shared memory once and the per-unit cell
 // state never leaves the block. Per step each block reads the whole previous hidden state
 // (bf16, from L2) for its B x H by H x 64 product on the tensor cores (16x16x16 bf16 tiles,
-// f32 accumulation), applies the
-// cell to its units and meets the other blocks at a grid barrier. Everything parallel over T
+// f32 accumulation), applies the cell to its units and meets the other blocks at a grid
+// barrier. Everything parallel over T
 // (input projection, weight gradients, gate pre-activations for the backward pass) stays in
 // XLA as large GEMMs.
 //
