@@ -6,9 +6,8 @@
 // state never leaves the block. Per step each block reads the whole previous hidden state
 // (bf16, from L2) for its B x H by H x 64 product on the tensor cores (16x16x16 bf16 tiles,
 // f32 accumulation), applies the cell to its units and meets the other blocks at a grid
-// barrier. Everything parallel over T
-// (input projection, weight gradients, gate pre-activations for the backward pass) stays in
-// XLA as large GEMMs.
+// barrier. Everything parallel over T (input projection, weight gradients, gate
+// pre-activations for the backward pass) stays in XLA as large GEMMs.
 //
 // Cell (gate order i, f, g, o), as rcfam_jax/lstm.py:
 //   hp = reset ? h0 : h_{t-1};  cp = reset ? c0 : c_{t-1}
