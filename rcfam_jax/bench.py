@@ -183,7 +183,8 @@ def main(argv=None):
                  "profiling by subtraction, wrong results")
   p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
   p.add_argument("--sweep-head-remat", default="convs,matmuls", help="head_remat values to try")
-  p.add_argument("--sweep-conv", default="im2col,matmul", help="conv_impl values to try")
+  p.add_argument("--sweep-conv", default="parity", help="conv_impl values to try (im2col and "
+                 "matmul measured 0.68x / 0.65x of cuDNN's dilated conv on an H200)")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
                  "(cudnn, xla, none)")
   p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
 ATTENTION_IMPLS = (None, "xla", "cudnn")
-CONV_IMPLS = ("auto", "xla", "matmul", "im2col")
+CONV_IMPLS = ("auto", "xla", "matmul", "im2col", "parity")
 LSTM_IMPLS = ("scan", "fused")
 HEAD_REMATS = ("full", "convs", "matmuls", "none")
 LSTM_REMATS = ("none", "step", "nested")
@@ -41,7 +41,8 @@ class ModelConfig:
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
   attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
-  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'auto' (CPU: matmul, else xla)
+  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'parity' | 'auto' (CPU: matmul,
+                                 # else xla); see frame_head.downsample
   lstm_unroll: int = 8
   lstm_impl: str = "scan"        # 'scan' (lax.scan, portable) | 'fused' (persistent CUDA kernel)
   rms_eps: float = 1e-5

@@ -92,6 +92,28 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig):
   return x_NxLxD + checkpoint_name(nn.dense(p["out"], nn.gelu(fc), dt), "head_dense")
 
 
+def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
+  """RMSNorm -> dilated 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
+
+  conv_impl 'parity': a dilation-2 tap never leaves its pixel's (row, col) parity class, so the
+  conv runs undilated (padding 1) on the four parity sub-grids as N*4 half-size images, and the
+  2x2 pool, which takes one pixel of each class, is then the mean over the four: the same
+  function, with cuDNN's undilated 3x3 kernels in place of its dilated ones.
+  """
+  dt = jnp.dtype(cfg.compute_dtype)
+  n, h, w, d = x_NxHxWxD.shape
+  if conv_impl != "parity":
+    y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps), dt,
+                           impl=conv_impl)
+    return nn.avg_pool2x2(nn.gelu(checkpoint_name(y, "head_conv")))
+  x_4NxhxwxD = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).transpose(0, 2, 4, 1, 3, 5).reshape(
+      n * 4, h // 2, w // 2, d)
+  y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x_4NxhxwxD, cfg.rms_eps), dt,
+                         dilation=1, impl="xla")
+  y = nn.gelu(checkpoint_name(y, "head_conv")).reshape(n, 4, h // 2, w // 2, d)
+  return y.mean(axis=1, dtype=jnp.float32).astype(y.dtype)
+
+
 def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
   """frames (..., rows, cols, 7) integer -> embeddings (..., d_model) float32."""
   check_frames(frames, cfg)
@@ -103,9 +125,7 @@ def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
     conv_impl = "matmul" if jax.default_backend() == "cpu" else "xla"
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
-    h = nn.rms_norm(p["norm"], x, cfg.rms_eps)
-    y = checkpoint_name(nn.conv3x3_dilated(p["conv"], h, dt, impl=conv_impl), "head_conv")
-    x = nn.avg_pool2x2(nn.gelu(y))
+    x = downsample(p, x, cfg, conv_impl)
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 

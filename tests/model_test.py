@@ -1,4 +1,6 @@
 """The pure-function model: shapes, errors, streaming equivalence, resets, causality."""
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -165,3 +167,17 @@ def test_conv_implementations_agree():
     np.testing.assert_allclose(f(impl)(w, x), f("xla")(w, x), rtol=1e-5)
     chex.assert_trees_all_close(jax.grad(f(impl), (0, 1))(w, x),
                                 jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4)
+
+
+def test_parity_downsample_equals_the_dilated_block():
+  """conv_impl='parity' (undilated convs on the 4 parity sub-grids, pool = their mean) is the
+  same function as norm -> dilated conv -> GELU -> pool, values and gradients."""
+  cfg = dataclasses.replace(TINY, compute_dtype="float32")
+  p = frame_head.init(jax.random.PRNGKey(0), cfg)["down"][0]
+  p = {**p, "norm": p["norm"] + jax.random.normal(jax.random.PRNGKey(2), p["norm"].shape)}
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 8, 12, cfg.d_model))
+  f = lambda impl: lambda p, x: jnp.sum(jnp.sin(frame_head.downsample(p, x, cfg, impl)))
+  np.testing.assert_allclose(frame_head.downsample(p, x, cfg, "parity"),
+                             frame_head.downsample(p, x, cfg, "xla"), rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(jax.grad(f("parity"), (0, 1))(p, x),
+                              jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5)
