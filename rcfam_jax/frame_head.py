@@ -92,6 +92,20 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig):
   return x_NxLxD + checkpoint_name(nn.dense(p["out"], nn.gelu(fc), dt), "head_dense")
 
 
+def resolved_conv_impl(cfg: ModelConfig) -> str:
+  """cfg.conv_impl with 'auto' resolved: shifted matmuls on CPU, cuDNN's conv elsewhere."""
+  if cfg.conv_impl != "auto":
+    return cfg.conv_impl
+  return "matmul" if jax.default_backend() == "cpu" else "xla"
+
+
+def to_parity(x_NxHxWxD):
+  """(N, H, W, D) -> (N*4, H/2, W/2, D): the four (row, col)-parity sub-grids of each image."""
+  n, h, w, d = x_NxHxWxD.shape
+  x = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).transpose(0, 2, 4, 1, 3, 5)
+  return x.reshape(n * 4, h // 2, w // 2, d)
+
+
 def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   """RMSNorm -> dilated 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
 
@@ -106,10 +120,8 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
     y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps), dt,
                            impl=conv_impl)
     return nn.avg_pool2x2(nn.gelu(checkpoint_name(y, "head_conv")))
-  x_4NxhxwxD = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).transpose(0, 2, 4, 1, 3, 5).reshape(
-      n * 4, h // 2, w // 2, d)
-  y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x_4NxhxwxD, cfg.rms_eps), dt,
-                         dilation=1, impl="xla")
+  y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], to_parity(x_NxHxWxD), cfg.rms_eps),
+                         dt, dilation=1, impl="xla")
   y = nn.gelu(checkpoint_name(y, "head_conv")).reshape(n, 4, h // 2, w // 2, d)
   return y.mean(axis=1, dtype=jnp.float32).astype(y.dtype)
 
@@ -119,13 +131,9 @@ def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
   check_frames(frames, cfg)
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
-  dt = jnp.dtype(cfg.compute_dtype)
-  conv_impl = cfg.conv_impl
-  if conv_impl == "auto":
-    conv_impl = "matmul" if jax.default_backend() == "cpu" else "xla"
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
-    x = downsample(p, x, cfg, conv_impl)
+    x = downsample(p, x, cfg, resolved_conv_impl(cfg))
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 

@@ -39,22 +39,20 @@ def _time(fn, args, reps):
 def _parts(params, cfg, frames):
   """[(label, fn, args, forward matmul FLOPs)] in the order the head runs them."""
   dt = jnp.dtype(cfg.compute_dtype)
-  impl = cfg.conv_impl if cfg.conv_impl != "auto" else (
-      "matmul" if jax.default_backend() == "cpu" else "xla")
+  impl = frame_head.resolved_conv_impl(cfg)
   n, d = frames.shape[0], cfg.d_model
   out = [("embed cells", lambda p: frame_head.embed_cells(p, frames, cfg), (params,), 0.0)]
   x = frame_head.embed_cells(params, frames, cfg)
   r, c = cfg.rows, cfg.cols
+  block = lambda p, x: frame_head.downsample(p, x, cfg, impl)
+  if impl == "parity":  # the undilated conv on the parity sub-grids, as downsample runs it
+    conv = lambda w, x: nn.conv3x3_dilated(w, frame_head.to_parity(x), dt, dilation=1)
+  else:
+    conv = lambda w, x: nn.conv3x3_dilated(w, x, dt, impl=impl)
   for i, p in enumerate(params["down"]):
     flops = 2.0 * n * r * c * 9 * d * d
-
-    def block(p, x):
-      h = nn.rms_norm(p["norm"], x, cfg.rms_eps)
-      return nn.avg_pool2x2(nn.gelu(nn.conv3x3_dilated(p["conv"], h, dt, impl=impl)))
-
     out.append((f"down {i} ({r}x{c}) block", block, (p, x), flops))
-    out.append((f"down {i} ({r}x{c}) conv only",
-                lambda w, x: nn.conv3x3_dilated(w, x, dt, impl=impl), (p["conv"], x), flops))
+    out.append((f"down {i} ({r}x{c}) conv only", conv, (p["conv"], x), flops))
     x = block(p, x)
     r, c = r // 2, c // 2
   if cfg.n_layer:
