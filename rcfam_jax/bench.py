@@ -32,6 +32,7 @@ import time
 
 from rcfam_jax.benchmarks.common import parse_overrides  # noqa: F401  (public: tests use it)
 from rcfam_jax.benchmarks import report
+from rcfam_jax.config import BPTTConfig, from_dict
 
 PARTS = ("throughput", "torch", "lstm", "breakdown", "memory", "long", "sweep")
 AUTOTUNE_FLAG = "--xla_gpu_per_fusion_autotune_cache_dir"
@@ -119,7 +120,7 @@ def child_env(args) -> dict:
 
 
 def sweep_points(args, m_over, b_over) -> list[dict]:
-  base_chunk = b_over.get("head_chunk", 64)
+  base_chunk = from_dict(BPTTConfig, b_over).head_chunk
   base_attn = m_over.get("attention_impl", "cudnn")
   # First: keeping the convolution outputs (the head's largest FLOPs) instead of recomputing.
   pts = [{"label": f"head_remat {r}", "b": {"head_remat": r}}
@@ -226,18 +227,14 @@ def main(argv=None):
                       tag={"kind": "torch_ref"})
     report.emit_torch_ratio(runner.records, recs, args.seq_len)
   if "lstm" not in skip:
-    runner.job("lstm", {"batch": args.lstm_batch, "hidden": args.lstm_hidden,
-                        "T": args.lstm_seq_len, "reps": args.lstm_reps,
-                        "dtype": args.lstm_dtype, "variants": lstm_variants(args)},
-               label="lstm")
+    lstm_job = {"batch": args.lstm_batch, "hidden": args.lstm_hidden, "T": args.lstm_seq_len,
+                "reps": args.lstm_reps, "dtype": args.lstm_dtype}
+    runner.job("lstm", {**lstm_job, "variants": lstm_variants(args)}, label="lstm")
     for a in _ints(args.lstm_ablate):  # one process each: the variant is fixed at first use
-      runner.job("lstm", {"batch": args.lstm_batch, "hidden": args.lstm_hidden,
-                          "T": args.lstm_seq_len, "reps": args.lstm_reps, "dtype": args.lstm_dtype,
-                          "variants": [{"impl": "fused", "unroll": 1, "remat": "none",
-                                        "ablate": a}]},
-                 label=f"lstm ablate {a}", env={"RCFAM_LSTM_ABLATE": str(a)})
+      fused = {"impl": "fused", "unroll": 1, "remat": "none", "ablate": a}
+      runner.job("lstm", {**lstm_job, "variants": [fused]}, label=f"lstm ablate {a}",
+                 env={"RCFAM_LSTM_ABLATE": str(a)})
   if "breakdown" not in skip:
-    from rcfam_jax.config import BPTTConfig, from_dict
     runner.job("breakdown", {"batch": args.batch, "m": m_over, "reps": args.lstm_reps,
                              "chunk": from_dict(BPTTConfig, b_over).head_chunk},
                label="breakdown")

@@ -41,10 +41,14 @@ def _embed(params, frames, *, cfg: ModelConfig, bptt: BPTTConfig):
                      remat_layers=bptt.layer_remat, frames_to_device=bptt.frames_on_host)
 
 
+def host_sharding(device=None):
+  """Pinned host memory of `device` (default: the first): where frames_on_host keeps frames."""
+  return jax.sharding.SingleDeviceSharding(device or jax.devices()[0], memory_kind="pinned_host")
+
+
 def frames_to_host(batch: dict, device=None) -> dict:
   """The batch with its frames in pinned host memory, for BPTTConfig(frames_on_host=True)."""
-  sh = jax.sharding.SingleDeviceSharding(device or jax.devices()[0], memory_kind="pinned_host")
-  return {**batch, "frames": jax.device_put(batch["frames"], sh)}
+  return {**batch, "frames": jax.device_put(batch["frames"], host_sharding(device))}
 
 
 def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,

@@ -98,11 +98,16 @@ def available() -> tuple[bool, str]:
     return False, str(e)
 
 
+def _out(*shapes_dtypes):
+  """Result shapes of an ffi_call, then the grid-barrier flags every kernel takes."""
+  return tuple(jax.ShapeDtypeStruct(s, d) for s, d in shapes_dtypes) + (
+      jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32),)
+
+
 def _forward(gx, w, h0, c0, h, c, reset):
   t, b, g = gx.shape
-  f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
-  out = (f32(t, b, g // 4), f32(t, b, g // 4), jax.ShapeDtypeStruct((t, b, g // 4), jnp.bfloat16),
-         jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32))
+  out = _out(((t, b, g // 4), jnp.float32), ((t, b, g // 4), jnp.float32),
+             ((t, b, g // 4), jnp.bfloat16))
   y, c_seq, hp, _ = jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)
   return y, c_seq, hp
 
@@ -126,9 +131,8 @@ def _core_bwd(res, cts):
   r = reset[..., None]
   pre = gx + jnp.matmul(hp, wb, preferred_element_type=jnp.float32)  # all steps, one GEMM
   cp = jnp.where(r, c0, jnp.concatenate([c_init[None], c_seq[:-1]]))
-  f32 = lambda *s: jax.ShapeDtypeStruct(s, jnp.float32)
-  out = (f32(t, b, g), jax.ShapeDtypeStruct((t, b, g), jnp.bfloat16), f32(t, b, g // 4),
-         f32(t, b, g // 4), jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32))
+  out = _out(((t, b, g), jnp.float32), ((t, b, g), jnp.bfloat16), ((t, b, g // 4), jnp.float32),
+             ((t, b, g // 4), jnp.float32))
   dg, dgb, dhp, dcp, _ = jax.ffi.ffi_call(_BWD, out)(
       pre, c_seq, cp, dy, dh_fin, dc_fin, reset.astype(jnp.uint8), wb)
   dw = jnp.einsum("tbh,tbg->hg", hp, dgb, preferred_element_type=jnp.float32)

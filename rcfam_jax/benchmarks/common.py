@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rcfam_jax import train
+from rcfam_jax import bptt, train
 from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
 
 BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; JAX's choice elsewhere
@@ -69,17 +69,14 @@ def make_step(cfg: ModelConfig, bcfg: BPTTConfig, tx):
                  donate_argnums=(0, 2))
 
 
-def _host_sharding():
-  return jax.sharding.SingleDeviceSharding(jax.devices()[0], memory_kind="pinned_host")
-
-
 def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
   """Abstract shapes of a training batch (the reader's keys that loop.py keeps).
 
   host: frames in pinned host memory (BPTTConfig.frames_on_host).
   """
   s = jax.ShapeDtypeStruct
-  frames = s((b, t) + cfg.frame_shape, jnp.uint8, sharding=_host_sharding() if host else None)
+  frames = s((b, t) + cfg.frame_shape, jnp.uint8,
+             sharding=bptt.host_sharding() if host else None)
   return {"frames": frames, "actions": s((b, t), jnp.int32),
           "valid": s((b, t), jnp.bool_), "reset": s((b, t), jnp.bool_)}
 
@@ -99,8 +96,11 @@ def random_batch(seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False
          "valid": np.ones((b, t), bool), "reset": np.zeros((b, t), bool)}
   if sharding is not None:
     return jax.device_put(out, sharding)
-  return {k: jax.device_put(v, _host_sharding() if host and k == "frames" else None)
-          for k, v in out.items()}
+  frames = out.pop("frames")
+  out = jax.device_put(out)
+  if host:  # numpy straight to pinned host memory: no device copy of the frames
+    return bptt.frames_to_host({**out, "frames": frames})
+  return {**out, "frames": jax.device_put(frames)}
 
 
 def memory_fields(compiled) -> dict:
