@@ -61,41 +61,73 @@ __device__ __forceinline__ void cp_async_wait_all() {
 }
 
 // 16 rows of `cols` bf16 (row stride `ld` in global) into shared memory with row stride
-// cols + kPad; every thread issues its 16-byte pieces at once, then the block waits.
-__device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int cols, size_t ld) {
-  if (RCFAM_ABLATE & 2) {
-    cp_async_wait_all();
-    __syncthreads();
-    return;
-  }
+// cols + kPad: every thread issues its 16-byte pieces at once (cp.async); stage_rows also waits.
+__device__ __forceinline__ void issue_rows(bf16* dst, const bf16* src, int cols, size_t ld) {
+  if (RCFAM_ABLATE & 2) return;
   const int per_row = cols / 8;
   for (int i = threadIdx.x; i < 16 * per_row; i += kThreads) {
     const int r = i / per_row, c = (i % per_row) * 8;
     cp_async16(dst + r * (cols + kPad) + c, src + r * ld + c);
   }
+}
+
+__device__ __forceinline__ void stage_rows(bf16* dst, const bf16* src, int cols, size_t ld) {
+  issue_rows(dst, src, cols, ld);
   cp_async_wait_all();
   __syncthreads();
 }
 
-// Barrier over all blocks of a cooperative launch (the pattern of cooperative_groups' grid
-// sync). bar[0] counts arrivals, bar[1] is the generation; both are zeroed before the launch.
-// bar.sync orders the block's writes before thread 0's gpu-scope fence and arrival.
-__device__ __forceinline__ void grid_sync(unsigned int* bar) {
+// The same 16 rows into registers (kHold 16-byte pieces per thread at most: 16 x cols <=
+// 8 x kHold x kThreads), loaded while other work runs; put_rows then writes them to shared.
+constexpr int kHold = 16;
+
+__device__ __forceinline__ void hold_rows(uint4 (&reg)[kHold], const bf16* src, int cols,
+                                          size_t ld) {
+  if (RCFAM_ABLATE & 2) return;
+  const int per_row = cols / 8;
+#pragma unroll
+  for (int k = 0; k < kHold; ++k) {
+    const int i = threadIdx.x + k * kThreads, r = i / per_row, c = (i % per_row) * 8;
+    if (i < 16 * per_row) reg[k] = __ldcg(reinterpret_cast<const uint4*>(src + r * ld + c));
+  }
+}
+
+__device__ __forceinline__ void put_rows(bf16* dst, const uint4 (&reg)[kHold], int cols) {
+  if (RCFAM_ABLATE & 2) return;
+  const int per_row = cols / 8;
+#pragma unroll
+  for (int k = 0; k < kHold; ++k) {
+    const int i = threadIdx.x + k * kThreads, r = i / per_row, c = (i % per_row) * 8;
+    if (i < 16 * per_row) *reinterpret_cast<uint4*>(dst + r * (cols + kPad) + c) = reg[k];
+  }
+}
+
+__device__ __forceinline__ void st_release(unsigned int* p, unsigned int v) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ unsigned int ld_acquire(const unsigned int* p) {
+  unsigned int v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Barrier over all blocks of a cooperative launch with no shared counter: each block publishes
+// how many barriers it has reached in its own flag (thread 0, after bar.sync and a gpu-scope
+// fence: the block's writes come first), and its first gridDim.x threads each wait for one
+// block's flag to reach the same count. One L2 round trip fewer than counter + generation.
+constexpr int kMaxBlocks = kThreads;  // flags, zeroed before the launch
+
+__device__ __forceinline__ void grid_sync(unsigned int* flags, unsigned int& epoch) {
   __syncthreads();
   if (RCFAM_ABLATE & 1) return;
+  ++epoch;
   if (threadIdx.x == 0) {
-    volatile unsigned int* gen = bar + 1;
-    const unsigned int g = *gen;
     __threadfence();
-    if (atomicAdd(bar, 1u) == gridDim.x - 1) {
-      atomicExch(bar, 0u);
-      __threadfence();
-      atomicAdd(bar + 1, 1u);
-    } else {
-      while (*gen == g) {
-      }
+    st_release(flags + blockIdx.x, epoch);
+  }
+  if (threadIdx.x < gridDim.x) {
+    while (ld_acquire(flags + threadIdx.x) < epoch) {
     }
-    __threadfence();
   }
   __syncthreads();
 }
@@ -144,7 +176,8 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
     cs[b * kUnits + ul] = r ? a.c0[u] : a.c_init[(size_t)b * H + u];
     for (int q = 0; q < 4; ++q) gxs[(b * 4 + q) * kUnits + ul] = a.gx[(size_t)b * G + q * H + u];
   }
-  grid_sync(a.bar);
+  unsigned int epoch = 0;
+  grid_sync(a.bar, epoch);
 
   const int q = warp % 4, kh = warp / 4, ktiles = H / 16;
   for (int t = 0; t < T; ++t) {
@@ -196,7 +229,7 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_fwd(FwdArgs a) {
       }
       __syncthreads();
     }
-    if (t + 1 < T) grid_sync(a.bar);
+    if (t + 1 < T) grid_sync(a.bar, epoch);
   }
 }
 
@@ -241,6 +274,7 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
   };
   for (int b = bl; b < B; b += 16) prefetch(T - 1, b);
   __syncthreads();
+  unsigned int epoch = 0;
 
   const int ktiles = 2 * H / 16;  // per staged half of the 4H gate columns
   for (int t = T - 1; t >= -1; --t) {
@@ -251,9 +285,20 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
         FragC acc0, acc1;
         wmma::fill_fragment(acc0, 0.f);
         wmma::fill_fragment(acc1, 0.f);
+        // Both halves of dg_{t+1}'s 4H columns are fetched at once (one L2 round trip): the
+        // first into shared memory, the second into registers until the first is consumed.
+        const bf16* src = a.dgb + ((size_t)(t + 1) * B + m) * G;
+        uint4 held[kHold];
+        issue_rows(ds, src, 2 * H, G);
+        hold_rows(held, src + 2 * H, 2 * H, G);
+        cp_async_wait_all();
+        __syncthreads();
         for (int half = 0; half < 2; ++half) {
           const int k0 = half * 2 * H;
-          stage_rows(ds, a.dgb + ((size_t)(t + 1) * B + m) * G + k0, 2 * H, G);
+          if (half) {
+            put_rows(ds, held, 2 * H);
+            __syncthreads();
+          }
           int kt = warp;
           for (; kt + kWarps < ktiles; kt += 2 * kWarps) {
             FragA fa0, fa1;
@@ -309,7 +354,7 @@ __global__ void __launch_bounds__(kThreads, 1) lstm_bwd(BwdArgs a) {
       }
       __syncthreads();
     }
-    if (t >= 0) grid_sync(a.bar);
+    if (t >= 0) grid_sync(a.bar, epoch);
   }
 }
 
@@ -325,14 +370,15 @@ size_t bwd_smem(int B, int H) {
 
 template <typename Args>
 ffi::Error Launch(void (*kernel)(Args), Args args, size_t smem, cudaStream_t stream) {
-  if (args.H % 16 || args.B % 16 || args.T < 1)
+  if (args.H % 16 || args.H > 1024 || args.B % 16 || args.T < 1)
     return ffi::Error::InvalidArgument(
-        "lstm_persistent: needs H % 16 == 0, B % 16 == 0 (the wrapper pads B) and T >= 1; got H=" +
+        "lstm_persistent: needs H % 16 == 0, H <= 1024, B % 16 == 0 (the wrapper pads B) and "
+        "T >= 1 (use lstm_impl='scan' otherwise); got H=" +
         std::to_string(args.H) + " B=" + std::to_string(args.B) + " T=" + std::to_string(args.T));
   const int blocks = args.H / kUnits;
   cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-  if (e == cudaSuccess) e = cudaMemsetAsync(args.bar, 0, 2 * sizeof(unsigned int), stream);
+  if (e == cudaSuccess) e = cudaMemsetAsync(args.bar, 0, kMaxBlocks * sizeof(unsigned int), stream);
   if (e == cudaSuccess) {
     void* params[] = {&args};
     e = cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel), dim3(blocks),
