@@ -70,8 +70,7 @@ def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
   onehot = jax.nn.one_hot(frames_NxRxCx7[..., 0], cfg.n_codepoints, dtype=dt)
   colour = frames_NxRxCx7[..., 1:].astype(dt) * jnp.asarray(1.0 / 255.0, dt)
   table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0).astype(dt)
-  x = jnp.matmul(jnp.concatenate([onehot, colour], axis=-1), table,
-                 preferred_element_type=jnp.float32)
+  x = nn.matmul(jnp.concatenate([onehot, colour], axis=-1), table, dt)
   x = x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
   return x.astype(dt)
 

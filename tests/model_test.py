@@ -181,3 +181,32 @@ def test_parity_downsample_equals_the_dilated_block():
                              frame_head.downsample(p, x, cfg, "xla"), rtol=1e-5, atol=1e-6)
   chex.assert_trees_all_close(jax.grad(f("parity"), (0, 1))(p, x),
                               jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5)
+
+
+
+def _equations(jaxpr):
+  """All equations of a jaxpr, those of sub-jaxprs (custom_vjp, pjit) included."""
+  for e in jaxpr.eqns:
+    yield e
+    for v in e.params.values():
+      for j in (v if isinstance(v, (list, tuple)) else [v]):
+        j = getattr(j, "jaxpr", j)  # ClosedJaxpr -> Jaxpr
+        if hasattr(j, "eqns"):
+          yield from _equations(j)
+
+
+def test_bf16_matmul_backward_runs_in_bf16():
+  """nn.matmul's backward GEMMs take bf16 operands (JAX's own transpose would upcast them to
+  f32), and its gradients match the f32 ones within bf16 tolerance; f32 is the plain matmul."""
+  from rcfam_jax import nn
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 6, 32))
+  w = jax.random.normal(jax.random.PRNGKey(1), (32, 16)) / 6
+  f = lambda dt: lambda x, w: jnp.sum(jnp.sin(nn.matmul(x, w, dt)))
+  jaxpr = jax.make_jaxpr(jax.grad(f(jnp.bfloat16), (0, 1)))(x, w).jaxpr
+  dots = [e for e in _equations(jaxpr) if e.primitive.name == "dot_general"]
+  assert len(dots) == 3  # forward, dx, dw
+  assert all(v.aval.dtype == jnp.bfloat16 for e in dots for v in e.invars)
+  assert nn.matmul(x, w, jnp.bfloat16).dtype == jnp.float32
+  chex.assert_trees_all_close(jax.grad(f(jnp.bfloat16), (0, 1))(x, w),
+                              jax.grad(f(jnp.float32), (0, 1))(x, w), rtol=3e-2, atol=3e-2)
+  np.testing.assert_allclose(nn.matmul(x, w, jnp.float32), x @ w, rtol=1e-6)

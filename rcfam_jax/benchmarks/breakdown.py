@@ -27,12 +27,12 @@ def _time(fn, args, reps):
   ct = jax.tree.map(lambda o: jax.random.normal(jax.random.PRNGKey(9), o.shape, o.dtype), out)
 
   @jax.jit
-  def fwd_bwd(*a):
+  def fwd_bwd(ct, *a):  # ct an argument: closed over, it would be a (GB-sized) constant
     y, pull = jax.vjp(fn, *a)
     return y, pull(ct)
 
   f = statistics.median(common.time_fn(lambda: fwd(*args), reps))
-  fb = statistics.median(common.time_fn(lambda: fwd_bwd(*args), reps))
+  fb = statistics.median(common.time_fn(lambda: fwd_bwd(ct, *args), reps))
   return f * 1e3, fb * 1e3
 
 
@@ -41,7 +41,8 @@ def _parts(params, cfg, frames):
   dt = jnp.dtype(cfg.compute_dtype)
   impl = frame_head.resolved_conv_impl(cfg)
   n, d = frames.shape[0], cfg.d_model
-  out = [("embed cells", lambda p: frame_head.embed_cells(p, frames, cfg), (params,), 0.0)]
+  embed = lambda p, frames: frame_head.embed_cells(p, frames, cfg)
+  out = [("embed cells", embed, (params, frames), 0.0)]
   x = frame_head.embed_cells(params, frames, cfg)
   r, c = cfg.rows, cfg.cols
   block = lambda p, x: frame_head.downsample(p, x, cfg, impl)
@@ -65,7 +66,7 @@ def _parts(params, cfg, frames):
 
     out.append((f"attention x{cfg.n_layer} ({length} tokens)", stack,
                 (params["blocks"], x_NxLxD), cfg.n_layer * per))
-  out.append(("whole head", lambda p: frame_head.apply(p, frames, cfg), (params,),
+  out.append(("whole head", lambda p, frames: frame_head.apply(p, frames, cfg), (params, frames),
               n * cfg.forward_flops_per_frame()))
   return out
 
