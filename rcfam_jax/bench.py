@@ -15,7 +15,8 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
      which the longest trainable T is estimated;
   5. breakdown: the frame head's parts (embedding, each downsample block and its convolution,
      the attention stack, the whole head), fwd and fwd+bwd ms and TFLOP/s on one head chunk;
-  6. sweep: frame-head chunk sizes and attention implementations, while --budget-s allows.
+  6. sweep: head remat policies, conv implementations, chunk sizes, attention implementations
+     and --sweep-set combinations, one process each, while --budget-s allows.
 Fields are ModelConfig / BPTTConfig overrides (e.g. d_model=256 head_chunk=32).
 `--seq-lens 128,512,2048` keeps the older mode: one throughput/memory line per T.
 """
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 
-from rcfam_jax.benchmarks.common import parse_overrides  # noqa: F401  (public: tests use it)
+from rcfam_jax.benchmarks.common import parse_overrides
 from rcfam_jax.benchmarks import report
 from rcfam_jax.config import BPTTConfig, from_dict
 
@@ -131,6 +132,9 @@ def sweep_points(args, m_over, b_over) -> list[dict]:
           for c in _ints(args.sweep_chunks) if c != base_chunk]
   pts += [{"label": f"attention {a}", "m": {"attention_impl": None if a == "none" else a}}
           for a in filter(None, args.sweep_attention.split(",")) if a != base_attn]
+  for combo in args.sweep_set:  # several fields at once
+    m, b = parse_overrides(filter(None, combo.split(",")))
+    pts.append({"label": combo, "m": m, "b": b})
   return pts
 
 
@@ -188,6 +192,9 @@ def main(argv=None):
                  "matmul measured 0.68x / 0.65x of cuDNN's dilated conv on an H200)")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
                  "(cudnn, xla, none)")
+  p.add_argument("--sweep-set", action="append", default=[], metavar="F=V,F=V",
+                 help="a sweep point setting several fields at once (repeatable), e.g. "
+                 "conv_impl=parity,head_remat=convs,head_chunk=32")
   p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")
   p.add_argument("--budget-s", type=float, default=360, help="sweep points start only while "
                  "the whole command is within this many seconds")
@@ -261,10 +268,17 @@ def main(argv=None):
       for pt in pts:
         report.emit({"kind": "sweep", "label": pt["label"],
                      "skipped": f"time budget --budget-s {args.budget_s:g}"}, runner.records)
-    else:
-      runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
-                           "sweep": pts, "deadline": start + args.budget_s,
-                           "base_fps": main_rec["frames_per_s"], "est_s": est}, label="sweep")
+    else:  # one process per point: a point that hangs or runs out of memory is its own error
+      for pt in pts:
+        if time.time() + est > start + args.budget_s:
+          report.emit({"kind": "sweep", "label": pt["label"],
+                       "skipped": f"time budget --budget-s {args.budget_s:g}"}, runner.records)
+          continue
+        t_pt = time.time()
+        runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
+                             "sweep": [pt], "base_fps": main_rec["frames_per_s"], "est_s": est},
+                   label=f"sweep {pt['label']}")
+        est = time.time() - t_pt
   report.print_table(runner.records, args, time.time() - start)
 
 

@@ -35,7 +35,8 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
               "--mem-seq-lens", "8,16", "--long-seq-len", "32", "--lstm-batch", "2",
               "--lstm-hidden", "8", "--lstm-seq-len", "16", "--lstm-reps", "1",
               "--lstm-unrolls", "2", "--lstm-remats", "step", "--data", dataset,
-              "--sweep-chunks", "8", "--sweep-attention", "", "--sweep-conv", "im2col",
+              "--sweep-chunks", "", "--sweep-attention", "", "--sweep-conv", "im2col",
+              "--sweep-set", "conv_impl=parity,head_chunk=8",
               "--sweep-head-remat", "convs", "--budget-s", "100000",
               "--compare-torch", str(torch_script), "--torch-python", sys.executable, *TINY])
   out = capsys.readouterr().out
@@ -46,6 +47,8 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
           "compile_memory", "longest_T", "sweep", "breakdown"} <= kinds
   sweep = {r["label"]: r for r in recs if r["kind"] == "sweep"}
   assert sweep["head_remat convs"]["frames_per_s"] > 0 and "conv im2col" in sweep
+  combo = sweep["conv_impl=parity,head_chunk=8"]  # a --sweep-set point, in its own process
+  assert combo["conv_impl"] == "parity" and combo["head_chunk"] == 8
   parts = {r["label"]: r for r in recs if r["kind"] == "breakdown"}
   assert {"embed cells", "whole head"} <= set(parts) and parts["whole head"]["fwd_bwd_ms"] > 0
   torch_ref = next(r for r in recs if r["kind"] == "torch_ref")

@@ -147,7 +147,7 @@ def feed_job(job, cfg, compiled, state, rnn, resident):
 
 
 def sweep(job, t0_fps, t0_cost):  # bench.py's `sweep` worker
-  """Frame-head chunk / attention variants at the same T; skipped past the deadline."""
+  """Config variants (job['sweep'] points) at the same T; skipped past the deadline."""
   b, t, steps = job["batch"], job["T"], max(1, min(job["steps"], 2))
   deadline, est = job.get("deadline") or float("inf"), t0_cost
   for point in job["sweep"]:
