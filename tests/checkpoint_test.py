@@ -110,7 +110,16 @@ def test_wrong_abstract_state_raises_instead_of_starting_fresh(tmp_path):
   assert _steps(tmp_path / "latest") == [1]  # nothing moved aside
 
 
-def test_preemption_guard_turns_sigterm_into_flag():
+@pytest.fixture
+def sigint_default():
+  """Python's own SIGINT handler for the test, whatever the process started with (a background
+  job of a non-interactive shell starts with SIGINT ignored)."""
+  before = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, before)
+
+
+def test_preemption_guard_turns_sigterm_into_flag(sigint_default):
   before = signal.getsignal(signal.SIGTERM)
   with checkpoint.PreemptionGuard() as guard:
     assert not guard.requested
@@ -123,7 +132,7 @@ def test_preemption_guard_turns_sigterm_into_flag():
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_second_sigint_aborts():
+def test_second_sigint_aborts(sigint_default):
   with pytest.raises(KeyboardInterrupt):
     with checkpoint.PreemptionGuard() as guard:
       signal.raise_signal(signal.SIGINT)
