@@ -55,7 +55,7 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
     gx = nn.dense({"w": p["w_x"], "b": p["b"]}, x_TxBxD, dtype)
     y, h, c = lstm_fused.layer(gx, p["w_h"], h0_H, c0_H, *hc, reset_TxB)
     return (h, c), y
-  w_h = p["w_h"]  # cast inside the step (hoisted by XLA): W_h's gradient then sums in float32
+  w_h = p["w_h"]  # cast inside the step (loop-invariant): W_h's gradient then sums in float32
 
   def step(hc, inp):
     gx_Bx4H, reset_B = inp
