@@ -9,7 +9,9 @@ backward pass the gate pre-activations (one GEMM) and the weight gradient (one G
 
 The kernel is compiled with `nvcc` on first use for the local GPU and cached in
 $RCFAM_KERNEL_CACHE (default ~/.cache/rcfam_jax). `lstm.apply(..., impl='scan')` is the
-portable path (CPU, TPU, any GPU); tests compare the two on a GPU.
+portable path (CPU, TPU, any GPU); tests compare the two on a GPU. `forward_reference` and
+`backward_reference` are the two kernels as lax.scans (same algorithm and bf16 roundings): the
+GPU tests check each kernel against its reference, and CI runs the custom VJP with them.
 """
 from __future__ import annotations
 
@@ -108,8 +110,50 @@ def _forward(gx, w, h0, c0, h, c, reset):
   t, b, g = gx.shape
   out = _out(((t, b, g // 4), jnp.float32), ((t, b, g // 4), jnp.float32),
              ((t, b, g // 4), jnp.bfloat16))
-  y, c_seq, hp, _ = jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)
-  return y, c_seq, hp
+  return jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)[:3]
+
+
+def _backward(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
+  t, b, g = pre.shape
+  out = _out(((t, b, g), jnp.float32), ((t, b, g), jnp.bfloat16), ((t, b, g // 4), jnp.float32),
+             ((t, b, g // 4), jnp.float32))
+  return jax.ffi.ffi_call(_BWD, out)(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb)[:4]
+
+
+def forward_reference(gx, w, h0, c0, h, c, reset):
+  """What the forward kernel computes, as a lax.scan (the same bf16 rounding of h_{t-1}):
+  (y_t, c_t, hp_t = the bf16 matmul input of step t) for every t. For tests."""
+  from rcfam_jax import lstm  # lstm imports this module
+
+  def step(hc, inp):
+    gx_t, r = inp
+    r = r[:, None].astype(bool)
+    hp = jnp.where(r, h0, hc[0]).astype(jnp.bfloat16)
+    gates = gx_t + jnp.matmul(hp, w, preferred_element_type=jnp.float32)
+    h, c = lstm.cell(gates, jnp.where(r, c0, hc[1]))
+    return (h, c), (h, c, hp)
+
+  return jax.lax.scan(step, (h, c), (gx, reset))[1]
+
+
+def backward_reference(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
+  """What the backward kernel computes, as a reverse lax.scan: the gate cotangents (f32 and
+  the bf16 copy the recurrent product takes) and the cotangents of hp_t and cp_t. For tests."""
+  def step(carry, inp):
+    pre_t, c_t, cp_t, dy_t, r_t = inp
+    i, f, g, o = jnp.split(pre_t, 4, axis=-1)
+    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    tc = jnp.tanh(c_t)
+    dh = carry[0] + dy_t
+    dc = carry[1] + dh * o * (1 - tc * tc)
+    dg = jnp.concatenate([dc * g * i * (1 - i), dc * cp_t * f * (1 - f), dc * i * (1 - g * g),
+                          dh * tc * o * (1 - o)], axis=-1)
+    dgb = dg.astype(jnp.bfloat16)
+    dhp = jnp.matmul(dgb, wb.T, preferred_element_type=jnp.float32)
+    r = r_t[:, None].astype(bool)  # step t restored (h0, c0): nothing flows on to t-1
+    return (jnp.where(r, 0.0, dhp), jnp.where(r, 0.0, dc * f)), (dg, dgb, dhp, dc * f)
+
+  return jax.lax.scan(step, (dh_fin, dc_fin), (pre, c_seq, cp, dy, reset), reverse=True)[1]
 
 
 def _core_fwd(gx, w, h0, c0, h, c, reset):
@@ -127,14 +171,10 @@ def _core(gx_TxBx4H, w_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
 def _core_bwd(res, cts):
   gx, wb, hp, c_seq, c0, c_init, reset, w = res
   dy, dh_fin, dc_fin = cts
-  t, b, g = gx.shape
   r = reset[..., None]
   pre = gx + jnp.matmul(hp, wb, preferred_element_type=jnp.float32)  # all steps, one GEMM
   cp = jnp.where(r, c0, jnp.concatenate([c_init[None], c_seq[:-1]]))
-  out = _out(((t, b, g), jnp.float32), ((t, b, g), jnp.bfloat16), ((t, b, g // 4), jnp.float32),
-             ((t, b, g // 4), jnp.float32))
-  dg, dgb, dhp, dcp, _ = jax.ffi.ffi_call(_BWD, out)(
-      pre, c_seq, cp, dy, dh_fin, dc_fin, reset.astype(jnp.uint8), wb)
+  dg, dgb, dhp, dcp = _backward(pre, c_seq, cp, dy, dh_fin, dc_fin, reset.astype(jnp.uint8), wb)
   dw = jnp.einsum("tbh,tbg->hg", hp, dgb, preferred_element_type=jnp.float32)
   # hp_t / cp_t is the learned (h0, c0) where reset, else the state carried from t-1.
   dh0, dc0 = (jnp.sum(jnp.where(r, d, 0.0), (0, 1)) for d in (dhp, dcp))

@@ -1,6 +1,7 @@
 """The fused persistent LSTM kernel against the lax.scan path (GPU), and its CPU behaviour.
 
-The equality tests need an NVIDIA GPU and nvcc; CI (CPU) runs only the error-path tests.
+The kernel tests need an NVIDIA GPU and nvcc; CI (CPU) runs the error paths and the custom VJP
+with the kernels' lax.scan references in their place.
 On a GPU machine: python -m pytest -q tests/lstm_fused_test.py
 """
 import dataclasses
@@ -25,7 +26,7 @@ def _problem(t, b, d, h, layers, seed=0):
   x = jax.random.normal(k[3], (t, b, d))
   state = lstm.State(jax.random.normal(k[4], (layers, b, h)) * 0.5,
                      jax.random.normal(k[5], (layers, b, h)) * 0.5)
-  reset = jax.random.uniform(k[6], (t, b)) < 0.1
+  reset = (jax.random.uniform(k[6], (t, b)) < 0.1).at[0, 0].set(True)  # also the first step
   cts = [jax.random.normal(kk, s) for kk, s in
          zip(jax.random.split(k[7], 3), [(t, b, h), (layers, b, h), (layers, b, h)])]
   return params, x, state, reset, cts
@@ -58,6 +59,51 @@ def test_fused_matches_scan_values_and_gradients(t, b, h, layers):
                          jax.tree.leaves(g_s)):
     assert np.all(np.isfinite(a)), path[0]
     assert _rel(a, b_) < 3e-2, (jax.tree_util.keystr(path[0]), _rel(a, b_))
+
+
+@pytest.mark.parametrize("t,b,h,layers", [(37, 5, 64, 2), (1, 16, 32, 1)])
+def test_fused_vjp_with_the_kernels_reference_loops_matches_scan(t, b, h, layers, monkeypatch):
+  """Everything around the kernels (custom VJP, gate pre-activations, weight gradient, resets,
+  B padding) on any backend: the two kernel calls replaced by their lax.scan references."""
+  monkeypatch.setattr(lstm_fused, "_register", lambda: None)
+  monkeypatch.setattr(lstm_fused, "_forward", lstm_fused.forward_reference)
+  monkeypatch.setattr(lstm_fused, "_backward", lstm_fused.backward_reference)
+  params, x, state, reset, (dy, dh, dc) = _problem(t, b, 48, h, layers)
+
+  def loss(p, x, s, impl):
+    y, new = lstm.apply(p, x, s, reset, dtype=jnp.bfloat16, unroll=4, impl=impl)
+    return jnp.vdot(y, dy) + jnp.vdot(new.h, dh) + jnp.vdot(new.c, dc)
+
+  f = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)), static_argnums=3)
+  (l_s, g_s), (l_f, g_f) = f(params, x, state, "scan"), f(params, x, state, "fused")
+  assert abs(float(l_f) - float(l_s)) < 1e-2 * abs(float(l_s))
+  for path, a, b_ in zip(jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f),
+                         jax.tree.leaves(g_s)):
+    assert _rel(a, b_) < 3e-2, (jax.tree_util.keystr(path[0]), _rel(a, b_))
+
+
+@gpu_only
+def test_kernels_match_their_reference_loops():
+  """Each kernel against its lax.scan reference (same algorithm and bf16 roundings)."""
+  t, b, h = 37, 16, 64
+  k = jax.random.split(jax.random.PRNGKey(3), 10)
+  w = (jax.random.normal(k[0], (h, 4 * h)) / 8).astype(jnp.bfloat16)
+  gx = jax.random.normal(k[1], (t, b, 4 * h))
+  h0, c0 = jax.random.normal(k[2], (h,)), jax.random.normal(k[3], (h,))
+  hi, ci = jax.random.normal(k[4], (b, h)), jax.random.normal(k[5], (b, h))
+  reset = (jax.random.uniform(k[6], (t, b)) < 0.1).astype(jnp.uint8)
+  fwd = [jax.jit(f)(gx, w, h0, c0, hi, ci, reset)
+         for f in (lstm_fused._forward, lstm_fused.forward_reference)]
+  for a, b_ in zip(*fwd):
+    assert _rel(a.astype(jnp.float32), b_.astype(jnp.float32)) < 1e-2
+  y, c_seq, hp = fwd[1]
+  pre = gx + jnp.matmul(hp, w, preferred_element_type=jnp.float32)
+  cp = jnp.where(reset[..., None] > 0, c0, jnp.concatenate([ci[None], c_seq[:-1]]))
+  args = (pre, c_seq, cp, jax.random.normal(k[7], (t, b, h)), jax.random.normal(k[8], (b, h)),
+          jax.random.normal(k[9], (b, h)), reset, w)
+  bwd = [jax.jit(f)(*args) for f in (lstm_fused._backward, lstm_fused.backward_reference)]
+  for a, b_ in zip(*bwd):
+    assert _rel(a.astype(jnp.float32), b_.astype(jnp.float32)) < 1e-2
 
 
 @gpu_only
