@@ -51,7 +51,7 @@ def worker(kind: str, job: dict):
     return breakdown.breakdown_job(job)
   from rcfam_jax.benchmarks import step
   {"train": step.train_job, "compile": step.compile_job,
-   "sweep": lambda j: step.sweep(j, j["base_fps"], j["est_s"])}[kind](job)
+   "sweep": step.sweep}[kind](job)
 
 
 class Runner:
@@ -276,7 +276,7 @@ def main(argv=None):
           continue
         t_pt = time.time()
         runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
-                             "sweep": [pt], "base_fps": main_rec["frames_per_s"], "est_s": est},
+                             "sweep": [pt], "base_fps": main_rec["frames_per_s"]},
                    label=f"sweep {pt['label']}")
         est = time.time() - t_pt
   report.print_table(runner.records, args, time.time() - start)

@@ -8,7 +8,6 @@ import os
 import numpy as np
 
 from rcfam_jax import metrics
-from rcfam_jax.metrics import save_png as _save
 
 
 def _figure(ncols=1, width=6.5):
@@ -52,7 +51,7 @@ def plot_loss_vs_step(runs, path):
   _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  _save(fig, path)
+  metrics.save_png(fig, path)
 
 
 def plot_loss_vs_time(runs, path):
@@ -66,7 +65,7 @@ def plot_loss_vs_time(runs, path):
   _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  _save(fig, path)
+  metrics.save_png(fig, path)
 
 
 def _pick(rows, k=4):
@@ -88,7 +87,7 @@ def plot_loss_vs_seq_len(alpha_rows, path):
   _plain_log_ticks(ax, sorted({t for r in alpha_rows for t in r["seq_lens"]}))
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
-  _save(fig, path)
+  metrics.save_png(fig, path)
 
 
 def plot_alpha(alpha_rows, path):
@@ -103,7 +102,7 @@ def plot_alpha(alpha_rows, path):
   ax.set(xlabel="step", ylabel="α", title="power-law exponent vs step")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  _save(fig, path)
+  metrics.save_png(fig, path)
 
 
 def plot_positions(positions, path):
@@ -119,7 +118,7 @@ def plot_positions(positions, path):
          title=f"loss by position within the eval window (step {positions['step']})")
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
-  _save(fig, path)
+  metrics.save_png(fig, path)
 
 
 PLOTS = {"loss_vs_step.png": "validation (and faint training) loss against step",
