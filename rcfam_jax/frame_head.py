@@ -62,17 +62,45 @@ def check_frames(frames, cfg: ModelConfig):
 def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
   """E_cp[codepoint] + P[row, col] + sum_c (colour_c / 255) u_c, in the compute dtype.
 
-  The codepoint lookup and the colour projection are one matmul of [one_hot(cp), colour/255]
-  with [E_cp; u]: its gradient is a matmul too, not a scatter-add into 256 rows that 10^6 cells
-  contend for. Codepoints >= n_codepoints get a zero one-hot row, hence a zero embedding.
+  Forward: a gather of the codepoint rows plus the six colour terms (one fusion, no one-hot
+  matrix). Backward: the table gradient as one matmul, [one_hot(cp), colour/255]^T g, not a
+  scatter-add into 256 rows that 10^6 cells contend for. Codepoints >= n_codepoints embed to 0.
   """
   dt = jnp.dtype(cfg.compute_dtype)
-  onehot = jax.nn.one_hot(frames_NxRxCx7[..., 0], cfg.n_codepoints, dtype=dt)
   colour = frames_NxRxCx7[..., 1:].astype(dt) * jnp.asarray(1.0 / 255.0, dt)
   table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0).astype(dt)
-  x = nn.matmul(jnp.concatenate([onehot, colour], axis=-1), table, dt)
+  x = _lookup(table, frames_NxRxCx7[..., 0].astype(jnp.int32), colour)
   x = x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
   return x.astype(dt)
+
+
+@jax.custom_vjp
+def _lookup(table_VxD, cp_xN, colour_xNxC):
+  """table[cp] (0 where cp >= V - C) + colour @ table[V - C:], in float32."""
+  n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
+  x = jnp.take(table_VxD[:n_cp], cp_xN, axis=0, mode="fill", fill_value=0).astype(jnp.float32)
+  for c in range(colour_xNxC.shape[-1]):  # six multiply-adds, fused with the gather
+    x = x + colour_xNxC[..., c:c + 1].astype(jnp.float32) * table_VxD[n_cp + c].astype(jnp.float32)
+  return x
+
+
+def _lookup_fwd(table_VxD, cp_xN, colour_xNxC):
+  return _lookup(table_VxD, cp_xN, colour_xNxC), (table_VxD, cp_xN, colour_xNxC)
+
+
+def _lookup_bwd(res, g_xNxD):
+  table_VxD, cp_xN, colour_xNxC = res
+  dt = table_VxD.dtype
+  n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
+  a = jnp.concatenate([jax.nn.one_hot(cp_xN, n_cp, dtype=dt), colour_xNxC.astype(dt)], axis=-1)
+  lead = tuple(range(cp_xN.ndim))
+  d_table = jnp.tensordot(a, g_xNxD.astype(dt), axes=(lead, lead),
+                          preferred_element_type=jnp.float32)
+  return (d_table.astype(dt), np.zeros(cp_xN.shape, jax.dtypes.float0),
+          jnp.zeros_like(colour_xNxC))
+
+
+_lookup.defvjp(_lookup_fwd, _lookup_bwd)
 
 
 def attention_block(p, x_NxLxD, cfg: ModelConfig):

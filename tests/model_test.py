@@ -195,6 +195,31 @@ def _equations(jaxpr):
           yield from _equations(j)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cell_embedding_equals_the_one_hot_matmul(dtype):
+  """embed_cells (gather forward, matmul backward) is [one_hot(cp), colour/255] @ [E_cp; u] + P,
+  values and gradients, with codepoints past n_codepoints embedding to zero."""
+  from rcfam_jax import nn
+  cfg = from_dict(ModelConfig, {**TINY.__dict__, "n_codepoints": 128, "compute_dtype": dtype})
+  params = frame_head.init(jax.random.PRNGKey(0), cfg)
+  cells = jax.random.randint(jax.random.PRNGKey(1), (3,) + cfg.frame_shape, 0, 256
+                             ).astype(jnp.uint8)
+  dt = jnp.dtype(dtype)
+
+  def reference(params):
+    a = jnp.concatenate([jax.nn.one_hot(cells[..., 0], cfg.n_codepoints, dtype=dt),
+                         cells[..., 1:].astype(dt) * jnp.asarray(1 / 255, dt)], axis=-1)
+    table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0)
+    x = nn.matmul(a, table, dt) + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+    return x.astype(dt)
+
+  ours = lambda params: frame_head.embed_cells(params, cells, cfg)
+  tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=2e-2, atol=2e-2)
+  chex.assert_trees_all_close(ours(params), reference(params), **tol)
+  loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p).astype(jnp.float32)))
+  chex.assert_trees_all_close(jax.grad(loss(ours))(params), jax.grad(loss(reference))(params),
+                              **tol)
+
 def test_bf16_matmul_backward_runs_in_bf16():
   """nn.matmul's backward GEMMs take bf16 operands (JAX's own transpose would upcast them to
   f32), and its gradients match the f32 ones within bf16 tolerance; f32 is the plain matmul."""
