@@ -109,14 +109,15 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig):
   n, length, d = x_NxLxD.shape
   heads = cfg.n_head
   h = nn.rms_norm(p["norm1"], x_NxLxD, cfg.rms_eps)
-  qkv = checkpoint_name(nn.dense(p["qkv"], h, dt).astype(dt), "head_dense")
+  qkv = checkpoint_name(nn.dense(p["qkv"], h, dt, out_dtype=dt), "head_dense")
   qkv = qkv.reshape(n, length, 3, heads, d // heads)
   a = nn.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cfg.attention_impl)
   proj = nn.dense(p["proj"], a.reshape(n, length, d), dt)
   x_NxLxD = x_NxLxD + checkpoint_name(proj, "head_dense")
   h = nn.rms_norm(p["norm2"], x_NxLxD, cfg.rms_eps)
-  fc = checkpoint_name(nn.dense(p["fc"], h, dt), "head_dense")
-  return x_NxLxD + checkpoint_name(nn.dense(p["out"], nn.gelu(fc), dt), "head_dense")
+  fc = checkpoint_name(nn.dense(p["fc"], h, dt, out_dtype=dt), "head_dense")  # (N, L, 4D)
+  gelu = nn.gelu(fc.astype(jnp.float32)).astype(dt)
+  return x_NxLxD + checkpoint_name(nn.dense(p["out"], gelu, dt), "head_dense")
 
 
 def resolved_conv_impl(cfg: ModelConfig) -> str:

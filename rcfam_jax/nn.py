@@ -5,6 +5,7 @@ Matmuls accumulate in float32 (`preferred_element_type`).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -25,45 +26,47 @@ def dense_init(key, d_in, d_out, *, bias=True, fan_in=None):
   return p
 
 
-def matmul(x_xK, w_KxN, dtype):
-  """x @ w with both operands in `dtype`, accumulated and returned in float32.
+def matmul(x_xK, w_KxN, dtype, out_dtype=jnp.float32):
+  """x @ w with both operands in `dtype`, accumulated in float32, returned in `out_dtype`.
 
-  For a low-precision `dtype` the backward GEMMs take `dtype` operands too: the float32
-  cotangent is rounded to `dtype` first, as mixed-precision autocast does. JAX's own transpose
-  of a bf16 x bf16 -> f32 dot upcasts the saved bf16 operand instead and runs the backward
-  GEMMs in float32 (measured 2-3x slower on an H200: docs/BENCHMARKS.md section 4).
+  For a low-precision `dtype` the backward GEMMs take `dtype` operands too: the cotangent is
+  rounded to `dtype` first, as mixed-precision autocast does. JAX's own transpose of a
+  bf16 x bf16 -> f32 dot upcasts the saved bf16 operand instead and runs the backward GEMMs in
+  float32 (measured 2-3x slower on an H200: docs/BENCHMARKS.md section 4). out_dtype=dtype
+  (activations that only feed the next matmul) halves the GEMM's output traffic.
   """
   x_xK, w_KxN = x_xK.astype(dtype), w_KxN.astype(dtype)
   if jnp.dtype(dtype) == jnp.float32:
-    return jnp.matmul(x_xK, w_KxN, preferred_element_type=jnp.float32)
-  return _lowp_matmul(x_xK, w_KxN)
+    return jnp.matmul(x_xK, w_KxN, preferred_element_type=jnp.float32).astype(out_dtype)
+  return _lowp_matmul(x_xK, w_KxN, jnp.dtype(out_dtype))
 
 
-@jax.custom_vjp
-def _lowp_matmul(x_xK, w_KxN):
-  return jnp.matmul(x_xK, w_KxN, preferred_element_type=jnp.float32)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _lowp_matmul(x_xK, w_KxN, out_dtype):  # GEMMs accumulate in f32 whatever they return
+  return jnp.matmul(x_xK, w_KxN, preferred_element_type=out_dtype)
 
 
-def _lowp_matmul_fwd(x_xK, w_KxN):
-  return _lowp_matmul(x_xK, w_KxN), (x_xK, w_KxN)
+def _lowp_matmul_fwd(x_xK, w_KxN, out_dtype):
+  return _lowp_matmul(x_xK, w_KxN, out_dtype), (x_xK, w_KxN)
 
 
-def _lowp_matmul_bwd(res, g_xN):
+def _lowp_matmul_bwd(out_dtype, res, g_xN):
+  del out_dtype
   x_xK, w_KxN = res
   g_xN = g_xN.astype(x_xK.dtype)
-  dx = jnp.matmul(g_xN, w_KxN.T, preferred_element_type=jnp.float32)
+  dx = jnp.matmul(g_xN, w_KxN.T, preferred_element_type=x_xK.dtype)
   lead = tuple(range(x_xK.ndim - 1))
-  dw = jnp.tensordot(x_xK, g_xN, axes=(lead, lead), preferred_element_type=jnp.float32)
-  return dx.astype(x_xK.dtype), dw.astype(w_KxN.dtype)
+  dw = jnp.tensordot(x_xK, g_xN, axes=(lead, lead), preferred_element_type=w_KxN.dtype)
+  return dx, dw
 
 
 _lowp_matmul.defvjp(_lowp_matmul_fwd, _lowp_matmul_bwd)
 
 
-def dense(p, x, dtype):
-  y = matmul(x, p["w"], dtype)
+def dense(p, x, dtype, out_dtype=jnp.float32):
+  y = matmul(x, p["w"], dtype, out_dtype)
   if "b" in p:
-    y = y + p["b"]
+    y = y + p["b"].astype(y.dtype)
   return y
 
 

@@ -235,3 +235,10 @@ def test_bf16_matmul_backward_runs_in_bf16():
   chex.assert_trees_all_close(jax.grad(f(jnp.bfloat16), (0, 1))(x, w),
                               jax.grad(f(jnp.float32), (0, 1))(x, w), rtol=3e-2, atol=3e-2)
   np.testing.assert_allclose(nn.matmul(x, w, jnp.float32), x @ w, rtol=1e-6)
+  y16 = nn.matmul(x, w, jnp.bfloat16, out_dtype=jnp.bfloat16)  # bf16 activations
+  assert y16.dtype == jnp.bfloat16
+  np.testing.assert_allclose(y16.astype(jnp.float32), nn.matmul(x, w, jnp.bfloat16),
+                             rtol=1e-2, atol=1e-2)
+  g = lambda x, w: jnp.sum(jnp.sin(nn.matmul(x, w, jnp.bfloat16, jnp.bfloat16).astype(float)))
+  for a, b in zip(jax.grad(g, (0, 1))(x, w), jax.grad(f(jnp.float32), (0, 1))(x, w)):
+    assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-2
