@@ -42,7 +42,8 @@ class ModelConfig:
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
   attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
   conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'parity' | 'auto' (CPU: matmul,
-                                 # else xla); see frame_head.downsample
+                                 # else xla); see frame_head.downsample. GPU: 'parity' is
+                                 # fastest at <= 512 frames per head call (docs/BENCHMARKS.md §4)
   lstm_unroll: int = 8
   lstm_impl: str = "scan"        # 'scan' (lax.scan, portable) | 'fused' (persistent CUDA kernel)
   rms_eps: float = 1e-5
