@@ -15,8 +15,9 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
      which the longest trainable T is estimated;
   5. breakdown: the frame head's parts (embedding, each downsample block and its convolution,
      the attention stack, the whole head), fwd and fwd+bwd ms and TFLOP/s on one head chunk;
-  6. sweep: head remat policies, conv implementations, chunk sizes, attention implementations
-     and --sweep-set combinations, one process each, while --budget-s allows.
+  6. sweep: the fastest measured settings (--sweep-set combinations), then head remat
+     policies, conv implementations, chunk sizes and attention implementations, one process
+     each while --budget-s allows; each against the throughput line and torch-ref.
 Fields are ModelConfig / BPTTConfig overrides (e.g. d_model=256 head_chunk=32).
 `--seq-lens 128,512,2048` keeps the older mode: one throughput/memory line per T.
 """
@@ -35,6 +36,8 @@ from rcfam_jax.benchmarks.common import parse_overrides
 from rcfam_jax.benchmarks import report
 from rcfam_jax.config import BPTTConfig, from_dict
 
+# The fastest measured settings on an H200 (docs/BENCHMARKS.md §4): the sweep's first points.
+SWEEP_SETS = ("conv_impl=parity,head_remat=convs,head_chunk=32", "conv_impl=parity,head_chunk=32")
 PARTS = ("throughput", "torch", "lstm", "breakdown", "memory", "long", "sweep")
 AUTOTUNE_FLAG = "--xla_gpu_per_fusion_autotune_cache_dir"
 TORCH_FIELDS = {"rows": "rows", "cols": "cols", "d_model": "d", "n_layer": "layers",
@@ -123,8 +126,12 @@ def child_env(args) -> dict:
 def sweep_points(args, m_over, b_over) -> list[dict]:
   base_chunk = from_dict(BPTTConfig, b_over).head_chunk
   base_attn = m_over.get("attention_impl", "cudnn")
-  # First: keeping the convolution outputs (the head's largest FLOPs) instead of recomputing.
-  pts = [{"label": f"head_remat {r}", "b": {"head_remat": r}}
+  pts = []
+  for combo in args.sweep_set:  # first: several fields at once (the fastest measured settings)
+    m, b = parse_overrides(filter(None, combo.split(",")))
+    pts.append({"label": combo, "m": m, "b": b})
+  # Keeping the convolution outputs (the head's largest FLOPs) instead of recomputing them.
+  pts += [{"label": f"head_remat {r}", "b": {"head_remat": r}}
          for r in filter(None, args.sweep_head_remat.split(",")) if r != b_over.get("head_remat")]
   pts += [{"label": f"conv {c}", "m": {"conv_impl": c}}
           for c in filter(None, args.sweep_conv.split(",")) if c != m_over.get("conv_impl")]
@@ -132,9 +139,6 @@ def sweep_points(args, m_over, b_over) -> list[dict]:
           for c in _ints(args.sweep_chunks) if c != base_chunk]
   pts += [{"label": f"attention {a}", "m": {"attention_impl": None if a == "none" else a}}
           for a in filter(None, args.sweep_attention.split(",")) if a != base_attn]
-  for combo in args.sweep_set:  # several fields at once
-    m, b = parse_overrides(filter(None, combo.split(",")))
-    pts.append({"label": combo, "m": m, "b": b})
   return pts
 
 
@@ -156,7 +160,7 @@ def torch_cmd(args, m_over, b_over) -> list[str]:
           f"steps={args.torch_steps}", f"batch={args.batch}", *extra]
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--worker", choices=("train", "compile", "lstm", "breakdown", "sweep"),
                  help=argparse.SUPPRESS)
@@ -186,17 +190,18 @@ def main(argv=None):
   p.add_argument("--lstm-ablate", default="", help="also time the fused kernel with parts left "
                  "out (RCFAM_ABLATE bits: 1 barrier, 2 staging, 4 products; e.g. 1,2,4,7): "
                  "profiling by subtraction, wrong results")
-  p.add_argument("--sweep-chunks", default="32,128,256", help="head_chunk values to try")
+  p.add_argument("--sweep-chunks", default="32,128", help="head_chunk values to try")
   p.add_argument("--sweep-head-remat", default="convs,matmuls", help="head_remat values to try")
-  p.add_argument("--sweep-conv", default="parity", help="conv_impl values to try (im2col and "
-                 "matmul measured 0.68x / 0.65x of cuDNN's dilated conv on an H200)")
+  p.add_argument("--sweep-conv", default="", help="conv_impl values to try at the run's "
+                 "head_chunk (on an H200: im2col and matmul 0.68x / 0.65x of cuDNN's dilated "
+                 "conv; parity at 64 x 16 frames per head call did not finish a step)")
   p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
                  "(cudnn, xla, none)")
-  p.add_argument("--sweep-set", action="append", default=[], metavar="F=V,F=V",
-                 help="a sweep point setting several fields at once (repeatable), e.g. "
-                 "conv_impl=parity,head_remat=convs,head_chunk=32")
+  p.add_argument("--sweep-set", action="append", metavar="F=V,F=V",
+                 help="a sweep point setting several fields at once (repeatable; given, it "
+                 f"replaces the default points {', '.join(SWEEP_SETS)}; '' for none)")
   p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")
-  p.add_argument("--budget-s", type=float, default=360, help="sweep points start only while "
+  p.add_argument("--budget-s", type=float, default=600, help="sweep points start only while "
                  "the whole command is within this many seconds")
   p.add_argument("--job-timeout", type=float, default=480, help="seconds per child process")
   p.add_argument("--xla-flags", default="", help="appended to XLA_FLAGS of every child")
@@ -206,6 +211,12 @@ def main(argv=None):
   p.add_argument("--in-process", action="store_true", help="with --seq-lens: no child processes")
   p.add_argument("overrides", nargs="*", help="ModelConfig/BPTTConfig field=value")
   args = p.parse_args(argv)
+  args.sweep_set = [c for c in (SWEEP_SETS if args.sweep_set is None else args.sweep_set) if c]
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
   if args.worker:
     return worker(args.worker, json.loads(args.job))
   m_over, b_over = parse_overrides(args.overrides)
@@ -261,6 +272,8 @@ def main(argv=None):
   if pts and "sweep" not in skip:
     main_rec = next((r for r in runner.records if r.get("kind") == "train"
                      and r.get("T") == args.seq_len), None)
+    torch_fps = next((r["torch_frames_per_s"] for r in runner.records
+                      if r.get("kind") == "torch_compare" and "torch_frames_per_s" in r), None)
     if main_rec is None:
       report.emit({"kind": "sweep", "skipped": "no baseline throughput line"}, runner.records)
     elif time.time() + (est := main_rec["compile_s"] + 3 * main_rec["step_s"] + 10) > (
@@ -276,7 +289,8 @@ def main(argv=None):
           continue
         t_pt = time.time()
         runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
-                             "sweep": [pt], "base_fps": main_rec["frames_per_s"]},
+                             "sweep": [pt], "base_fps": main_rec["frames_per_s"],
+                             "torch_fps": torch_fps},
                    label=f"sweep {pt['label']}")
         est = time.time() - t_pt
   report.print_table(runner.records, args, time.time() - start)

@@ -49,6 +49,8 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
   assert sweep["head_remat convs"]["frames_per_s"] > 0 and "conv im2col" in sweep
   combo = sweep["conv_impl=parity,head_chunk=8"]  # a --sweep-set point, in its own process
   assert combo["conv_impl"] == "parity" and combo["head_chunk"] == 8
+  assert combo["vs_torch"] == pytest.approx(combo["frames_per_s"] / 320.0, rel=1e-3)
+  assert [r["label"] for r in recs if r["kind"] == "sweep"][0] == "conv_impl=parity,head_chunk=8"
   parts = {r["label"]: r for r in recs if r["kind"] == "breakdown"}
   assert {"embed cells", "whole head"} <= set(parts) and parts["whole head"]["fwd_bwd_ms"] > 0
   torch_ref = next(r for r in recs if r["kind"] == "torch_ref")
@@ -68,3 +70,17 @@ def test_unknown_override_and_part_are_rejected():
     bench.main(["d_modle=3"])
   with pytest.raises(SystemExit):
     bench.main(["--skip", "warp"])
+
+
+def test_sweep_points_default_to_the_fastest_settings_first():
+  """No --sweep-set: the measured fastest combinations come first; --sweep-set replaces them."""
+  parse = lambda *a: bench.sweep_points(bench.parse_args(list(a)), {}, {})
+  labels = [p["label"] for p in parse()]
+  assert labels[:len(bench.SWEEP_SETS)] == list(bench.SWEEP_SETS)
+  assert "conv parity" not in labels  # parity at the default chunk: no default point
+  assert [p["label"] for p in parse("--sweep-set", "head_chunk=8", "--sweep-chunks", "",
+                                    "--sweep-head-remat", "", "--sweep-attention", "")] == [
+                                        "head_chunk=8"]
+  assert parse("--sweep-set", "", "--sweep-chunks", "", "--sweep-head-remat", "",
+               "--sweep-attention", "") == []
+

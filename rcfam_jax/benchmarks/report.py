@@ -149,7 +149,9 @@ def _rows(records, args):
     out.append(("feed: reader + prefetch / resident", f"{r['prefetch_ratio']:.3f}", ">= 0.95"))
   for r in _find(records, "sweep"):
     if "frames_per_s" in r:
-      out.append((f"sweep {r['label']}", f"{r['frames_per_s']:,.0f} ({r['vs_base']:.3f}x)", ""))
+      torch = f", {r['vs_torch']:.2f}x torch-ref" if "vs_torch" in r else ""
+      out.append((f"sweep {r['label']}", f"{r['frames_per_s']:,.0f} ({r['vs_base']:.3f}x"
+                  f"{torch})", ">= 1.5x" if torch else ""))
   for r in records:
     if "error" in r or "skipped" in r:
       out.append((f"{r.get('part') or r.get('label') or r.get('kind')}",
