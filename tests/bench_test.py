@@ -83,4 +83,3 @@ def test_sweep_points_default_to_the_fastest_settings_first():
                                         "head_chunk=8"]
   assert parse("--sweep-set", "", "--sweep-chunks", "", "--sweep-head-remat", "",
                "--sweep-attention", "") == []
-

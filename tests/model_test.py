@@ -220,6 +220,7 @@ def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   chex.assert_trees_all_close(jax.grad(loss(ours))(params), jax.grad(loss(reference))(params),
                               **tol)
 
+
 def test_bf16_matmul_backward_runs_in_bf16():
   """nn.matmul's backward GEMMs take bf16 operands (JAX's own transpose would upcast them to
   f32), and its gradients match the f32 ones within bf16 tolerance; f32 is the plain matmul."""

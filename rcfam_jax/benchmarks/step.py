@@ -160,9 +160,9 @@ def sweep(job):  # bench.py's `sweep` worker (it starts one process per point)
       fps = steps * b * t / wall
       vs_torch = {"vs_torch": round(fps / job["torch_fps"], 4)} if job.get("torch_fps") else {}
       common.emit("sweep", label=point["label"], T=t, batch=b, frames_per_s=round(fps, 1),
-                  vs_base=round(fps / job["base_fps"], 4), **vs_torch, compile_s=round(compile_s, 1),
-                  temp_bytes=mem.get("temp_bytes"), head_chunk=bcfg.head_chunk,
-                  head_remat=bcfg.head_remat,
+                  vs_base=round(fps / job["base_fps"], 4), **vs_torch,
+                  compile_s=round(compile_s, 1), temp_bytes=mem.get("temp_bytes"),
+                  head_chunk=bcfg.head_chunk, head_remat=bcfg.head_remat,
                   attention_impl=cfg.attention_impl, conv_impl=cfg.conv_impl)
       del state, rnn, compiled, batch
     except Exception as e:  # e.g. out of memory at a large chunk: report, go on
