@@ -93,10 +93,8 @@ def _lookup_bwd(res, g_xNxD):
   dt = table_VxD.dtype
   n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
   a = jnp.concatenate([jax.nn.one_hot(cp_xN, n_cp, dtype=dt), colour_xNxC.astype(dt)], axis=-1)
-  lead = tuple(range(cp_xN.ndim))
-  d_table = jnp.tensordot(a, g_xNxD.astype(dt), axes=(lead, lead),
-                          preferred_element_type=jnp.float32)
-  return (d_table.astype(dt), np.zeros(cp_xN.shape, jax.dtypes.float0),
+  _, pull = jax.vjp(lambda t: nn.matmul(a, t, dt), table_VxD)  # the one-hot matmul's gradient
+  return (pull(g_xNxD)[0], np.zeros(cp_xN.shape, jax.dtypes.float0),
           jnp.zeros_like(colour_xNxC))
 
 
@@ -134,6 +132,14 @@ def to_parity(x_NxHxWxD):
   return x.reshape(n * 4, h // 2, w // 2, d)
 
 
+def conv(w_3x3xDxD, x_NxHxWxD, dt, conv_impl: str):
+  """A downsample block's dilated 3x3 conv as conv_impl runs it; 'parity' returns it on the four
+  parity sub-grids, (N*4, H/2, W/2, D) (see downsample)."""
+  if conv_impl == "parity":
+    return nn.conv3x3_dilated(w_3x3xDxD, to_parity(x_NxHxWxD), dt, dilation=1, impl="xla")
+  return nn.conv3x3_dilated(w_3x3xDxD, x_NxHxWxD, dt, impl=conv_impl)
+
+
 def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   """RMSNorm -> dilated 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
 
@@ -142,16 +148,13 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   2x2 pool, which takes one pixel of each class, is then the mean over the four: the same
   function, with cuDNN's undilated 3x3 kernels in place of its dilated ones.
   """
-  dt = jnp.dtype(cfg.compute_dtype)
   n, h, w, d = x_NxHxWxD.shape
+  y = conv(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps),
+           jnp.dtype(cfg.compute_dtype), conv_impl)
+  y = nn.gelu(checkpoint_name(y, "head_conv"))
   if conv_impl != "parity":
-    y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps), dt,
-                           impl=conv_impl)
-    return nn.avg_pool2x2(nn.gelu(checkpoint_name(y, "head_conv")))
-  y = nn.conv3x3_dilated(p["conv"], nn.rms_norm(p["norm"], to_parity(x_NxHxWxD), cfg.rms_eps),
-                         dt, dilation=1, impl="xla")
-  y = nn.gelu(checkpoint_name(y, "head_conv")).reshape(n, 4, h // 2, w // 2, d)
-  return y.mean(axis=1, dtype=jnp.float32).astype(y.dtype)
+    return nn.avg_pool2x2(y)
+  return y.reshape(n, 4, h // 2, w // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
 
 
 def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):

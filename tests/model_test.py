@@ -183,7 +183,6 @@ def test_parity_downsample_equals_the_dilated_block():
                               jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5)
 
 
-
 def _equations(jaxpr):
   """All equations of a jaxpr, those of sub-jaxprs (custom_vjp, pjit) included."""
   for e in jaxpr.eqns:

@@ -16,7 +16,7 @@ import statistics
 import jax
 import jax.numpy as jnp
 
-from rcfam_jax import frame_head, nn
+from rcfam_jax import frame_head
 from rcfam_jax.benchmarks import common
 
 
@@ -46,10 +46,7 @@ def _parts(params, cfg, frames):
   x = frame_head.embed_cells(params, frames, cfg)
   r, c = cfg.rows, cfg.cols
   block = lambda p, x: frame_head.downsample(p, x, cfg, impl)
-  if impl == "parity":  # the undilated conv on the parity sub-grids, as downsample runs it
-    conv = lambda w, x: nn.conv3x3_dilated(w, frame_head.to_parity(x), dt, dilation=1)
-  else:
-    conv = lambda w, x: nn.conv3x3_dilated(w, x, dt, impl=impl)
+  conv = lambda w, x: frame_head.conv(w, x, dt, impl)
   for i, p in enumerate(params["down"]):
     flops = 2.0 * n * r * c * 9 * d * d
     out.append((f"down {i} ({r}x{c}) block", block, (p, x), flops))
