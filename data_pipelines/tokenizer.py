@@ -11,6 +11,10 @@ candidates of a key corpus: runs of one navigation/deletion key, whitespace runs
 Matching is greedy longest match at frame boundaries: one key is one frame, so
 a token is matched over whole keys (key byte strings are prefix-free, hence the
 trie is over key ids). `encode(keys, pos)` -> (token id, number of keys).
+
+Decoding is the inverse: `token_keys(id)` splits a token's bytes into its keys
+(unique, as key byte strings are prefix-free). Base single bytes that are no key
+(e.g. 0x01) are in the vocabulary but never a target; decoding them raises.
 """
 
 import collections
@@ -79,15 +83,19 @@ class Tokenizer:
             pos += n
         return ids, starts
 
+    def token_keys(self, i: int) -> list[int]:
+        """The key ids of token `i`, in order (TokenizerError if it has none)."""
+        if not 0 <= i < len(self.tokens):
+            raise TokenizerError(f"token id {i} is outside this vocabulary of {len(self.tokens)} "
+                                 "tokens: use the tokenizer the ids were made with")
+        try:
+            return split_keys(self.tokens[i])
+        except TokenizerError as e:
+            raise TokenizerError(f"token {i} cannot be decoded: {e}") from None
+
     def decode(self, ids) -> list[int]:
         """Keys of token ids (the inverse of encode_all)."""
-        out = []
-        for i in ids:
-            seq = _split_keys(self.tokens[i])
-            if seq is None:
-                raise TokenizerError(f"token {i} is not a key sequence")
-            out.extend(seq)
-        return out
+        return [k for i in ids for k in self.token_keys(int(i))]
 
     def save(self, path: str) -> None:
         with open(path, "w") as f:
@@ -143,20 +151,34 @@ for _k in range(K.NUM_KEYS):
         _TYPED[_k] = ord(_c)
 _TYPED[K.ENTER], _TYPED[K.TAB] = ord("\r"), ord("\t")
 
-_KEY_OF_BYTES = sorted(K.BYTES_TO_KEY.items(), key=lambda kv: -len(kv[0]))
+_MAX_KEY_BYTES = max(len(b) for b in K.BYTES_TO_KEY)
+
+
+def _scan_keys(tok: bytes) -> tuple[list[int], int]:
+    """(keys, end): the keys of the longest prefix of `tok` that is a key sequence. Key byte
+    strings are prefix-free, so at most one key starts at each offset."""
+    out, i = [], 0
+    while i < len(tok):
+        n = next((n for n in range(1, _MAX_KEY_BYTES + 1) if tok[i:i + n] in K.BYTES_TO_KEY), 0)
+        if not n:
+            break
+        out.append(K.BYTES_TO_KEY[tok[i:i + n]])
+        i += n
+    return out, i
 
 
 def _split_keys(tok: bytes) -> list[int] | None:
     """The key ids whose bytes concatenate to `tok`, or None."""
-    out, i = [], 0
-    while i < len(tok):
-        for b, k in _KEY_OF_BYTES:
-            if tok.startswith(b, i):
-                out.append(k)
-                i += len(b)
-                break
-        else:
-            return None
+    out, end = _scan_keys(tok)
+    return out if end == len(tok) else None
+
+
+def split_keys(tok: bytes) -> list[int]:
+    """The key ids whose bytes concatenate to `tok`; TokenizerError if there are none."""
+    out, end = _scan_keys(tok)
+    if end < len(tok):
+        raise TokenizerError(f"bytes {tok!r} are not a sequence of editor keys: no key's bytes "
+                             f"(keys.KEY_BYTES) start at offset {end} ({tok[end:end + 4]!r})")
     return out
 
 

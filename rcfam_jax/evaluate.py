@@ -4,7 +4,7 @@
       [--batches N] [--seq-len T] [--batch-size B] [--buckets K] [--data-dir DIR]
 
   python -m rcfam_jax.evaluate --workdir RUN --mode closed-loop [--tasks N] [--max-steps S]
-      [--temperature 0] [--top-k K] [--cast-dir DIR]
+      [--temperature 0] [--top-k K] [--cast-dir DIR] [--data-dir DIR]
 
 Teacher: one JSON line with loss (nats), acc (top-1), top5, valid position count, and the same
 by position bucket (early ... late within each window). Windows are the fixed ones of
@@ -13,9 +13,20 @@ settings `loss` equals the training log's `val_loss` at the checkpoint's step.
 
 Closed loop: held-out commits (the run's validation commits, recompiled from its Git sources)
 start from the editor as it was before each commit; the model (fresh recurrent state) emits
-keys that the editor applies until `<commit>` or the step budget. Reports the exact-match rate
+actions whose keys the editor applies until `<commit>` or the step budget (`--max-steps` and
+2 x the commit's true actions + 16, counted in model steps). Reports the exact-match rate
 of the files against the real commit and a normalised distance (1 - difflib ratio over the
-files the commit or the rollout touched); rollouts can be exported as asciicasts.
+files the commit or the rollout touched); rollouts can be exported as asciicasts (one screen
+per model step).
+
+Tokenized runs (data.tokenizer_size > 0): an action is a token of the run's learned tokenizer,
+read from the run's dataset directory (`--data-dir` overrides it). Each token is decoded into
+its keys, pressed one by one; the model sees the frame after all keys of its previous token,
+as in training (one frame per token, the one shown before its first key). `<commit>` stops the
+rollout where it is pressed, also inside a token. A token that is no key sequence (a base
+byte that is no key; never a training target) or an id past the vocabulary presses nothing
+and counts as an invalid action. True actions are the commit's keys encoded as the dataset
+encodes them (greedy longest match); without a tokenizer an action is one key.
 """
 from __future__ import annotations
 
@@ -35,6 +46,7 @@ import numpy as np
 
 from data_pipelines import ansi, episode, render, sources
 from data_pipelines import keys as K
+from data_pipelines.tokenizer import Tokenizer, TokenizerError
 from rcfam_jax import data, inference, loop, losses, model
 from rcfam_jax.config import BPTTConfig, ModelConfig
 from rcfam_jax.scan import blocked_scan
@@ -145,9 +157,6 @@ def commit_tasks(start_files, keys, rows: int, cols: int, names=()) -> list[Task
 def held_out_tasks(exp: loop.Experiment, n: int) -> list[Task]:
   """The first `n` held-out commits of the run's sources (val_fraction / val_sources)."""
   d, tasks = exp.data, []
-  if d.tokenizer_size:
-    raise NotImplementedError("closed loop needs one key per action (data.tokenizer_size=0); "
-                              "tokenized runs would have to expand tokens into keys")
   specs = [(s, d.val_fraction) for s in d.sources if d.val_fraction] + \
           [(s, 0.0) for s in d.val_sources]
   if not specs:
@@ -186,18 +195,62 @@ def write_cast(path: str, screens, rows: int, cols: int, title: str, fps: float 
       prev = (cp, st)
 
 
-def closed_loop(make_policy, tasks, rows: int, cols: int, *, max_steps: int = 2000,
-                slack: float = 2.0, cast_dir: str | None = None) -> dict:
-  """Runs `make_policy(task)` on each task; budget min(max_steps, slack * real keys + 16)."""
+def run_tokenizer(run: inference.RunInfo, data_dir: str | None = None) -> Tokenizer | None:
+  """The action tokenizer a run trained with (None when it has one key per action)."""
+  size, vocab = run.exp.data.tokenizer_size, run.exp.model.vocab_size
+  if not size:
+    return None
+  try:
+    tok = inference.dataset(run, data_dir).tokenizer
+  except FileNotFoundError as e:
+    raise FileNotFoundError(
+        f"the run is tokenized (data.tokenizer_size={size}) and its tokenizer is stored in its "
+        f"dataset, which is missing: pass --data-dir DIR of the dataset it trained on, or rebuild "
+        f"it with `make data EXP=<experiment>` ({e})") from e
+  if len(tok) > vocab:
+    raise ValueError(f"the tokenizer in {data_dir or run.exp.data.dir!r} has {len(tok)} tokens but "
+                     f"the model emits {vocab} action ids: not the run's tokenizer; pass "
+                     "--data-dir DIR of the dataset the run trained on")
+  return tok
+
+
+def action_keys(tokenizer: Tokenizer | None = None):
+  """action id -> tuple of the key ids it presses: one key per id without a tokenizer, else the
+  token's keys; () for an id that is no key sequence or past the vocabulary."""
+  if tokenizer is None:
+    table = [(k,) for k in range(K.NUM_KEYS)]
+  else:
+    table = []
+    for i in range(len(tokenizer)):
+      try:
+        table.append(tuple(tokenizer.token_keys(i)))
+      except TokenizerError:
+        table.append(())
+  return lambda a: table[a] if 0 <= a < len(table) else ()
+
+
+def true_actions(keys, tokenizer: Tokenizer | None = None) -> list[int]:
+  """A commit's actions as the dataset trains on them: its keys, or their greedy tokens."""
+  return [int(k) for k in keys] if tokenizer is None else tokenizer.encode_all(keys)[0]
+
+
+def closed_loop(make_policy, tasks, rows: int, cols: int, *, tokenizer: Tokenizer | None = None,
+                max_steps: int = 2000, slack: float = 2.0, cast_dir: str | None = None) -> dict:
+  """Runs `make_policy(task)` on each task; budget min(max_steps, slack * true actions + 16).
+
+  Policies emit action ids: key ids, or token ids of `tokenizer` (decoded into keys)."""
   if not tasks:
     raise ValueError("no held-out commits to evaluate")
-  rows_out = []
+  keys_of, rows_out = action_keys(tokenizer), []
   for i, t in enumerate(tasks):
-    budget = min(max_steps, int(slack * len(t.keys)) + 16)
-    r = inference.rollout(make_policy(t), t.editor, rows, cols, budget)
+    real = true_actions(t.keys, tokenizer)
+    budget = min(max_steps, int(slack * len(real)) + 16)
+    r = inference.rollout(make_policy(t), t.editor, rows, cols, budget, action_keys=keys_of)
     start = t.editor.file_texts()
-    rows_out.append({"task": t.name, "exact": r.files == t.target, "steps": len(r.keys),
-                     "real_steps": len(t.keys), "committed": r.keys[-1:] == [K.COMMIT],
+    rows_out.append({"task": t.name, "exact": r.files == t.target, "steps": len(r.actions),
+                     "real_steps": len(real), "keys": len(r.keys), "real_keys": len(t.keys),
+                     "invalid": sum(not keys_of(a) for a in r.actions),
+                     "committed": r.keys[-1:] == [K.COMMIT],
                      "distance": distance(start, r.files, t.target),
                      "noop_distance": distance(start, start, t.target)})
     if cast_dir:
@@ -206,22 +259,28 @@ def closed_loop(make_policy, tasks, rows: int, cols: int, *, max_steps: int = 20
   mean = lambda k: float(np.mean([float(x[k]) for x in rows_out]))
   return {"tasks": len(rows_out), "exact_match": mean("exact"), "distance": mean("distance"),
           "noop_distance": mean("noop_distance"), "committed": mean("committed"),
-          "mean_steps": mean("steps"), "mean_real_steps": mean("real_steps"), "rollouts": rows_out}
+          "mean_steps": mean("steps"), "mean_real_steps": mean("real_steps"),
+          "mean_keys": mean("keys"), "mean_real_keys": mean("real_keys"),
+          "invalid_actions": mean("invalid"), "rollouts": rows_out}
 
 
 def run_closed_loop(workdir: str, *, tasks: int = 8, max_steps: int = 2000,
                     temperature: float = 0.0, top_k: int | None = None, seed: int = 0,
-                    cast_dir: str | None = None) -> dict:
-  """The newest checkpoint of `workdir` in closed loop on its held-out commits."""
+                    cast_dir: str | None = None, data_dir: str | None = None) -> dict:
+  """The newest checkpoint of `workdir` in closed loop on its held-out commits; a tokenized run
+  reads its tokenizer from its dataset (`data_dir` overrides the configured directory)."""
   params, cfg, run = inference.load(workdir)
+  tok = run_tokenizer(run, data_dir)
   ts = held_out_tasks(run.exp, tasks)
   step = inference.make_step(cfg)
   keys = iter(jax.random.split(jax.random.PRNGKey(seed), len(ts)))
   make = lambda t: inference.model_policy(params, cfg, next(keys), temperature=temperature,
                                           top_k=top_k, step=step)
-  res = closed_loop(make, ts, cfg.rows, cfg.cols, max_steps=max_steps, cast_dir=cast_dir)
+  res = closed_loop(make, ts, cfg.rows, cfg.cols, tokenizer=tok, max_steps=max_steps,
+                    cast_dir=cast_dir)
   return {"mode": "closed-loop", "workdir": workdir, "step": run.step,
-          "temperature": temperature, "top_k": top_k, **res}
+          "tokens": len(tok) if tok else 0, "temperature": temperature,
+          "top_k": top_k, **res}
 
 
 def main(argv=None) -> int:
@@ -233,9 +292,12 @@ def main(argv=None) -> int:
   p.add_argument("--seq-len", type=int, default=None, help="default: train.eval_seq_len")
   p.add_argument("--batch-size", type=int, default=None, help="default: train.eval_batch_size")
   p.add_argument("--buckets", type=int, default=None, help="default: train.position_buckets")
-  p.add_argument("--data-dir", default=None, help="override the run's data.dir")
+  p.add_argument("--data-dir", default=None,
+                 help="override the run's data.dir (closed loop: where a tokenized run's "
+                 "tokenizer is)")
   p.add_argument("--tasks", type=int, default=8, help="closed loop: held-out commits")
-  p.add_argument("--max-steps", type=int, default=2000, help="closed loop: keys per commit")
+  p.add_argument("--max-steps", type=int, default=2000,
+                 help="closed loop: model steps (keys, or tokens) per commit")
   p.add_argument("--temperature", type=float, default=0.0, help="closed loop: 0 = greedy")
   p.add_argument("--top-k", type=int, default=None)
   p.add_argument("--seed", type=int, default=0)
@@ -248,7 +310,7 @@ def main(argv=None) -> int:
   if a.mode == "closed-loop":
     res = run_closed_loop(a.workdir, tasks=a.tasks, max_steps=a.max_steps,
                           temperature=a.temperature, top_k=a.top_k, seed=a.seed,
-                          cast_dir=a.cast_dir)
+                          cast_dir=a.cast_dir, data_dir=a.data_dir)
   else:
     res = run_teacher(a.workdir, split=a.split, batches=a.batches, seq_len=a.seq_len,
                       batch_size=a.batch_size, buckets=a.buckets, data_dir=a.data_dir)

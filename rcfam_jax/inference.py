@@ -129,28 +129,34 @@ def sample(key, logits_xV, *, temperature: float = 1.0, top_k: int | None = None
 # -- closed loop: the model drives the editor ------------------------------------------------
 
 class Rollout(NamedTuple):
-  keys: list[int]            # the actions taken, in order
+  keys: list[int]            # the editor keys pressed, in order
   files: dict[str, str]      # the editor's files after them
   screens: list[tuple]       # (cp, st, (row, col)) shown before each action (for asciicasts)
+  actions: list[int]         # the policy's actions, one per step (== keys without expansion)
 
 
 def rollout(policy, editor, rows: int, cols: int, max_steps: int,
-            stop_key: int = keys_lib.COMMIT) -> Rollout:
-  """Runs `policy(frame_RxCx7 uint8) -> key id` on a copy of `editor` until `stop_key` or
-  `max_steps` actions; frames are rendered as the dataset renders them (replay.py)."""
+            stop_key: int = keys_lib.COMMIT, action_keys=None) -> Rollout:
+  """Runs `policy(frame_RxCx7 uint8) -> action id` on a copy of `editor` for at most
+  `max_steps` actions. `action_keys(action)` gives the keys an action presses, in order (default:
+  the action is one key id; a tokenized run's action is a token of several). Keys are pressed
+  one by one, stopping right after `stop_key` even inside an action; the next frame is rendered
+  after all keys of the action, as the dataset renders the frame of a token (replay.py)."""
   ed, rend = copy.deepcopy(editor), render.Renderer(rows, cols)
-  taken, screens = [], []
+  actions, pressed, screens = [], [], []
   for _ in range(max_steps):
     cp, st, r, c = rend.draw(ed)
     cp, st = cp.copy(), st.copy()
     st[r, c] |= syntax.CURSOR
     screens.append((cp, st, (r, c)))
-    k = int(policy(render.to_rgb(cp, st)))
-    taken.append(k)
-    ed.press(k)
-    if k == stop_key:
-      break
-  return Rollout(taken, ed.file_texts(), screens)
+    a = int(policy(render.to_rgb(cp, st)))
+    actions.append(a)
+    for k in (a,) if action_keys is None else action_keys(a):
+      pressed.append(k)
+      ed.press(k)
+      if k == stop_key:
+        return Rollout(pressed, ed.file_texts(), screens, actions)
+  return Rollout(pressed, ed.file_texts(), screens, actions)
 
 
 def model_policy(params, cfg: ModelConfig, key, *, temperature: float = 0.0,
