@@ -38,8 +38,10 @@ def get_config(arg=None, *, seq_len: int = 512):
       bptt=dict(head_chunk=max(1, min(64, a["seq_len"])), loss_chunk=128),
       optim_=dict(name="muon" if a["muon"] else "adamw", lr=3e-4, muon_lr=2e-3,
                   schedule="cosine", warmup_steps=500),
-      train_=dict(steps=a["steps"], batch_size=a["batch"], seq_len=a["seq_len"], log_every=20,
-                  eval_every=500, eval_batches=8, eval_seq_len=512, eval_batch_size=16,
+      # Carried state (truncated BPTT), the regime of its figures in docs/ (the author's is
+      # fresh windows: experiments/fbam_author.py).
+      train_=dict(steps=a["steps"], batch_size=a["batch"], seq_len=a["seq_len"], carry_state=True,
+                  log_every=20, eval_every=500, eval_batches=8, eval_seq_len=512, eval_batch_size=16,
                   ckpt_every=1000, position_buckets=4),
       data_=dict(dir="data/compilers_24x80", sources=TRAIN_SOURCES + VAL_SOURCES,
                  val_sources=VAL_SOURCES, rows=24, cols=80, max_keys_per_commit=100_000,

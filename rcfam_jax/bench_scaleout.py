@@ -44,7 +44,8 @@ def _worker(args, m_over, b_over) -> dict:
   state = jax.jit(init, out_shardings=state_sh)()
   data = common.random_batch(1, cfg, b, t, sharding=batch_sh)
   rnn = jax.jit(lambda p: model.initial_state(p, b), out_shardings=rnn_sh)(state.params)
-  step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, mesh=spmd),
+  step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, mesh=spmd,
+                                   carry_state=True),
                  in_shardings=(state_sh, batch_sh, rnn_sh),
                  out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)), donate_argnums=(0,))
   t0 = time.perf_counter()

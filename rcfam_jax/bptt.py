@@ -66,18 +66,22 @@ def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: Mo
   return loss_TxB, new_state
 
 
-def sequence_loss(params, batch, state: model.State, *, cfg: ModelConfig, bptt: BPTTConfig,
-                  mesh=None):
+def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
+                  bptt: BPTTConfig, mesh=None):
   """Mean cross-entropy over valid positions of one window.
 
   batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
-  reset (B,T) bool. Returns (loss, aux) with aux = {loss_BxT, valid_BxT, state} where `state`
-  is the final recurrent state (gradient stopped), to carry into the next window.
+  reset (B,T) bool. state: the recurrent state to start from (carried, no gradient), or None to
+  start from the learned (h0, c0), which then get the gradient (a fresh window). Returns
+  (loss, aux) with aux = {loss_BxT, valid_BxT, state} where `state` is the final recurrent state
+  (gradient stopped), to carry into the next window.
   mesh: a ("data", "fsdp") mesh of several devices: the frame head runs over all of them and
   the LSTM data-parallel, with no collective inside a time loop (sharding.py); None: as is.
   """
   frames, actions = batch["frames"], batch["actions"]
   b, t = actions.shape
+  if state is None:
+    state = model.initial_state(params, b)
   embed_fn = functools.partial(_embed, cfg=cfg, bptt=bptt)
   tail_fn = functools.partial(_backbone_loss, cfg=cfg, bptt=bptt)
   head_p = {"frame_head": params["frame_head"]}

@@ -17,6 +17,7 @@ HEAD_REMATS = ("full", "convs", "matmuls", "none")
 LSTM_REMATS = ("none", "step", "nested")
 DTYPES = ("float32", "bfloat16", "float16")
 DISTRIBUTED = ("auto", "on", "off")
+DOWNSAMPLE_MODES = ("dilated", "geglu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,15 +29,20 @@ class ModelConfig:
   """
   rows: int = 24
   cols: int = 80
-  n_codepoints: int = 256        # codepoints >= this embed to zero (as in the author's code)
+  n_codepoints: int = 256        # codepoints >= this are clamped to n_codepoints - 1 (as the
+                                 # author's loaders do)
   d_model: int = 512             # frame-head width; the embedding fed to the LSTM
   n_layer: int = 3               # transformer blocks in the frame head
   n_head: int = 8
   mlp_ratio: int = 4
   downsample_blocks: int = 2     # each: RMSNorm -> 3x3 conv (dilation 2) -> GELU -> 2x2 avg pool
+  downsample_mode: str = "dilated"  # 'geglu': undilated conv to 2d channels, value * GELU(gate)
+  attention_bias: bool = True    # biases of the attention blocks' four dense layers
   reduction: str = "last_pos"    # 'last_pos' (bottom-right token) or 'mean'
   lstm_hidden: int = 512
   lstm_layers: int = 1           # residual stack: layers after the first add their input
+  lstm_biases: int = 1           # 2: separate input and recurrent biases (b_ih, b_hh) as in
+                                 # PyTorch and the author's code; the same function as one
   forget_bias: float = 0.0       # added to the forget-gate bias at init
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
@@ -54,6 +60,11 @@ class ModelConfig:
     _check_choice("compute_dtype", self.compute_dtype, DTYPES)
     _check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
     _check_choice("lstm_impl", self.lstm_impl, LSTM_IMPLS)
+    _check_choice("downsample_mode", self.downsample_mode, DOWNSAMPLE_MODES)
+    _check_choice("lstm_biases", self.lstm_biases, (1, 2))
+    if self.conv_impl == "parity" and self.downsample_mode != "dilated":
+      raise ValueError("conv_impl='parity' rewrites the dilated conv; downsample_mode="
+                       f"{self.downsample_mode!r} has none: use conv_impl='auto' with it")
     for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
                  "lstm_layers", "vocab_size", "lstm_unroll"):
       if getattr(self, name) < 1:
@@ -88,7 +99,7 @@ class ModelConfig:
     d, flops = self.d_model, 0.0
     r, c = self.rows, self.cols
     for _ in range(self.downsample_blocks):
-      flops += 2 * r * c * 9 * d * d
+      flops += 2 * r * c * 9 * d * d * (2 if self.downsample_mode == "geglu" else 1)
       r, c = r // 2, c // 2
     n = r * c
     per_layer = 2 * n * d * (3 * d + d + 2 * self.mlp_ratio * d) + 4 * n * n * d

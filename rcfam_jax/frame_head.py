@@ -26,15 +26,19 @@ def init(key, cfg: ModelConfig):
   k_cp, k_pos, k_col, k_down, k_blocks = jax.random.split(key, 5)
   normal = lambda k, shape: jax.random.normal(k, shape, jnp.float32)
 
+  d_conv = 2 * d if cfg.downsample_mode == "geglu" else d
+  bias = cfg.attention_bias
+
   def down_init(k):
     return {"norm": jnp.ones((d,), jnp.float32),
-            "conv": nn.uniform(k, (3, 3, d, d), 1.0 / math.sqrt(9 * d))}
+            "conv": nn.uniform(k, (3, 3, d, d_conv), 1.0 / math.sqrt(9 * d))}
 
   def block_init(k):
     kq, kp, kf, ko = jax.random.split(k, 4)
-    return {"norm1": jnp.ones((d,), jnp.float32), "qkv": nn.dense_init(kq, d, 3 * d),
-            "proj": nn.dense_init(kp, d, d), "norm2": jnp.ones((d,), jnp.float32),
-            "fc": nn.dense_init(kf, d, hidden), "out": nn.dense_init(ko, hidden, d)}
+    return {"norm1": jnp.ones((d,), jnp.float32), "qkv": nn.dense_init(kq, d, 3 * d, bias=bias),
+            "proj": nn.dense_init(kp, d, d, bias=bias), "norm2": jnp.ones((d,), jnp.float32),
+            "fc": nn.dense_init(kf, d, hidden, bias=bias),
+            "out": nn.dense_init(ko, hidden, d, bias=bias)}
 
   return {
       "cp_embed": normal(k_cp, (cfg.n_codepoints, d)),
@@ -64,12 +68,14 @@ def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
 
   Forward: a gather of the codepoint rows plus the six colour terms (one fusion, no one-hot
   matrix). Backward: the table gradient as one matmul, [one_hot(cp), colour/255]^T g, not a
-  scatter-add into 256 rows that 10^6 cells contend for. Codepoints >= n_codepoints embed to 0.
+  scatter-add into 256 rows that 10^6 cells contend for. Codepoints >= n_codepoints are clamped
+  to the last row, as the author's loaders clamp them before his embedding.
   """
   dt = jnp.dtype(cfg.compute_dtype)
   colour = frames_NxRxCx7[..., 1:].astype(dt) * jnp.asarray(1.0 / 255.0, dt)
   table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0).astype(dt)
-  x = _lookup(table, frames_NxRxCx7[..., 0].astype(jnp.int32), colour)
+  cp = jnp.clip(frames_NxRxCx7[..., 0].astype(jnp.int32), 0, cfg.n_codepoints - 1)
+  x = _lookup(table, cp, colour)
   x = x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
   return x.astype(dt)
 
@@ -132,26 +138,34 @@ def to_parity(x_NxHxWxD):
   return x.reshape(n * 4, h // 2, w // 2, d)
 
 
-def conv(w_3x3xDxD, x_NxHxWxD, dt, conv_impl: str):
-  """A downsample block's dilated 3x3 conv as conv_impl runs it; 'parity' returns it on the four
-  parity sub-grids, (N*4, H/2, W/2, D) (see downsample)."""
+def conv(w_3x3xDxE, x_NxHxWxD, dt, conv_impl: str, dilation: int = 2):
+  """A downsample block's 3x3 conv as conv_impl runs it; 'parity' (dilation 2 only) returns it
+  on the four parity sub-grids, (N*4, H/2, W/2, E) (see downsample)."""
   if conv_impl == "parity":
-    return nn.conv3x3_dilated(w_3x3xDxD, to_parity(x_NxHxWxD), dt, dilation=1, impl="xla")
-  return nn.conv3x3_dilated(w_3x3xDxD, x_NxHxWxD, dt, impl=conv_impl)
+    return nn.conv3x3_dilated(w_3x3xDxE, to_parity(x_NxHxWxD), dt, dilation=1, impl="xla")
+  return nn.conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dt, dilation=dilation, impl=conv_impl)
 
 
 def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
-  """RMSNorm -> dilated 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
+  """RMSNorm -> 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
 
+  downsample_mode 'dilated': conv with dilation 2 to D channels, GELU; 'geglu' (the author's
+  other mode): undilated conv to 2D channels split into value and gate, value * GELU(gate).
   conv_impl 'parity': a dilation-2 tap never leaves its pixel's (row, col) parity class, so the
   conv runs undilated (padding 1) on the four parity sub-grids as N*4 half-size images, and the
   2x2 pool, which takes one pixel of each class, is then the mean over the four: the same
   function, with cuDNN's undilated 3x3 kernels in place of its dilated ones.
   """
   n, h, w, d = x_NxHxWxD.shape
+  geglu = cfg.downsample_mode == "geglu"
   y = conv(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps),
-           jnp.dtype(cfg.compute_dtype), conv_impl)
-  y = nn.gelu(checkpoint_name(y, "head_conv"))
+           jnp.dtype(cfg.compute_dtype), conv_impl, dilation=1 if geglu else 2)
+  y = checkpoint_name(y, "head_conv")
+  if geglu:
+    value, gate = jnp.split(y, 2, axis=-1)
+    y = value * nn.gelu(gate)
+  else:
+    y = nn.gelu(y)
   if conv_impl != "parity":
     return nn.avg_pool2x2(y)
   return y.reshape(n, 4, h // 2, w // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)

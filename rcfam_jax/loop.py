@@ -140,7 +140,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   tx = optim.make(exp.optim, tc.steps)
   init = functools.partial(train.init_train_state, jax.random.PRNGKey(tc.seed), exp.model, tx)
   step_fn = functools.partial(train.train_step, cfg=exp.model, bptt=exp.bptt, tx=tx,
-                              microbatches=tc.microbatches, mesh=spmd)
+                              microbatches=tc.microbatches, mesh=spmd,
+                              carry_state=tc.carry_state)
   eval_fn = functools.partial(train.eval_step, cfg=exp.model, bptt=exp.bptt,
                               buckets=tc.position_buckets, mesh=spmd)
   shard_index = shard_count = None
@@ -177,6 +178,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     reader.set_state(_process_data_state(data_state))
     log.info("resumed from step %d", step0)
   start = int(state.step)
+  log.info("model: %s parameters; %s windows", f"{model.n_params(state.params):,}",
+           "carried-state" if tc.carry_state else "fresh (from the learned h0, c0)")
 
   lr_fn = optim.schedule(exp.optim.lr, exp.optim, tc.steps)
   writer = metrics.MetricWriter(workdir) if primary else _NullWriter()
@@ -207,6 +210,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           "optim.warmup_steps or check the data, then rerun to resume from it.")
     out = {"train_loss": m["loss"], "grad_norm": m["grad_norm"], "lr": float(lr_fn(step - 1)),
            "frames_per_s": frames / max(time.perf_counter() - t_start, 1e-9)}
+    peak = (jax.local_devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
+    if peak:  # GPU and TPU report it; the CPU does not
+      out["peak_mem_gib"] = peak / 2**30
     progress.update(step, loss=m["loss"])
     return out
 

@@ -25,15 +25,23 @@ class State(NamedTuple):
   c: jax.Array
 
 
-def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0):
-  """U(-1/sqrt(H), 1/sqrt(H)) weights and bias; learned h0/c0 start at zero."""
+def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0,
+         biases: int = 1):
+  """U(-1/sqrt(H), 1/sqrt(H)) weights and bias; learned h0/c0 start at zero.
+
+  biases=2 adds a second bias `b_h` (PyTorch's b_hh beside b_ih): the same function as one bias
+  equal to their sum, kept for the author's parameter layout.
+  """
   bound = 1.0 / math.sqrt(hidden)
   out = []
   for l, k in enumerate(jax.random.split(key, layers)):
     kx, kh, kb = jax.random.split(k, 3)
     b = nn.uniform(kb, (4 * hidden,), bound).at[hidden:2 * hidden].add(forget_bias)
-    out.append({"w_x": nn.uniform(kx, (d_in if l == 0 else hidden, 4 * hidden), bound),
-                "w_h": nn.uniform(kh, (hidden, 4 * hidden), bound), "b": b})
+    p = {"w_x": nn.uniform(kx, (d_in if l == 0 else hidden, 4 * hidden), bound),
+         "w_h": nn.uniform(kh, (hidden, 4 * hidden), bound), "b": b}
+    if biases == 2:
+      p["b_h"] = nn.uniform(jax.random.fold_in(kb, 1), (4 * hidden,), bound)
+    out.append(p)
   return {"layers": out, "h0": jnp.zeros((layers, hidden), jnp.float32),
           "c0": jnp.zeros((layers, hidden), jnp.float32)}
 
@@ -50,9 +58,14 @@ def cell(gates_Bx4H, c_BxH):
   return jax.nn.sigmoid(o) * jnp.tanh(c_BxH), c_BxH
 
 
+def _input_proj(p):
+  """The hoisted input projection's parameters: W_x and the bias (or the sum of both biases)."""
+  return {"w": p["w_x"], "b": p["b"] + p["b_h"] if "b_h" in p else p["b"]}
+
+
 def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, interval, impl):
   if impl == "fused":  # bf16 recurrent matmul in the kernel, whatever `dtype`
-    gx = nn.dense({"w": p["w_x"], "b": p["b"]}, x_TxBxD, dtype)
+    gx = nn.dense(_input_proj(p), x_TxBxD, dtype)
     y, h, c = lstm_fused.layer(gx, p["w_h"], h0_H, c0_H, *hc, reset_TxB)
     return (h, c), y
   w_h = p["w_h"]  # cast inside the step (loop-invariant): W_h's gradient then sums in float32
@@ -71,7 +84,7 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
 
   def block(hc, xs):
     x_RxBxD, reset_RxB = xs
-    gx = nn.dense({"w": p["w_x"], "b": p["b"]}, x_RxBxD, dtype)  # hoisted: one matmul
+    gx = nn.dense(_input_proj(p), x_RxBxD, dtype)  # hoisted: one matmul
     return jax.lax.scan(step, hc, (gx, reset_RxB), unroll=max(1, min(unroll, len(gx))))
 
   # 'nested' keeps the carry every `interval` steps and recomputes each block's internals.

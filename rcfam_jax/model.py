@@ -10,6 +10,8 @@ processed in windows (truncated BPTT) or frame by frame.
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -18,7 +20,8 @@ from rcfam_jax.config import ModelConfig
 from rcfam_jax.lstm import State
 from rcfam_jax.scan import blocked_scan
 
-__all__ = ["State", "init", "initial_state", "embed", "backbone", "logits", "apply", "step"]
+__all__ = ["State", "init", "n_params", "initial_state", "embed", "backbone", "logits", "apply",
+           "step"]
 
 
 def init(key, cfg: ModelConfig):
@@ -26,9 +29,14 @@ def init(key, cfg: ModelConfig):
   return {
       "frame_head": frame_head.init(k_fh, cfg),
       "lstm": lstm.init(k_lstm, cfg.d_model, cfg.lstm_hidden, cfg.lstm_layers,
-                        forget_bias=cfg.forget_bias),
+                        forget_bias=cfg.forget_bias, biases=cfg.lstm_biases),
       "head": nn.dense_init(k_head, cfg.lstm_hidden, cfg.vocab_size, bias=False),
   }
+
+
+def n_params(params) -> int:
+  """Number of parameters (elements of every leaf; works on ShapeDtypeStructs too)."""
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(params))
 
 
 def initial_state(params, batch: int) -> State:

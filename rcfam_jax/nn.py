@@ -132,6 +132,9 @@ def gelu(x):
 
 
 def attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=None):
-  """Full bidirectional attention (no mask); cuDNN flash attention when asked for on GPU."""
+  """Full bidirectional attention (no mask); cuDNN flash attention when asked for on a GPU
+  (elsewhere 'cudnn' falls back to JAX's choice: the same function, so configs run anywhere)."""
+  if implementation == "cudnn" and jax.default_backend() != "gpu":
+    implementation = None
   return jax.nn.dot_product_attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK,
                                       implementation=implementation)

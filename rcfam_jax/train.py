@@ -2,8 +2,11 @@
 
 `train_step` computes the memory-bounded loss and gradient (optionally over micro-batches,
 weighted by their valid positions so the update equals the full-batch one), applies the optimizer
-and returns the final recurrent state (gradient stopped) to carry into the next window of each
-lane (truncated BPTT). Configs and the optimizer are closed over with functools.partial before
+and returns the final recurrent state (gradient stopped). Two window regimes (`carry_state`):
+fresh windows, each starting from the learned (h0, c0) as in the author's training, so the
+trained length T bounds both the context and the backprop span; or carried state, where each
+lane's window starts from the previous window's final state (truncated BPTT: T bounds only the
+backprop span). Configs and the optimizer are closed over with functools.partial before
 `jax.jit`; nothing here touches the host.
 """
 from __future__ import annotations
@@ -37,6 +40,8 @@ class TrainConfig:
   keep_checkpoints: int = 3
   max_minutes: float = 0.0         # wall-clock budget of one invocation (0: none); ends with eval
   eval_at: tuple[int, ...] = ()    # extra evaluation steps (e.g. log-spaced, shared by a sweep)
+  carry_state: bool = False        # False: every window starts from the learned (h0, c0) (the
+                                   # author's regime); True: carried across a lane's windows
 
   def __post_init__(self):
     for name in ("steps", "batch_size", "seq_len", "microbatches", "log_every", "eval_every",
@@ -96,6 +101,7 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfi
                   microbatches: int = 1, mesh=None):
   """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices.
 
+  rnn_state: None starts every sequence from the learned (h0, c0) (bptt.sequence_loss).
   mesh: several devices -> sharded (see bptt.sequence_loss); micro-batches are then strided.
   """
   strided = mesh is not None
@@ -120,11 +126,15 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfi
 
 def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelConfig,
                bptt: BPTTConfig, tx: optax.GradientTransformation, microbatches: int = 1,
-               mesh=None):
+               mesh=None, carry_state: bool = False):
   """One update. Returns (new TrainState, final recurrent state, metrics).
 
+  carry_state: start from `rnn_state` (carried, no gradient); False ignores it and starts from
+    the learned (h0, c0), which get the gradient (fresh windows).
   mesh: None on one device; a mesh of several runs the sharded loss (bptt.sequence_loss).
   """
+  if not carry_state:
+    rnn_state = None
   loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt,
                                             microbatches=microbatches, mesh=mesh)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)

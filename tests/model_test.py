@@ -136,25 +136,58 @@ def test_future_frames_do_not_change_past_outputs(tiny_params):
   assert not np.allclose(a[:, probe + 1:], c[:, probe + 1:])
 
 
-def test_out_of_range_codepoints_embed_to_zero(tiny_params):
+def test_out_of_range_codepoints_are_clamped_to_the_last_row(tiny_params):
+  """The author's loaders clamp codepoints to n_codepoints - 1 before the embedding."""
   cfg = from_dict(ModelConfig, {**TINY.__dict__, "n_codepoints": 128})
   params = frame_head.init(jax.random.PRNGKey(0), cfg)
   cells = jnp.zeros((1,) + cfg.frame_shape, jnp.int32).at[..., 0].set(200)
   x = frame_head.embed_cells(params, cells, cfg)
-  expect = params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)[None]
+  expect = params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)[None] + \
+      params["cp_embed"][127]
   np.testing.assert_allclose(x, expect, rtol=1e-6)
 
 
 def test_reference_parameter_counts():
-  """SPEC.md section 4: the author's debug config has ~94.0 M parameters (88.1 M at 24x80)."""
+  """The author's debug.json model (fbamtrain working_dir/run-configs/debug.json): 94,030,848
+  parameters with his two LSTM biases; one bias and 24x80 frames give fewer."""
   def count(cfg):
-    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), cfg))
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+    return model.n_params(jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), cfg)))
   debug = ModelConfig(rows=48, cols=160, d_model=1024, n_layer=3, n_head=8, lstm_hidden=1024,
-                      vocab_size=20352)
-  assert abs(count(debug) / 1e6 - 94.0) < 0.1
-  assert abs(count(from_dict(ModelConfig, {**debug.__dict__, "rows": 24, "cols": 80})) / 1e6
-             - 88.1) < 0.1
+                      vocab_size=20352, lstm_biases=2)
+  assert count(debug) == 94_030_848
+  assert count(dataclasses.replace(debug, lstm_biases=1)) == 94_030_848 - 4 * 1024
+  assert count(dataclasses.replace(debug, attention_bias=False)) == 94_030_848 - 3 * 9 * 1024
+  assert count(dataclasses.replace(debug, rows=24, cols=80)) == 94_030_848 - 5760 * 1024
+
+
+def test_two_lstm_biases_are_one_bias_of_their_sum(tiny_params):
+  cfg2 = dataclasses.replace(TINY, lstm_biases=2)
+  p2 = model.init(jax.random.PRNGKey(0), cfg2)
+  p1 = jax.tree.map(lambda x: x, p2)
+  for layer in p1["lstm"]["layers"]:
+    layer["b"] = layer["b"] + layer.pop("b_h")
+  batch = random_batch(jax.random.PRNGKey(2), TINY, 2, 3)
+  a, _ = model.apply(p2, batch["frames"], model.initial_state(p2, 2), cfg=cfg2)
+  b, _ = model.apply(p1, batch["frames"], model.initial_state(p1, 2), cfg=TINY)
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_geglu_downsample_is_value_times_gelu_of_gate():
+  """The author's 'geglu' mode: undilated 3x3 conv to 2d channels, value * GELU(gate), pool."""
+  from rcfam_jax import nn
+  cfg = dataclasses.replace(TINY, downsample_mode="geglu")
+  p = frame_head.init(jax.random.PRNGKey(0), cfg)["down"][0]
+  assert p["conv"].shape == (3, 3, cfg.d_model, 2 * cfg.d_model)
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 16, cfg.d_model))
+  y = jax.lax.conv_general_dilated(nn.rms_norm(p["norm"], x, cfg.rms_eps), p["conv"], (1, 1),
+                                   ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  value, gate = y[..., :cfg.d_model], y[..., cfg.d_model:]
+  expect = nn.avg_pool2x2(value * jax.nn.gelu(gate, approximate=False))
+  for impl in ("xla", "matmul"):
+    got = frame_head.downsample(p, x, cfg, impl)
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="parity"):
+    dataclasses.replace(cfg, conv_impl="parity")
 
 
 def test_conv_implementations_agree():
@@ -197,7 +230,7 @@ def _equations(jaxpr):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   """embed_cells (gather forward, matmul backward) is [one_hot(cp), colour/255] @ [E_cp; u] + P,
-  values and gradients, with codepoints past n_codepoints embedding to zero."""
+  values and gradients, with codepoints past n_codepoints clamped to the last row."""
   from rcfam_jax import nn
   cfg = from_dict(ModelConfig, {**TINY.__dict__, "n_codepoints": 128, "compute_dtype": dtype})
   params = frame_head.init(jax.random.PRNGKey(0), cfg)
@@ -206,7 +239,8 @@ def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   dt = jnp.dtype(dtype)
 
   def reference(params):
-    a = jnp.concatenate([jax.nn.one_hot(cells[..., 0], cfg.n_codepoints, dtype=dt),
+    cp = jnp.minimum(cells[..., 0], cfg.n_codepoints - 1)
+    a = jnp.concatenate([jax.nn.one_hot(cp, cfg.n_codepoints, dtype=dt),
                          cells[..., 1:].astype(dt) * jnp.asarray(1 / 255, dt)], axis=-1)
     table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0)
     x = nn.matmul(a, table, dt) + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)

@@ -65,7 +65,7 @@ def spec_peak(device_kind: str) -> float | None:
 
 def make_step(cfg: ModelConfig, bcfg: BPTTConfig, tx):
   """The jitted train step exactly as loop.py builds it (state and LSTM state donated)."""
-  return jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx),
+  return jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, carry_state=True),
                  donate_argnums=(0, 2))
 
 
