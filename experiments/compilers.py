@@ -11,6 +11,8 @@ Hardware: one NVIDIA H200 (the frame head is ~99.9% of the FLOPs).
   batch=8`), as run for docs/RESULTS.md section 3 and docs/SCALING.md.
 Expected (H200, 2026-11-28, 71.5 M parameters): ~1,500 frames/s at every T; compilers_512 with
   batch 8 reached held-out validation loss 5.08 after 21 min (411 steps); see compilers_<T>.py.
+  Losses were measured with the Muon scale of that date, transposed against the author's
+  (docs/RESULTS.md); the current rule gives other losses.
 """
 from experiments import common
 

@@ -4,6 +4,8 @@ Command: make train EXP=compilers_128
 Hardware: one NVIDIA H200.
 Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md): ~1,510
   frames/s; held-out validation loss 4.010 after 1,148 steps in 16 min (ln 4096 = 8.32 at start).
+  The loss was measured with the Muon scale of that date, transposed against the author's
+  (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """
 from experiments import compilers
 
