@@ -27,12 +27,14 @@ def _resets_TxB(batch, b, t):
   return jnp.zeros((t, b), bool) if r is None else jnp.asarray(r, bool).T
 
 
-def _masked(loss_BxT, batch, new_state):
+def _masked(loss_BxT, batch, new_state, hits=None):
   valid_BxT = batch.get("valid")
   valid_BxT = jnp.ones(loss_BxT.shape, bool) if valid_BxT is None else valid_BxT
   loss_BxT = jnp.where(valid_BxT, loss_BxT, 0.0)
   aux = {"loss_BxT": loss_BxT, "valid_BxT": valid_BxT,
          "state": jax.tree.map(jax.lax.stop_gradient, new_state)}
+  if hits is not None:  # (top-1, top-k) hits, (T, B) each
+    aux["top1_BxT"], aux["topk_BxT"] = (h.T & valid_BxT for h in hits)
   return losses.masked_mean(loss_BxT, valid_BxT), aux
 
 
@@ -52,22 +54,31 @@ def frames_to_host(batch: dict, device=None) -> dict:
 
 
 def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,
-                   bptt: BPTTConfig):
-  """LSTM stack + chunked cross-entropy -> (loss_TxB, new_state)."""
+                   bptt: BPTTConfig, topk: int = 0):
+  """LSTM stack + chunked cross-entropy -> (loss_TxB, new_state, hits).
+
+  topk > 0 also returns the (top-1, top-k) hits of the actions, (T, B) bool each; else None.
+  """
   y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, resets_TxB, cfg=cfg,
                                       remat=bptt.lstm_remat, interval=bptt.recompute_interval)
 
   def loss_block(carry, xs):
     y_KxBxH, a_KxB = xs
-    return carry, losses.cross_entropy(model.logits(params, y_KxBxH), a_KxB)
+    logits = model.logits(params, y_KxBxH)
+    out = losses.cross_entropy(logits, a_KxB)
+    if topk:
+      hit_KxBxk = jax.lax.top_k(logits, min(topk, cfg.vocab_size))[1] == a_KxB[..., None]
+      out = (out, (hit_KxBxk[..., 0], jnp.any(hit_KxBxk, -1)))
+    return carry, out
 
-  _, loss_TxB = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), bptt.loss_chunk,
-                             checkpoint=True)
-  return loss_TxB, new_state
+  _, out = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), bptt.loss_chunk,
+                        checkpoint=True)
+  loss_TxB, hits = out if topk else (out, None)
+  return loss_TxB, new_state, hits
 
 
 def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
-                  bptt: BPTTConfig, mesh=None):
+                  bptt: BPTTConfig, mesh=None, topk: int = 0):
   """Mean cross-entropy over valid positions of one window.
 
   batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
@@ -77,21 +88,24 @@ def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
   (gradient stopped), to carry into the next window.
   mesh: a ("data", "fsdp") mesh of several devices: the frame head runs over all of them and
   the LSTM data-parallel, with no collective inside a time loop (sharding.py); None: as is.
+  topk > 0 (evaluation): aux also holds top1_BxT and topk_BxT, the valid positions whose action
+  is the most likely one or among the `topk` most likely.
   """
   frames, actions = batch["frames"], batch["actions"]
   b, t = actions.shape
   if state is None:
     state = model.initial_state(params, b)
   embed_fn = functools.partial(_embed, cfg=cfg, bptt=bptt)
-  tail_fn = functools.partial(_backbone_loss, cfg=cfg, bptt=bptt)
+  tail_fn = functools.partial(_backbone_loss, cfg=cfg, bptt=bptt, topk=topk)
   head_p = {"frame_head": params["frame_head"]}
   tail_p = {k: v for k, v in params.items() if k != "frame_head"}
   if mesh is not None:
     embed_fn = sharding.frame_parallel(embed_fn, mesh)
     tail_fn = sharding.batch_parallel(tail_fn, mesh, n_args=4)
   emb_TxBxD = embed_fn(head_p, frames)
-  loss_TxB, new_state = tail_fn(tail_p, emb_TxBxD, state, _resets_TxB(batch, b, t), actions.T)
-  return _masked(loss_TxB.T, batch, new_state)
+  loss_TxB, new_state, hits = tail_fn(tail_p, emb_TxBxD, state, _resets_TxB(batch, b, t),
+                                      actions.T)
+  return _masked(loss_TxB.T, batch, new_state, hits)
 
 
 def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig):

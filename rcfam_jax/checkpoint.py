@@ -1,15 +1,17 @@
-"""Checkpoints (orbax) of the train state and the data iterator, and a preemption guard.
+"""Checkpoints (orbax) of named state items and the data iterator, and a preemption guard.
 
-Layout under `directory`:
-  latest/<step>/{state,meta}   the last `keep` checkpoints
-  best/<step>/{state,meta}     the best one by `best_metric` (min), kept even once out of latest/
-  corrupt/<step>.<time>        unreadable checkpoints moved aside by `restore_latest`
-`state` is any pytree of arrays (StandardSave); `meta` is JSON: {step, data_state, metrics}.
-Saves are async: `wait()` or `close()` makes them durable. This is the only module that imports
-orbax (STYLE.md section 5.7).
+One orbax CheckpointManager under `directory` keeps the last `keep` steps plus the best by
+`best_metric` (a preservation policy: LatestN or BestN). Each step holds
+  <item>/   one pytree per name passed to `save` (the loop saves params, train, rnn), so a reader
+            restores only the items it needs (inference: the parameters alone);
+  meta/     JSON {step, metrics};
+  data/     the data iterator's state, one JSON file per process (grain's orbax handler).
+Unreadable steps are moved to corrupt/<step>.<time> by `restore_latest`. Saves are async:
+`wait()` or `close()` makes them durable. This is the only module that imports orbax.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -18,14 +20,17 @@ import threading
 import time
 from typing import Any
 
+import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 log = logging.getLogger(__name__)
 
 Restored = tuple[int, Any, "dict | None"]
+_RESERVED = ("meta", "data", "metrics")  # ours, and the manager's own metrics item
 
 
 def _path(directory: str) -> epath.Path:
@@ -57,147 +62,159 @@ def _scalar_metrics(metrics: dict | None) -> dict:
   return out
 
 
-class Checkpointer:
-  """The last `keep` checkpoints plus (optionally) the best one by `best_metric` (lower is better)."""
+class _DataState:
+  """A data iterator's state as grain's orbax handler reads and writes it (JSON per process).
 
-  def __init__(self, directory: str, *, keep: int = 3, keep_best: bool = True,
-               best_metric: str = "val_loss"):
+  A snapshot taken when `save` is called, so an async save never sees a later state."""
+
+  def __init__(self, state=None):
+    self.state = state
+
+  def get_state(self) -> bytes:
+    return json.dumps(self.state).encode()
+
+  def set_state(self, raw: bytes) -> None:
+    self.state = json.loads(raw)
+
+  def start_prefetch(self) -> None:  # called by grain's handler after a restore
+    pass
+
+
+class Checkpointer:
+  """The last `keep` checkpoints plus the best one by `best_metric` (lower is better)."""
+
+  def __init__(self, directory: str, *, keep: int = 3, best_metric: str = "val_loss"):
     if keep < 1:
       raise ValueError(f"keep must be >= 1, got {keep}.")
     self.directory = _path(directory)
+    if (self.directory / "latest").exists():
+      raise ValueError(
+          f"{self.directory} holds checkpoints in the layout of rcfam_jax before 2026-12-01 "
+          "(latest/, best/), whose optimizer state no longer matches: train into a new workdir")
     self.best_metric = best_metric
-    self._latest = ocp.CheckpointManager(
-        self.directory / "latest",
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                             cleanup_tmp_directories=True))
-    self._best = None
-    self._best_value = None  # a lower bound on what is worth saving; orbax makes the final call
-    if keep_best:
-      self._best = ocp.CheckpointManager(
-          self.directory / "best",
-          options=ocp.CheckpointManagerOptions(
-              max_to_keep=1, best_fn=lambda m: m[best_metric], best_mode="min",
-              keep_checkpoints_without_metrics=False, create=True, cleanup_tmp_directories=True))
-      self._best_value = self._read_best_value()
+    metric = lambda m: m.get(best_metric, math.inf)  # steps saved without it rank last
+    policy = pp.AnyPreservationPolicy([
+        pp.LatestN(n=keep),
+        pp.BestN(get_metric_fn=metric, reverse=True, n=1, keep_checkpoints_without_metrics=False),
+    ])
+    self._mgr = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
+        preservation_policy=policy, best_fn=metric, best_mode="min", create=True,
+        cleanup_tmp_directories=True))
 
-  def _read_best_value(self) -> float | None:
-    step = self._best.best_step()
-    if step is None:
-      return None
-    try:
-      meta = self._best.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-      return float(meta["metrics"][self.best_metric])
-    except Exception as e:  # unknown: the next save goes to orbax, which compares on disk
-      log.warning("Could not read the best %s of %s step %d (%s).", self.best_metric,
-                  self.directory / "best", step, _brief(e))
-      return None
-
-  @staticmethod
-  def _args(step, state, data_state, metrics):
-    meta = {"step": int(step), "data_state": data_state, "metrics": metrics}
-    return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-
-  def save(self, step: int, state, data_state: dict | None = None, *,
+  def save(self, step: int, tree: dict, data_state: dict | None = None, *,
            metrics: dict | None = None, force: bool = False) -> bool:
-    """Starts an async save of `state` and `data_state` at `step`. True if latest/ got one.
+    """Starts an async save of the named items of `tree` and `data_state` at `step`.
 
-    `metrics` containing `best_metric` (finite) also offers the checkpoint to best/. A step at
-    or below the newest saved one is skipped (a repeat of the same step silently).
+    `metrics` holding a finite `best_metric` makes the step a candidate for best. A step at or
+    below the newest saved one is skipped (a repeat of the same step silently). True if saved.
     """
-    step = int(step)
-    scalars = _scalar_metrics(metrics)
-    args = self._args(step, state, data_state, scalars)
-    last = self._latest.latest_step()
-    saved = False
+    step, scalars = int(step), _scalar_metrics(metrics)
+    bad = sorted(set(tree) & set(_RESERVED))
+    if bad:
+      raise ValueError(f"checkpoint item names {bad} are reserved; rename them")
+    last = self._mgr.latest_step()
     if last is not None and step <= last:
       if step < last:
         log.warning("Not saving step %d: %s already has step %d. Restore it or use a new "
-                    "directory.", step, self.directory / "latest", last)
-    else:
-      saved = bool(self._latest.save(step, args=args, metrics=scalars or None, force=force))
+                    "directory.", step, self.directory, last)
+      return False
+    items = {k: ocp.args.StandardSave(v) for k, v in tree.items()}
+    items["meta"] = ocp.args.JsonSave({"step": step, "metrics": scalars})
+    if data_state is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(_DataState(data_state))
     value = scalars.get(self.best_metric)
-    if self._best is not None and value is not None and math.isfinite(value):
-      if self._best_value is None or value < self._best_value:
-        best_last = self._best.latest_step()
-        if best_last is None or step > best_last:
-          self._best.save(step, args=args, metrics=scalars, force=True)
-          self._best_value = value if self._best_value is None else min(value, self._best_value)
-    return saved
+    ranked = {self.best_metric: value} if value is not None and math.isfinite(value) else {}
+    return bool(self._mgr.save(step, args=ocp.args.Composite(**items), metrics=ranked,
+                               force=force))
 
   def latest_step(self) -> int | None:
-    return self._latest.latest_step()
+    return self._mgr.latest_step()
 
-  def _restore(self, manager, step, abstract_state) -> Restored:
-    target = jax.tree.map(_as_target, abstract_state)
-    out = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-    return step, out["state"], out["meta"].get("data_state")
+  def best_step(self) -> int | None:
+    """The step with the lowest `best_metric` (None when no saved step has one)."""
+    with_metrics = [s for s in self._mgr.all_steps() if self._mgr.metrics(s)]
+    return self._mgr.best_step() if with_metrics else None
 
-  def _restore_newest_readable(self, manager, abstract_state, *, quarantine: bool):
+  def _items(self, step: int) -> list[str]:
+    d = self.directory / str(step)
+    return sorted(p.name for p in d.iterdir()
+                  if p.is_dir() and p.name not in _RESERVED and not p.name.startswith("_"))
+
+  def _restore(self, step: int, abstract: dict | None) -> Restored:
+    names = self._items(step) if abstract is None else list(abstract)
+    items = {k: ocp.args.StandardRestore(None if abstract is None else
+                                         jax.tree.map(_as_target, abstract[k]))
+             for k in names}
+    has_data = (self.directory / str(step) / "data").exists()
+    holder = _DataState()
+    if has_data:
+      items["data"] = grain.checkpoint.CheckpointRestore(holder)
+    out = self._mgr.restore(step, args=ocp.args.Composite(**items))
+    return step, {k: out[k] for k in names}, holder.state if has_data else None
+
+  def restore(self, abstract: dict | None, step: int | None = None) -> Restored | None:
+    """(step, items, data_state) at `step` (default: the newest), or None when there is none.
+
+    `abstract`: {item name: pytree of jax.ShapeDtypeStruct (with .sharding for several
+    devices) or arrays}; only these items are read. None reads every item as saved.
+    """
     self.wait()
-    steps = sorted(manager.all_steps(), reverse=True)
-    bad = []
+    step = self._mgr.latest_step() if step is None else step
+    return None if step is None else self._restore(step, abstract)
+
+  def restore_latest(self, abstract: dict | None) -> Restored | None:
+    """`restore` of the newest readable checkpoint, or None when there is none.
+
+    Unreadable newer checkpoints are logged, skipped and moved to corrupt/. Raises
+    RuntimeError when checkpoints exist but none can be read.
+    """
+    self.wait()
+    steps, bad = sorted(self._mgr.all_steps(), reverse=True), []
     for step in steps:
       try:
-        restored = self._restore(manager, step, abstract_state)
+        restored = self._restore(step, abstract)
       except Exception as e:
         log.warning("Checkpoint %s step %d is unreadable (%s); trying an older one.",
-                    manager.directory, step, _brief(e))
+                    self.directory, step, _brief(e))
         bad.append((step, e))
         continue
-      if quarantine and bad:
-        self._quarantine(manager, [s for s, _ in bad])
+      if bad:
+        self._quarantine([s for s, _ in bad])
       return restored
     if bad:
       step, e = bad[0]
       raise RuntimeError(
-          f"None of the {len(steps)} checkpoints in {manager.directory} could be restored "
-          f"(newest: step {step}, {_brief(e)}). If abstract_state no longer matches "
+          f"None of the {len(steps)} checkpoints in {self.directory} could be restored "
+          f"(newest: step {step}, {_brief(e)}). If the abstract state no longer matches "
           f"the saved state, fix the config; otherwise move the directory aside to start fresh."
       ) from e
     return None
 
-  def _quarantine(self, manager, steps):
+  def restore_best(self, abstract: dict | None) -> Restored | None:
+    """`restore` of the best checkpoint, or None when no saved step has `best_metric`."""
+    step = self.best_step()
+    return None if step is None else self.restore(abstract, step)
+
+  def _quarantine(self, steps):
     """Moves unreadable steps to corrupt/ so that later saves at those steps are not skipped."""
-    if jax.process_index() != 0:
-      return
-    dest = self.directory / "corrupt"
-    dest.mkdir(parents=True, exist_ok=True)
-    for step in steps:
-      src = manager.directory / str(step)
-      target = dest / f"{step}.{int(time.time())}"
-      try:
-        src.rename(target)
-        log.warning("Moved unreadable checkpoint %s to %s.", src, target)
-      except Exception as e:
-        log.warning("Could not move unreadable checkpoint %s aside (%s); delete it by hand or "
-                    "saves up to step %d will be skipped.", src, e, step)
-    manager.reload()
-
-  def restore_latest(self, abstract_state) -> Restored | None:
-    """(step, state, data_state) of the newest readable checkpoint, or None when there is none.
-
-    `abstract_state`: pytree of jax.ShapeDtypeStruct (with .sharding for multi-device) or of
-    arrays, used as the restore target. Unreadable newer checkpoints are logged, skipped and
-    moved to corrupt/. Raises RuntimeError when checkpoints exist but none can be read.
-    """
-    return self._restore_newest_readable(self._latest, abstract_state, quarantine=True)
-
-  def restore_best(self, abstract_state) -> Restored | None:
-    """(step, state, data_state) of the best checkpoint, or None when there is none."""
-    if self._best is None:
-      return None
-    return self._restore_newest_readable(self._best, abstract_state, quarantine=False)
+    if jax.process_index() == 0:
+      dest = self.directory / "corrupt"
+      dest.mkdir(parents=True, exist_ok=True)
+      for step in steps:
+        src, target = self.directory / str(step), dest / f"{step}.{int(time.time())}"
+        try:
+          src.rename(target)
+          log.warning("Moved unreadable checkpoint %s to %s.", src, target)
+        except Exception as e:
+          log.warning("Could not move unreadable checkpoint %s aside (%s); delete it by hand or "
+                      "saves up to step %d will be skipped.", src, e, step)
+    self._mgr.reload()
 
   def wait(self) -> None:
-    self._latest.wait_until_finished()
-    if self._best is not None:
-      self._best.wait_until_finished()
+    self._mgr.wait_until_finished()
 
   def close(self) -> None:
-    self._latest.close()
-    if self._best is not None:
-      self._best.close()
+    self._mgr.close()
 
   def __enter__(self):
     return self

@@ -47,70 +47,22 @@ import numpy as np
 from data_pipelines import ansi, episode, render, sources
 from data_pipelines import keys as K
 from data_pipelines.tokenizer import Tokenizer, TokenizerError
-from rcfam_jax import data, inference, loop, losses, model
+from rcfam_jax import data, inference, loop, train
+from rcfam_jax import batch as batch_lib
 from rcfam_jax.config import BPTTConfig, ModelConfig
-from rcfam_jax.scan import blocked_scan
-
-TOPK = 5
-
-
-def teacher_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int):
-  """Sums over one batch of windows: loss, top-1 and top-5 hits, counts; total and per bucket.
-
-  Logits exist only `bptt.loss_chunk` steps at a time, as in training.
-  """
-  frames, actions = batch["frames"], batch["actions"]
-  b, t = actions.shape
-  resets = batch.get("reset")
-  resets_TxB = jnp.zeros((t, b), bool) if resets is None else jnp.asarray(resets, bool).T
-  emb_TxBxD = model.embed(params, frames, cfg, chunk=bptt.head_chunk)
-  y_TxBxH, _ = model.backbone(params, emb_TxBxD, model.initial_state(params, b), resets_TxB,
-                              cfg=cfg)
-  k = min(TOPK, cfg.vocab_size)
-
-  def block(carry, xs):
-    y_KxBxH, a_KxB = xs
-    logits = model.logits(params, y_KxBxH)
-    _, top_KxBxk = jax.lax.top_k(logits, k)
-    hit_KxBxk = top_KxBxk == a_KxB[..., None]
-    return carry, (losses.cross_entropy(logits, a_KxB), hit_KxBxk[..., 0], jnp.any(hit_KxBxk, -1))
-
-  _, (loss_TxB, top1_TxB, top5_TxB) = blocked_scan(block, (), (y_TxBxH, actions.T),
-                                                    bptt.loss_chunk)
-  valid_TxB = jnp.ones((t, b), bool) if batch.get("valid") is None else batch["valid"].T
-  v = valid_TxB.astype(jnp.float32)
-  onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
-  per_t = {"loss": jnp.where(valid_TxB, loss_TxB, 0.0), "top1": top1_TxB * v,
-           "top5": top5_TxB * v, "count": v}
-  out = {}
-  for name, x_TxB in per_t.items():
-    s_T = jnp.sum(x_TxB, 1)
-    out[name] = jnp.sum(s_T)
-    out[f"bucket_{name}"] = s_T @ onehot_TxK
-  return out
-
-
-def _ratios(s, prefix=""):
-  n = max(float(s[f"{prefix}count"]), 1.0)
-  return {"loss": float(s[f"{prefix}loss"]) / n, "acc": float(s[f"{prefix}top1"]) / n,
-          "top5": float(s[f"{prefix}top5"]) / n, "count": int(s[f"{prefix}count"])}
 
 
 def teacher_forced(params, cfg: ModelConfig, bptt: BPTTConfig, batches, buckets: int) -> dict:
-  """Teacher-forced metrics over a list of batches (frames, actions, valid, reset)."""
-  fn = jax.jit(functools.partial(teacher_step, cfg=cfg, bptt=bptt, buckets=buckets))
+  """Teacher-forced metrics over a list of batches (frames, actions, valid, reset): the training
+  loop's evaluation step (train.eval_step), so `loss` is its val_loss."""
+  fn = jax.jit(functools.partial(train.eval_step, cfg=cfg, bptt=bptt, buckets=buckets))
   sums = None
   for b in batches:
-    b = {k: jnp.asarray(v) for k, v in b.items() if k in ("frames", "actions", "valid", "reset")}
-    out = fn(params, b)
+    out = fn(params, {k: jnp.asarray(v) for k, v in batch_lib.select(b).items()})
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
   if sums is None:
     raise ValueError("no evaluation batches")
-  sums = jax.tree.map(np.asarray, sums)
-  res = _ratios(sums)
-  per = {k: sums[f"bucket_{k}"] for k in ("loss", "top1", "top5", "count")}
-  res["buckets"] = [_ratios({k: v[i] for k, v in per.items()}) for i in range(buckets)]
-  return res
+  return train.ratios(jax.tree.map(np.asarray, sums), buckets)
 
 
 def run_teacher(workdir: str, *, split: str = "validation", batches: int | None = None,

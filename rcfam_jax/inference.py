@@ -16,16 +16,16 @@ import copy
 import dataclasses
 import functools
 import json
-import os
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+from etils import epath
 
 from data_pipelines import keys as keys_lib
 from data_pipelines import render, syntax
-from rcfam_jax import checkpoint, data, loop, model, optim, train
+from rcfam_jax import checkpoint, data, loop, model
 from rcfam_jax.config import ModelConfig
 
 __all__ = ["RunInfo", "Loaded", "load", "dataset", "init_state", "make_step", "greedy",
@@ -51,39 +51,29 @@ class Loaded(NamedTuple):
 
 
 def read_config(workdir: str) -> loop.Experiment:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / "config.json"
+  if not path.exists():
     raise FileNotFoundError(f"no {path}: {workdir!r} is not a training workdir "
                             "(written by `make train` / rcfam_jax.main)")
-  with open(path) as f:
-    return loop.parse_config(ml_collections.ConfigDict(json.load(f)))
-
-
-def _abstract_tree(exp: loop.Experiment):
-  """The checkpointed tree's shapes, built exactly as loop.train_and_evaluate builds it."""
-  tx = optim.make(exp.optim, exp.train.steps)
-  state = jax.eval_shape(
-      lambda: train.init_train_state(jax.random.PRNGKey(exp.train.seed), exp.model, tx))
-  rnn = jax.eval_shape(lambda p: model.initial_state(p, exp.train.batch_size), state.params)
-  return {"train": state, "rnn": rnn}
+  return loop.parse_config(ml_collections.ConfigDict(json.loads(path.read_text())))
 
 
 def load(workdir: str) -> Loaded:
-  """(params, ModelConfig, RunInfo) of the newest readable checkpoint in a training workdir."""
+  """(params, ModelConfig, RunInfo) of the newest readable checkpoint in a training workdir.
+
+  Reads the parameters alone: no optimizer or train state is built or restored.
+  """
   exp = read_config(workdir)
-  ckpt_dir = os.path.join(workdir, "checkpoints", "latest")
-  if not os.path.isdir(ckpt_dir) or not any(s.isdigit() for s in os.listdir(ckpt_dir)):
+  ckpt_dir = epath.Path(workdir) / "checkpoints"
+  if not ckpt_dir.exists() or not any(p.name.isdigit() for p in ckpt_dir.iterdir()):
     raise FileNotFoundError(f"no checkpoints under {ckpt_dir}: train first (make train)")
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                 keep=exp.train.keep_checkpoints)
-  try:
-    restored = ckpt.restore_latest(_abstract_tree(exp))
-  finally:
-    ckpt.close()
+  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), exp.model))
+  with checkpoint.Checkpointer(str(ckpt_dir), keep=exp.train.keep_checkpoints) as ckpt:
+    restored = ckpt.restore_latest({"params": params})
   if restored is None:
     raise FileNotFoundError(f"no readable checkpoint under {ckpt_dir}")
-  step, tree, _ = restored
-  return Loaded(tree["train"].params, exp.model, RunInfo(workdir, int(step), exp))
+  step, items, _ = restored
+  return Loaded(items["params"], exp.model, RunInfo(workdir, int(step), exp))
 
 
 def dataset(run: RunInfo, data_dir: str | None = None) -> data.Dataset:

@@ -20,7 +20,6 @@ backward (STYLE.md section 6; tests/sharding_test.py checks the compiled HLO).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -224,14 +223,12 @@ def is_primary() -> bool:
   return jax.process_index() == 0
 
 
-def allgather_json(obj) -> list:
-  """Every process's JSON-able `obj`, in process order (e.g. the data readers' states)."""
+def agree(flags: dict[str, bool]) -> dict[str, bool]:
+  """Each flag OR-ed over all processes, so that every host takes the same stop decision at the
+  same step (a signal or a deadline seen by one host stops all of them)."""
   if jax.process_count() == 1:
-    return [obj]
+    return dict(flags)
   from jax.experimental import multihost_utils
-  raw = np.frombuffer(json.dumps(obj).encode(), np.uint8)
-  n = int(np.max(multihost_utils.process_allgather(np.int32(raw.size))))
-  buf = np.zeros(n, np.uint8)
-  buf[:raw.size] = raw
-  rows = multihost_utils.process_allgather(buf).reshape(jax.process_count(), n)
-  return [json.loads(bytes(r).rstrip(b"\0")) for r in rows]
+  names = sorted(flags)
+  got = multihost_utils.process_allgather(np.array([bool(flags[k]) for k in names], np.int32))
+  return {k: bool(v) for k, v in zip(names, np.asarray(got).reshape(-1, len(names)).max(0))}

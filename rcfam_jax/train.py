@@ -145,17 +145,30 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
 
 
 def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int, mesh=None):
-  """Loss sums over a batch of windows that each start from the learned initial state.
+  """Sums over a batch of windows that each start from the learned initial state: loss, top-1
+  and top-5 hits and the valid count, overall and per position bucket (early to late).
 
-  Returns sums and counts (overall and per position bucket, early to late) so that several
-  batches can be added before dividing.
+  Sums, so that several batches can be added before dividing (`ratios`). The training loop's
+  validation and `python -m rcfam_jax.evaluate` both run this step.
   """
-  b, t = batch["actions"].shape
-  state = model.initial_state(params, b)
-  _, aux = bptt_lib.sequence_loss(params, batch, state, cfg=cfg, bptt=bptt, mesh=mesh)
-  loss_BxT, valid_BxT = aux["loss_BxT"], aux["valid_BxT"].astype(jnp.float32)
-  bucket_T = jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1)
-  onehot_TxK = jax.nn.one_hot(bucket_T, buckets)
-  return {"loss_sum": jnp.sum(loss_BxT), "count": jnp.sum(valid_BxT),
-          "bucket_loss_sum": jnp.sum(loss_BxT, 0) @ onehot_TxK,
-          "bucket_count": jnp.sum(valid_BxT, 0) @ onehot_TxK}
+  t = batch["actions"].shape[1]
+  _, aux = bptt_lib.sequence_loss(params, batch, None, cfg=cfg, bptt=bptt, mesh=mesh, topk=5)
+  onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
+  out = {}
+  for name, key in (("loss", "loss_BxT"), ("top1", "top1_BxT"), ("top5", "topk_BxT"),
+                    ("count", "valid_BxT")):
+    s_T = jnp.sum(aux[key].astype(jnp.float32), 0)
+    out[name], out[f"bucket_{name}"] = jnp.sum(s_T), s_T @ onehot_TxK
+  return out
+
+
+def ratios(sums, buckets: int) -> dict:
+  """eval_step sums (added over batches, as numpy) -> loss, acc (top-1), top5 and count,
+  overall and per bucket."""
+  def one(pick):
+    n = max(float(pick("count")), 1.0)
+    return {"loss": float(pick("loss")) / n, "acc": float(pick("top1")) / n,
+            "top5": float(pick("top5")) / n, "count": int(pick("count"))}
+  res = one(lambda k: sums[k])
+  res["buckets"] = [one(lambda k, i=i: sums[f"bucket_{k}"][i]) for i in range(buckets)]
+  return res

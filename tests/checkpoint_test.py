@@ -1,4 +1,5 @@
-"""Checkpointer: round trip, last-N plus best retention, corruption fallback; PreemptionGuard."""
+"""Checkpointer: round trip, last-N plus best retention, items read alone, corruption fallback;
+PreemptionGuard."""
 import logging
 import os
 import pathlib
@@ -62,8 +63,8 @@ def test_keep_last_n_and_best(tmp_path):
       ckpt.save(step, _state(step), {"pos": step}, metrics={"val_loss": jnp.float32(v)})
     assert not ckpt.save(5, _state(5))  # repeating a step is a no-op
     ckpt.wait()
-    assert _steps(tmp_path / "latest") == [4, 5]
-    assert _steps(tmp_path / "best") == [2]
+    assert _steps(tmp_path) == [2, 4, 5]  # the last two and the best, in one manager
+    assert ckpt.best_step() == 2
     abstract = jax.eval_shape(lambda: _state())
     step, got, data = ckpt.restore_best(abstract)
     assert step == 2 and data == {"pos": 2}
@@ -72,7 +73,7 @@ def test_keep_last_n_and_best(tmp_path):
     ckpt.save(6, _state(6), metrics={"val_loss": 1.5})
     ckpt.save(7, _state(7), metrics={"val_loss": 0.5})
     ckpt.wait()
-    assert _steps(tmp_path / "latest") == [6, 7] and _steps(tmp_path / "best") == [7]
+    assert _steps(tmp_path) == [6, 7] and ckpt.best_step() == 7
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's asyncio
@@ -81,8 +82,8 @@ def test_corrupt_newest_falls_back(tmp_path, caplog, corruption):
   with checkpoint.Checkpointer(str(tmp_path), keep=3) as ckpt:
     for step in (1, 2, 3):
       ckpt.save(step, _state(step), {"pos": step})
-  newest = tmp_path / "latest" / "3"
-  files = [p for p in (newest / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+  newest = tmp_path / "3"
+  files = [p for p in (newest / "train").rglob("*") if p.is_file() and p.parent.name == "d"]
   for f in files:
     if corruption == "truncate":
       f.write_bytes(f.read_bytes()[:7])
@@ -95,19 +96,37 @@ def test_corrupt_newest_falls_back(tmp_path, caplog, corruption):
     _assert_equal(_state(2), got)
     assert any("step 3" in r.getMessage() and "unreadable" in r.getMessage()
                for r in caplog.records)
-    assert _steps(tmp_path / "latest") == [1, 2]  # step 3 moved to corrupt/
+    assert _steps(tmp_path) == [1, 2]  # step 3 moved to corrupt/
     assert len(os.listdir(tmp_path / "corrupt")) == 1
     assert ckpt.save(3, _state(3))  # training can checkpoint step 3 again
 
 
 def test_wrong_abstract_state_raises_instead_of_starting_fresh(tmp_path):
   with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
-    ckpt.save(1, {"w": jnp.ones((2, 3))})
+    ckpt.save(1, {"state": {"w": jnp.ones((2, 3))}})
   with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
     with pytest.raises(RuntimeError, match="could be restored"):
-      ckpt.restore_latest({"w": jax.ShapeDtypeStruct((2, 3), jnp.float32),
-                           "extra": jax.ShapeDtypeStruct((1,), jnp.float32)})
-  assert _steps(tmp_path / "latest") == [1]  # nothing moved aside
+      ckpt.restore_latest({"state": {"w": jax.ShapeDtypeStruct((2, 3), jnp.float32),
+                                     "extra": jax.ShapeDtypeStruct((1,), jnp.float32)}})
+  assert _steps(tmp_path) == [1]  # nothing moved aside
+
+
+def test_one_item_is_restored_alone(tmp_path):
+  """Inference reads the parameters without building the optimizer state."""
+  state = _state(4)
+  with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
+    ckpt.save(4, {"params": state["train"].params, "rest": state["lstm"]}, {"pos": 4})
+  with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
+    step, got, data = ckpt.restore_latest(
+        {"params": jax.eval_shape(lambda: state["train"].params)})
+  assert step == 4 and list(got) == ["params"] and data == {"pos": 4}
+  _assert_equal(state["train"].params, got["params"])
+
+
+def test_old_layout_is_refused_with_the_fix(tmp_path):
+  (tmp_path / "latest" / "5").mkdir(parents=True)
+  with pytest.raises(ValueError, match="new workdir"):
+    checkpoint.Checkpointer(str(tmp_path))
 
 
 @pytest.fixture

@@ -103,9 +103,7 @@ def test_load_round_trip_on_a_trained_run(tmp_path_factory):
   ck = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   _, tree, _ = ck.restore_latest(None)
   ck.close()
-  raw = tree["train"]
-  raw = raw["params"] if isinstance(raw, dict) else raw.params  # untyped restore: a dict
-  jax.tree.map(np.testing.assert_array_equal, params, raw)
+  jax.tree.map(np.testing.assert_array_equal, params, tree["params"])
   frames = np.zeros((1, 3) + cfg.frame_shape, np.uint8)
   logits, _ = model.apply(params, frames, inference.init_state(params, 1), cfg=cfg)
   assert logits.shape == (1, 3, cfg.vocab_size) and np.all(np.isfinite(logits))

@@ -97,10 +97,10 @@ def test_frames_on_host_trains_like_frames_on_device(repo, dataset_dir, tmp_path
 def test_corrupt_latest_checkpoint_falls_back(repo, dataset_dir, tmp_path):
   workdir = str(tmp_path / "run")
   loop.train_and_evaluate(smoke_config(repo, dataset_dir, steps=12), workdir, stop_after=9)
-  latest = os.path.join(workdir, "checkpoints", "latest")
+  latest = os.path.join(workdir, "checkpoints")
   steps = sorted(int(s) for s in os.listdir(latest) if s.isdigit())
   assert steps[-1] == 9 and len(steps) >= 2
-  for f in glob.glob(os.path.join(latest, "9", "state", "**", "*"), recursive=True):
+  for f in glob.glob(os.path.join(latest, "9", "params", "**", "*"), recursive=True):
     if os.path.isfile(f):
       with open(f, "wb") as fh:
         fh.write(b"garbage")
