@@ -140,39 +140,58 @@ class Checkpointer:
     return sorted(p.name for p in d.iterdir()
                   if p.is_dir() and p.name not in _RESERVED and not p.name.startswith("_"))
 
-  def _restore(self, step: int, abstract: dict | None) -> Restored:
+  def _has_data(self, step: int) -> bool:
+    """Whether `step` holds a data state; raises if it holds one for another process count."""
+    d = self.directory / str(step) / "data"
+    if not d.exists():
+      return False
+    mine = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    if not (d / mine).exists():
+      saved = sorted(p.name for p in d.iterdir() if p.name.startswith("process_"))
+      raise ValueError(
+          f"{d} holds the data states {saved}, not {mine}: the run was saved by another number "
+          "of processes; resume with the same number of processes (or restore without the data "
+          "state)")
+    return True
+
+  def _restore(self, step: int, abstract: dict | None, data: bool = True) -> Restored:
     names = self._items(step) if abstract is None else list(abstract)
     items = {k: ocp.args.StandardRestore(None if abstract is None else
                                          jax.tree.map(_as_target, abstract[k]))
              for k in names}
-    has_data = (self.directory / str(step) / "data").exists()
+    has_data = data and self._has_data(step)
     holder = _DataState()
     if has_data:
       items["data"] = grain.checkpoint.CheckpointRestore(holder)
     out = self._mgr.restore(step, args=ocp.args.Composite(**items))
     return step, {k: out[k] for k in names}, holder.state if has_data else None
 
-  def restore(self, abstract: dict | None, step: int | None = None) -> Restored | None:
+  def restore(self, abstract: dict | None, step: int | None = None, *,
+              data: bool = True) -> Restored | None:
     """(step, items, data_state) at `step` (default: the newest), or None when there is none.
 
     `abstract`: {item name: pytree of jax.ShapeDtypeStruct (with .sharding for several
     devices) or arrays}; only these items are read. None reads every item as saved.
+    data: also read this process's data state (None when the step has none, or data=False).
     """
     self.wait()
     step = self._mgr.latest_step() if step is None else step
-    return None if step is None else self._restore(step, abstract)
+    return None if step is None else self._restore(step, abstract, data)
 
-  def restore_latest(self, abstract: dict | None) -> Restored | None:
+  def restore_latest(self, abstract: dict | None, *, data: bool = True) -> Restored | None:
     """`restore` of the newest readable checkpoint, or None when there is none.
 
     Unreadable newer checkpoints are logged, skipped and moved to corrupt/. Raises
-    RuntimeError when checkpoints exist but none can be read.
+    RuntimeError when checkpoints exist but none can be read, and ValueError when the newest was
+    saved by another number of processes.
     """
     self.wait()
     steps, bad = sorted(self._mgr.all_steps(), reverse=True), []
+    if steps and data:
+      self._has_data(steps[0])
     for step in steps:
       try:
-        restored = self._restore(step, abstract)
+        restored = self._restore(step, abstract, data)
       except Exception as e:
         log.warning("Checkpoint %s step %d is unreadable (%s); trying an older one.",
                     self.directory, step, _brief(e))
@@ -190,10 +209,10 @@ class Checkpointer:
       ) from e
     return None
 
-  def restore_best(self, abstract: dict | None) -> Restored | None:
+  def restore_best(self, abstract: dict | None, *, data: bool = True) -> Restored | None:
     """`restore` of the best checkpoint, or None when no saved step has `best_metric`."""
     step = self.best_step()
-    return None if step is None else self.restore(abstract, step)
+    return None if step is None else self.restore(abstract, step, data=data)
 
   def _quarantine(self, steps):
     """Moves unreadable steps to corrupt/ so that later saves at those steps are not skipped."""

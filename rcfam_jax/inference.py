@@ -69,7 +69,7 @@ def load(workdir: str) -> Loaded:
     raise FileNotFoundError(f"no checkpoints under {ckpt_dir}: train first (make train)")
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), exp.model))
   with checkpoint.Checkpointer(str(ckpt_dir), keep=exp.train.keep_checkpoints) as ckpt:
-    restored = ckpt.restore_latest({"params": params})
+    restored = ckpt.restore_latest({"params": params}, data=False)
   if restored is None:
     raise FileNotFoundError(f"no readable checkpoint under {ckpt_dir}")
   step, items, _ = restored

@@ -123,6 +123,19 @@ def test_one_item_is_restored_alone(tmp_path):
   _assert_equal(state["train"].params, got["params"])
 
 
+def test_another_process_count_is_refused_not_quarantined(tmp_path):
+  with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
+    ckpt.save(2, {"state": {"w": jnp.ones(3)}}, {"pos": 2})
+  data = tmp_path / "2" / "data"
+  (data / "process_0-of-1.json").rename(data / "process_0-of-2.json")
+  with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
+    with pytest.raises(ValueError, match="same number of processes"):
+      ckpt.restore_latest({"state": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}})
+    step, _, data_state = ckpt.restore_latest(
+        {"state": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}}, data=False)
+  assert step == 2 and data_state is None and _steps(tmp_path) == [2]
+
+
 def test_old_layout_is_refused_with_the_fix(tmp_path):
   (tmp_path / "latest" / "5").mkdir(parents=True)
   with pytest.raises(ValueError, match="new workdir"):
