@@ -30,10 +30,11 @@ import time
 
 import numpy as np
 
-from data_pipelines import codec, episode, replay, sources, tfds_builder
+from data_pipelines import codec, episode, replay, sidecar, sources, tfds_builder
+from data_pipelines import keys as K
 from data_pipelines.git_reader import FilterConfig
 
-SIDECAR = "segments.json"
+SIDECAR = sidecar.SIDECAR
 PIPELINE_VERSION = tfds_builder.VERSION
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,13 @@ class _Pool:
             self.pool.terminate()
 
 
-def _tmp_dir(out_dir: str, overwrite: bool) -> str:
+def _tmp_dir(out_dir: str, overwrite: bool, occupant=lambda: "") -> str:
+    """A fresh temporary directory beside `out_dir` (occupant: what a non-empty out_dir holds)."""
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise BuildError(f"{out_dir}: exists and is not empty; remove it or pass --overwrite")
+    if os.path.exists(out_dir) and not overwrite and (
+            not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise BuildError(f"{out_dir}: exists and is not empty{occupant()}; remove it, pass "
+                         "--overwrite to replace it, or choose another --out")
     parent = os.path.dirname(out_dir)
     tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
     try:
@@ -106,6 +110,24 @@ def _tmp_dir(out_dir: str, overwrite: bool) -> str:
     except OSError as e:
         raise BuildError(f"{out_dir}: cannot write the output ({e}); choose a writable --out") from e
     return tmp
+
+
+def _occupant(out_dir: str, srcs, cfg: BuildConfig, val) -> str:
+    """How the dataset in `out_dir` compares with this build ('' if it holds none)."""
+    try:
+        fp = sidecar.fingerprint(sidecar.load(out_dir))
+    except (OSError, sidecar.DatasetError):
+        return ""
+    want = {"builder_version": sidecar.BUILDER_VERSION, "sources": [s.spec for s in srcs],
+            "val_sources": list(val), "filter": dataclasses.asdict(cfg.filter),
+            **{k: getattr(cfg, k) for k in ("rows", "cols", "window", "val_fraction",
+                                            "max_keys_per_commit", "max_segment_steps")}}
+    diffs = sidecar.differences(fp, want)
+    moved = [] if diffs else sidecar.moved_heads(fp, paths=[s.path for s in srcs])[0]
+    if not diffs and not moved:
+        return " and holds this very dataset (same sources, HEAD commits and settings)"
+    return " and holds a dataset built otherwise (" + "; ".join(
+        ([sidecar.describe(diffs)] if diffs else []) + moved) + ")"
 
 
 def _publish(tmp: str, out_dir: str) -> None:
@@ -133,12 +155,17 @@ def build(srcs: list[sources.Source], out_dir: str, cfg: BuildConfig = BuildConf
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise BuildError(f"--val-fraction {cfg.val_fraction}: must be in [0, 1) (the fraction of "
                          "each repository's last commits held out; 0 for none)")
-    tmp = _tmp_dir(out_dir, overwrite)
+    tmp = _tmp_dir(out_dir, overwrite, lambda: _occupant(out_dir, srcs, cfg, val))
     try:
         summary = _build(srcs, tmp, out_dir, cfg, val, verify)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if summary["mismatches"]:  # bad data is not published; a previous dataset is kept
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.error("--verify found %d mismatches: %s was not written", summary["mismatches"],
+                  summary["out"])
+        return {**summary, "out": None}
     _publish(tmp, out_dir)
     return summary
 
@@ -153,11 +180,9 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
                                              for s in srcs]))
     finally:
         pool.close()
+    for src, ep in zip(srcs, episodes):
+        _check_typed(src, ep, cfg)
     plan = _plan(episodes, split_of, cfg.window)
-    if not plan:
-        raise BuildError(f"{[s.spec for s in srcs]}: no commit touches an allowlisted text file "
-                         f"({', '.join(cfg.filter.extensions + cfg.filter.names)}); "
-                         "pass --all-extensions or other sources")
     render_s = [0.0]
     pool = _Pool(workers)
 
@@ -210,6 +235,20 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
     return summary
 
 
+def _check_typed(src: sources.Source, ep: episode.Episode, cfg: BuildConfig) -> None:
+    """A source whose segments hold no key but BOS and COMMIT markers is refused (BuildError)."""
+    if any((seg.keys > K.COMMIT).any() for seg in ep.segments):
+        return
+    why = {k: ep.stats[k] for k in ("not_allowlisted", "binary", "huge_file", "teleport_key_cap",
+                                    "teleport_commit_bytes") if ep.stats[k]}
+    allow = ", ".join(cfg.filter.extensions + cfg.filter.names) if cfg.filter.extensions else "all"
+    raise BuildError(
+        f"{src.spec} ({src.path}): nothing to type: none of its {ep.stats['commits']} commits "
+        f"changes an allowlisted text file within the caps (skipped: {why or 'none'}; allowlist: "
+        f"{allow}; max_keys_per_commit {cfg.max_keys_per_commit}). Pass --all-extensions, raise "
+        "--max-keys-per-commit, or drop this source")
+
+
 def _plan(episodes, split_of, window):
     """[(segment metadata, segment)] in record order: split, then repository, then segment.
     A segment is in 'validation' if its repository is held out or it is (after) a
@@ -241,6 +280,8 @@ def _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir) -> dict:
         "tfds_dir": tfds_dir,
         "config": dataclasses.asdict(cfg) | {"workers": None},
         "rows": cfg.rows, "cols": cfg.cols, "window": cfg.window,
+        "fingerprint": sidecar.make(srcs, [e.head for e in episodes],
+                                    {n for n, sp in split_of.items() if sp == "validation"}, cfg),
         "repos": [{"name": e.repo, "source": by_name[e.repo].spec, "path": e.path,
                    "head": e.head, "split": split_of[e.repo], "val_commit": e.val_commit,
                    "stats": dict(sorted(e.stats.items()))}
@@ -266,7 +307,7 @@ def build_from_sources(sources_: list[str], out_dir: str, rows: int = 24, cols: 
 def experiment_data(name: str) -> dict:
     """Build arguments from `experiments/<name>.py`: get_config().data with fields
     sources (default ['self']), dir, rows, cols and optional window, val_sources,
-    val_fraction (default 0.0)."""
+    val_fraction (default 0.0), max_keys_per_commit, max_segment_steps."""
     try:
         mod = importlib.import_module(f"experiments.{name}")
     except ModuleNotFoundError as e:
@@ -279,7 +320,9 @@ def experiment_data(name: str) -> dict:
     return {"sources_": list(get("sources", ["self"])), "out_dir": get("dir"),
             "rows": get("rows", 24), "cols": get("cols", 80), "window": get("window", 256),
             "val_sources": tuple(get("val_sources", ())),
-            "val_fraction": float(get("val_fraction", 0.0) or 0.0)}
+            "val_fraction": float(get("val_fraction", 0.0) or 0.0),
+            "max_keys_per_commit": get("max_keys_per_commit", 100_000),
+            "max_segment_steps": get("max_segment_steps", 1 << 16)}
 
 
 def main(argv=None) -> int:
@@ -291,8 +334,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int)
     ap.add_argument("--cols", type=int)
     ap.add_argument("--window", type=int)
-    ap.add_argument("--max-keys-per-commit", type=int, default=100_000)
-    ap.add_argument("--max-segment-steps", type=int, default=1 << 16)
+    ap.add_argument("--max-keys-per-commit", type=int, help="default 100000 (or the --exp's)")
+    ap.add_argument("--max-segment-steps", type=int, help="default 65536 (or the --exp's)")
     ap.add_argument("--all-extensions", action="store_true", help="no extension allowlist")
     ap.add_argument("--val-repo", action="append", default=[], help="source held out for validation")
     ap.add_argument("--val-fraction", type=float, default=None, metavar="F",
@@ -316,12 +359,14 @@ def main(argv=None) -> int:
         args["val_sources"] = tuple(a.val_repo) or args["val_sources"]
         if a.val_fraction is not None:
             args["val_fraction"] = a.val_fraction
+        for k, default in (("max_keys_per_commit", 100_000), ("max_segment_steps", 1 << 16)):
+            if getattr(a, k) is not None or k not in args:
+                args[k] = default if getattr(a, k) is None else getattr(a, k)
         if not args["sources_"] or not args["out_dir"]:
             ap.error("pass --repo and --out, or --exp")
         filt = FilterConfig(extensions=()) if a.all_extensions else FilterConfig()
         summary = build_from_sources(
             **args, cache_dir=a.cache_dir, verify=a.verify, overwrite=a.overwrite,
-            max_keys_per_commit=a.max_keys_per_commit, max_segment_steps=a.max_segment_steps,
             filter=filt, workers=a.workers)
     except (BuildError, sources.GitSourceError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -62,10 +62,12 @@ def check_repo(repo: str) -> str:
     """Validates `repo` and returns its HEAD sha (clear errors for bad input)."""
     if not os.path.isdir(repo):
         raise GitSourceError(f"{repo}: no such directory; pass a local clone, a Git URL or 'self'")
-    if subprocess.run(["git", "-C", repo, "rev-parse", "--git-dir"],
-                      capture_output=True).returncode:
+    p = subprocess.run(["git", "-C", repo, "rev-parse", "--is-inside-work-tree",
+                        "--absolute-git-dir"], capture_output=True, text=True)
+    if p.returncode:
         raise GitSourceError(f"{repo}: not a Git repository; pass the top of a clone "
                              "(the directory holding .git)")
+    _check_top(repo, *p.stdout.split("\n")[:2])
     head = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
     if not head:
         raise GitSourceError(f"{repo}: empty repository (HEAD has no commits); commit something "
@@ -74,6 +76,20 @@ def check_repo(repo: str) -> str:
         raise GitSourceError(f"{repo}: shallow clone (history cut at a grafted commit); run "
                              f"`git -C {repo} fetch --unshallow` and build again")
     return head
+
+
+def _check_top(repo: str, in_work_tree: str, git_dir: str) -> None:
+    """`repo` must be the top of a clone (or a bare repository / .git directory itself):
+    Git reads the whole history from any subdirectory, which would be built silently."""
+    if in_work_tree == "true":
+        top = git(repo, "rev-parse", "--show-toplevel")
+    else:
+        top = git_dir
+    if os.path.realpath(repo) != os.path.realpath(top):
+        kind = "clone" if in_work_tree == "true" else "repository"
+        raise GitSourceError(
+            f"{repo}: a subdirectory of the {kind} {top}, not its top; Git would build the whole "
+            f"history of {top}. Pass --repo {top} (a build covers whole repositories)")
 
 
 def _tokens(stream, size: int = 1 << 16) -> Iterator[bytes]:

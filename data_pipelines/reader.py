@@ -21,17 +21,17 @@ from a seeded uniform start, i.i.d. over items, reset at its first step.
 Per model step a token starts at a key: the step's frame is the frame shown
 before that key and its action is the token id (the key id without tokenizer).
 Batches: frames uint8 (B, T, rows, cols, 7), actions int32 (B, T), valid bool
-(B, T), reset bool (B, T), cursor int16 (B, T, 2).
+(B, T), reset bool (B, T), cursor int16 (B, T, 2). With `vocab_size` V, an action
+id >= V raises ValueError where the batch is filled (it would give a NaN loss).
 """
 
 import collections
-import json
 import os
 
 import grain
 import numpy as np
 
-from data_pipelines import codec, tfds_builder
+from data_pipelines import codec, sidecar, tfds_builder
 from data_pipelines.tokenizer import Tokenizer
 
 
@@ -39,12 +39,8 @@ class Split:
     """One split of a dataset directory: segment metadata and decoded records."""
 
     def __init__(self, ds_dir: str, split: str = "train", cache: int = 32):
-        path = os.path.join(ds_dir, "segments.json")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{ds_dir}: no segments.json; not a complete dataset "
-                                    "(build it with python -m data_pipelines.build)")
-        with open(path) as f:
-            self.meta = json.load(f)
+        self.dir, self.name = ds_dir, split
+        self.meta = sidecar.load(ds_dir)
         if split not in self.meta["splits"]:
             hint = ("; rebuild with --val-repo NAME (hold out a whole source) or --val-fraction F "
                     "(the last F of each repository's commits, e.g. 0.05), or data.val_sources / "
@@ -122,7 +118,10 @@ class _Lane:
 
 
 class _Batch:
-    def __init__(self, B: int, T: int, rows: int, cols: int):
+    """Batch arrays being filled; vocab_size: action ids must be below it (None: unchecked)."""
+
+    def __init__(self, B: int, T: int, rows: int, cols: int, vocab_size: int | None = None):
+        self.vocab_size = vocab_size
         self.cells = np.zeros((B, T, rows, cols), np.uint16)
         self.actions = np.zeros((B, T), np.int32)
         self.valid = np.zeros((B, T), bool)
@@ -133,7 +132,10 @@ class _Batch:
         """Steps t..t+k of lane b from the lane's next k tokens."""
         j = lane.j
         pos = lane.starts[j:j + k]
-        self.actions[b, t:t + k] = lane.ids[j:j + k]
+        ids = lane.ids[j:j + k]
+        if self.vocab_size is not None and k and ids.max() >= self.vocab_size:
+            _out_of_vocabulary(split, lane, j, ids, self.vocab_size)
+        self.actions[b, t:t + k] = ids
         self.cursor[b, t:t + k] = lane.cursor[j:j + k]
         self.valid[b, t:t + k] = True
         self.reset[b, t] = j == lane.j0
@@ -148,15 +150,27 @@ class _Batch:
                 "reset": self.reset, "cursor": self.cursor}
 
 
+def _out_of_vocabulary(split: Split, lane: _Lane, j: int, ids: np.ndarray, vocab: int):
+    i = int(np.argmax(ids >= vocab))
+    raise ValueError(
+        f"{split.dir} ({split.name}): action id {int(ids[i])} (segment "
+        f"{split.segments[lane.seg]['id']}, step {int(lane.starts[j + i])}) is outside the "
+        f"model's vocabulary of {vocab} ids (0..{vocab - 1}); it would give a NaN loss. Raise "
+        f"model.vocab_size above {int(ids.max())} (to the dataset's action count), or use a "
+        f"tokenizer of at most {vocab} tokens")
+
+
 class LaneReader:
     """The lane state machine (plain Python; wrapped as a grain iterator below).
 
     max_lane_steps: None walks whole segments; N walks pieces of at most N key steps.
+    vocab_size: every action id must be below it, else ValueError (None: unchecked).
     """
 
     def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, *, seed: int = 0,
                  tokenizer: Tokenizer | None = None, shard_index: int | None = None,
-                 shard_count: int | None = None, max_lane_steps: int | None = None):
+                 shard_count: int | None = None, max_lane_steps: int | None = None,
+                 vocab_size: int | None = None):
         if max_lane_steps is not None and max_lane_steps < 1:
             raise ValueError(f"max_lane_steps must be >= 1 or None, got {max_lane_steps}")
         if shard_index is None or shard_count is None:
@@ -165,6 +179,7 @@ class LaneReader:
         self.split = Split(ds_dir, split)
         self.split.cache_size = batch_size * (seq_len // self.split.window + 3)  # records in flight
         self.B, self.T, self.seed, self.tokenizer = batch_size, seq_len, seed, tokenizer
+        self.vocab_size = vocab_size
         self.shard = [i for i in range(len(self.split.segments)) if i % shard_count == shard_index]
         if not self.shard:
             raise ValueError(f"{ds_dir}/{split}: {len(self.split.segments)} segments cannot be "
@@ -219,7 +234,7 @@ class LaneReader:
         return lane
 
     def next_batch(self) -> dict:
-        out = _Batch(self.B, self.T, self.split.rows, self.split.cols)
+        out = _Batch(self.B, self.T, self.split.rows, self.split.cols, self.vocab_size)
         for b in range(self.B):
             t = 0
             while t < self.T:
@@ -292,9 +307,10 @@ class LaneBatchIterDataset(grain.IterDataset):
 class _RandomWindows:
     """Random-access source: item i is a window from a seeded uniform start."""
 
-    def __init__(self, ds_dir, split, seq_len, seed, tokenizer, length):
+    def __init__(self, ds_dir, split, seq_len, seed, tokenizer, length, vocab_size=None):
         self.split = Split(ds_dir, split)
         self.T, self.seed, self.tokenizer, self.length = seq_len, seed, tokenizer, length
+        self.vocab_size = vocab_size
         n = np.array([s["n_steps"] for s in self.split.segments], np.float64)
         self.p = n / n.sum()
 
@@ -320,13 +336,15 @@ class _RandomWindows:
         lane.j0 = lane.end = 0
         lane.ids, lane.starts = np.array(ids, np.int32), np.array(pos, np.int64) + start
         lane.cursor = cursor[lane.starts - start]
-        out = _Batch(1, self.T, self.split.rows, self.split.cols)
+        out = _Batch(1, self.T, self.split.rows, self.split.cols, self.vocab_size)
         out.fill(self.split, 0, 0, lane, len(ids))
         out.reset[0, 0] = True
         return {k: v[0] for k, v in out.arrays().items()}
 
 
 def random_windows(ds_dir: str, split: str, seq_len: int, *, seed: int = 0,
-                   tokenizer: Tokenizer | None = None, length: int = 1 << 20) -> grain.MapDataset:
-    """Evaluation windows (T steps each); batch with `.batch(B)`."""
-    return grain.MapDataset.source(_RandomWindows(ds_dir, split, seq_len, seed, tokenizer, length))
+                   tokenizer: Tokenizer | None = None, length: int = 1 << 20,
+                   vocab_size: int | None = None) -> grain.MapDataset:
+    """Evaluation windows (T steps each); batch with `.batch(B)`. vocab_size: as LaneReader's."""
+    return grain.MapDataset.source(_RandomWindows(ds_dir, split, seq_len, seed, tokenizer, length,
+                                                  vocab_size))

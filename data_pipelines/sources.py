@@ -33,7 +33,9 @@ def _name(spec: str) -> str:
     return re.sub(r"[^\w.-]", "_", base) or "repo"
 
 
-def resolve(spec: str, cache_dir: str | None = None) -> Source:
+def locate(spec: str, cache_dir: str | None = None) -> Source:
+    """The Source `spec` names, without cloning: a URL's path is its clone cache entry,
+    which may not exist yet."""
     if spec == "self":
         p = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
         if p.returncode:
@@ -46,9 +48,15 @@ def resolve(spec: str, cache_dir: str | None = None) -> Source:
         return Source(spec, _name(path), path)
     cache_dir = os.path.abspath(cache_dir or os.path.join(".cache", "repos"))
     digest = hashlib.sha1(spec.encode()).hexdigest()[:8]
-    dest = os.path.join(cache_dir, f"{_name(spec)}-{digest}")
-    if not os.path.isdir(dest):
-        os.makedirs(cache_dir, exist_ok=True)
+    return Source(spec, _name(spec), os.path.join(cache_dir, f"{_name(spec)}-{digest}"))
+
+
+def resolve(spec: str, cache_dir: str | None = None) -> Source:
+    """locate(), cloning a URL into its cache entry when that is missing."""
+    src = locate(spec, cache_dir)
+    dest = src.path
+    if is_url(spec) and not os.path.isdir(dest):
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
         tmp = f"{dest}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         p = subprocess.run(["git", "clone", "-q", "--no-checkout", spec, tmp],
@@ -60,4 +68,13 @@ def resolve(spec: str, cache_dir: str | None = None) -> Source:
                 f"elsewhere (full history, not --depth) and pass the local path instead, or "
                 f"place the clone at {dest}")
         os.rename(tmp, dest)
-    return Source(spec, _name(spec), dest)
+    return src
+
+
+def head(path: str) -> str | None:
+    """The HEAD commit of the repository at `path`, or None when it cannot be read."""
+    if not os.path.isdir(path):
+        return None
+    p = subprocess.run(["git", "-C", path, "rev-parse", "-q", "--verify", "HEAD^{commit}"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or None

@@ -109,7 +109,16 @@ class Tokenizer:
             lines = f.read().split("\n")
         if lines[0].strip() != HEADER:
             raise TokenizerError(f"{path}: not a tokenizer file (first line must be {HEADER!r})")
-        return cls([json.loads(s).encode("latin-1") for s in lines[1:] if s.strip()])
+        tokens = []
+        for i, s in enumerate(lines[1:], 2):
+            if not s.strip():
+                continue
+            try:
+                tokens.append(json.loads(s).encode("latin-1"))
+            except (ValueError, AttributeError) as e:
+                raise TokenizerError(f"{path}:{i}: not a JSON string of bytes ({e}); the file is "
+                                     "truncated or was edited: learn it again") from None
+        return cls(tokens)
 
     @classmethod
     def learn(cls, key_streams, size: int) -> "Tokenizer":

@@ -7,12 +7,11 @@ mode or validity differs counts as a mismatch, and so does every COMMIT at which
 the editor's files differ from Git's tree for that commit.
 """
 
-import json
 import os
 
 import numpy as np
 
-from data_pipelines import codec, replay, tfds_builder
+from data_pipelines import codec, replay, sidecar, tfds_builder
 from data_pipelines.git_reader import FilterConfig, GitReader
 
 
@@ -70,8 +69,7 @@ def verify_repo(job) -> int:
 
 def verify_dir(ds_dir: str, workers: int = 1) -> int:
     """Number of mismatches in the dataset at `ds_dir` (0 when it is exact)."""
-    with open(os.path.join(ds_dir, "segments.json")) as f:
-        side = json.load(f)
+    side = sidecar.load(ds_dir)
     jobs = [(ds_dir, side, repo) for repo in side["repos"]]
     if workers > 1 and len(jobs) > 1:
         import multiprocessing

@@ -6,6 +6,12 @@ The dataset is built by `data_pipelines` from Git sources ('self' = this reposit
 local clones or URLs) into `DataConfig.dir`, written to a temporary directory and renamed when
 complete. An optional action tokenizer (`tokenizer_size` > 0) is learned from the train split
 and saved beside the data in the author's `# FBAM_TOK v1.0` format.
+
+A dataset is reused only if it was built as the config asks: the fingerprint in its
+`segments.json` (sources, frame size, window, validation split, compile caps, builder version)
+must match `DataConfig`, else `sidecar.DatasetError` names the fields and the fix. A source
+whose HEAD moved since the build is an error with `data.build=True` (the data no longer
+matches it) and a warning with `data.build=False` (use the data as built: resuming, evaluating).
 """
 from __future__ import annotations
 
@@ -21,8 +27,14 @@ import numpy as np
 from data_pipelines import build as build_lib
 from data_pipelines import keys as keys_lib
 from data_pipelines import reader as reader_lib
+from data_pipelines import sidecar
+from data_pipelines.git_reader import GitSourceError
 from data_pipelines.tokenizer import Tokenizer
 from rcfam_jax.config import DataConfig
+
+log = logging.getLogger(__name__)
+_FIELDS = ("rows", "cols", "window", "val_fraction", "max_keys_per_commit", "max_segment_steps")
+_REBUILD = "python -m rcfam_jax.data --config experiments/<EXP>.py --overwrite"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +49,11 @@ def _sidecar(d: str) -> str:
   return os.path.join(d, "segments.json")
 
 
-def prepare(cfg: DataConfig) -> Dataset:
-  """Builds the dataset and tokenizer when missing; checks the frame size matches."""
-  if not os.path.exists(_sidecar(cfg.dir)):
-    if not cfg.build:
+def prepare(cfg: DataConfig, *, overwrite: bool = False) -> Dataset:
+  """Builds the dataset and tokenizer when missing (or rebuilds with `overwrite`); refuses a
+  dataset built otherwise than `cfg` asks (sidecar.DatasetError naming the fields and fix)."""
+  if overwrite or not os.path.exists(_sidecar(cfg.dir)):
+    if not cfg.build and not overwrite:
       raise FileNotFoundError(
           f"no dataset at {cfg.dir!r}: build it with `make data EXP=<experiment>` or set "
           "data.build=True")
@@ -49,17 +62,40 @@ def prepare(cfg: DataConfig) -> Dataset:
         list(cfg.sources), cfg.dir, cfg.rows, cfg.cols, window=cfg.window,
         val_sources=tuple(cfg.val_sources), val_fraction=cfg.val_fraction,
         cache_dir=cfg.cache_dir, max_keys_per_commit=cfg.max_keys_per_commit,
-        max_segment_steps=cfg.max_segment_steps)
+        max_segment_steps=cfg.max_segment_steps, overwrite=overwrite)
     logging.info("dataset built: %s", json.dumps(summary))
-  with open(_sidecar(cfg.dir)) as f:
-    meta = json.load(f)
-  if (meta["rows"], meta["cols"]) != (cfg.rows, cfg.cols):
-    raise ValueError(
-        f"dataset {cfg.dir!r} has {meta['rows']}x{meta['cols']} frames but the experiment asks "
-        f"for {cfg.rows}x{cfg.cols}: point data.dir at another directory or delete this one")
+  meta = sidecar.load(cfg.dir)
+  check_fingerprint(cfg, meta)
   tok = _tokenizer(cfg) if cfg.tokenizer_size else None
   n_actions = len(tok) if tok else keys_lib.NUM_KEYS
   return Dataset(cfg.dir, tok, n_actions, tuple(sorted(meta["splits"])))
+
+
+def check_fingerprint(cfg: DataConfig, meta: dict) -> None:
+  """Raises sidecar.DatasetError unless the dataset `meta` describes was built as `cfg` asks;
+  a moved source HEAD is an error only with cfg.build (else a warning)."""
+  fp = sidecar.fingerprint(meta, _sidecar(cfg.dir))
+  want = {"builder_version": sidecar.BUILDER_VERSION, "sources": list(cfg.sources),
+          "val_sources": list(cfg.val_sources), **{k: getattr(cfg, k) for k in _FIELDS}}
+  diffs = sidecar.differences(fp, want, cfg.cache_dir)
+  if diffs:
+    match = ", ".join(f"data.{k}={a!r}" for k, a, _ in diffs if k != "builder_version")
+    raise sidecar.DatasetError(
+        f"dataset {cfg.dir!r} was built otherwise than the config asks: "
+        f"{sidecar.describe(diffs, 'data.')}. Point data.dir at another directory (built on "
+        f"first use), or rebuild this one: `{_REBUILD}`"
+        + (f"; or set {match} to use it as built" if match else ""))
+  moved, unchecked = sidecar.moved_heads(fp, cfg.cache_dir)
+  for line in unchecked:
+    log.warning("dataset %s: cannot check %s", cfg.dir, line)
+  if moved:
+    msg = f"dataset {cfg.dir!r}: {'; '.join(moved)}: the data no longer matches its sources"
+    if cfg.build:
+      raise sidecar.DatasetError(
+          f"{msg}. Rebuild it: `{_REBUILD}` (or delete the directory: it is rebuilt on first "
+          "use); or, to use the data as built (resuming a run, evaluating), set "
+          "data.build=False (--config.data.build=False)")
+    log.warning("%s; using it as built (data.build=False)", msg)
 
 
 def _tokenizer(cfg: DataConfig) -> Tokenizer:
@@ -70,30 +106,39 @@ def _tokenizer(cfg: DataConfig) -> Tokenizer:
     tmp = f"{path}.tmp{os.getpid()}"
     Tokenizer.learn(streams, cfg.tokenizer_size).save(tmp)
     os.replace(tmp, path)
-  return Tokenizer.load(path)
+  tok = Tokenizer.load(path)
+  if len(tok) > cfg.tokenizer_size:
+    raise sidecar.DatasetError(
+        f"{path}: holds {len(tok)} tokens, more than the {cfg.tokenizer_size} its name says: "
+        "not this dataset's tokenizer; delete it and it is learned again from the train split")
+  return tok
 
 
 def train_reader(ds: Dataset, batch: int, seq_len: int, seed: int, *,
-                 max_lane_steps: int | None = None, shard_index: int | None = None,
-                 shard_count: int | None = None):
+                 vocab_size: int | None = None, max_lane_steps: int | None = None,
+                 shard_index: int | None = None, shard_count: int | None = None):
   """Lane reader for truncated BPTT: `next_batch()`, JSON `get_state()` / `set_state()`.
 
+  vocab_size: the model's (ModelConfig.vocab_size); a batch holding an action id >= it raises
+    ValueError naming the id (None: unchecked).
   max_lane_steps: walk segments in pieces of at most this many steps (each starting with a
   reset), so that a corpus of few, long segments still gives every lane different data.
   """
   return reader_lib.LaneReader(ds.dir, "train", batch, seq_len, seed=seed, tokenizer=ds.tokenizer,
                                max_lane_steps=max_lane_steps, shard_index=shard_index,
-                               shard_count=shard_count)
+                               shard_count=shard_count, vocab_size=vocab_size)
 
 
 def eval_batches(ds: Dataset, split: str, batch: int, seq_len: int, n_batches: int,
-                 seed: int = 1234) -> list[dict[str, Any]]:
-  """A fixed list of evaluation batches (random windows, each starting from a reset)."""
+                 seed: int = 1234, *, vocab_size: int | None = None) -> list[dict[str, Any]]:
+  """A fixed list of evaluation batches (random windows, each starting from a reset);
+  vocab_size as in train_reader."""
   if split not in ds.splits:
     raise ValueError(
         f"dataset {ds.dir!r} has no {split!r} split (has {list(ds.splits)}): hold out data with "
         "data.val_sources (whole repositories) or data.val_fraction (last commits)")
-  src = reader_lib.random_windows(ds.dir, split, seq_len, seed=seed, tokenizer=ds.tokenizer)
+  src = reader_lib.random_windows(ds.dir, split, seq_len, seed=seed, tokenizer=ds.tokenizer,
+                                 vocab_size=vocab_size)
   items = [src[i] for i in range(batch * n_batches)]
   return [{k: np.stack([it[k] for it in items[b * batch:(b + 1) * batch]]) for k in items[0]}
           for b in range(n_batches)]
@@ -106,6 +151,7 @@ def main(argv=None) -> int:
   from rcfam_jax.config import from_dict
   p = argparse.ArgumentParser(description="Build the dataset an experiment config names.")
   p.add_argument("--config", required=True, help="experiments/NAME.py")
+  p.add_argument("--overwrite", action="store_true", help="rebuild the dataset if it exists")
   args = p.parse_args(argv)
   spec = importlib.util.spec_from_file_location("exp", args.config)
   if spec is None or not os.path.exists(args.config):
@@ -113,7 +159,11 @@ def main(argv=None) -> int:
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   data = mod.get_config().data.to_dict()
-  ds = prepare(from_dict(DataConfig, data))
+  try:
+    ds = prepare(from_dict(DataConfig, data), overwrite=args.overwrite)
+  except (build_lib.BuildError, sidecar.DatasetError, GitSourceError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print(json.dumps({"dir": ds.dir, "splits": ds.splits, "n_actions": ds.n_actions}))
   return 0
 

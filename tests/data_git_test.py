@@ -2,6 +2,8 @@
 
 import dataclasses
 import math
+import os
+import re
 import subprocess
 
 import numpy as np
@@ -96,6 +98,29 @@ def test_bad_inputs(tmp_path):
                    check=True, capture_output=True)
     with pytest.raises(GitSourceError, match="shallow clone.*--unshallow"):
         GitReader(str(shallow))
+
+
+def test_repo_must_be_the_top(tmp_path):
+    """A subdirectory of a clone or of a bare repository is refused, naming the top (Git would
+    read the whole history from it); a bare clone and a clone's .git read the same history."""
+    src = synthetic.make_repo(str(tmp_path / "src"), n_commits=3, special=False)
+    top = os.path.realpath(src.path)
+    sub = os.path.join(src.path, "src")
+    with pytest.raises(GitSourceError, match=re.escape(
+            f"{sub}: a subdirectory of the clone {top}, not its top") + ".*" +
+            re.escape(f"Pass --repo {top}")):
+        GitReader(sub)
+    bare = str(tmp_path / "bare.git")
+    git(str(tmp_path), "clone", "-q", "--bare", src.path, bare)
+    with pytest.raises(GitSourceError, match=re.escape(
+            f"a subdirectory of the repository {os.path.realpath(bare)}")):
+        GitReader(os.path.join(bare, "refs"))
+    want = episode.compile_episode(src.path, "r", CFG)
+    for path in (bare, os.path.join(src.path, ".git")):
+        got = episode.compile_episode(path, "r", CFG)
+        assert got.head == want.head and len(got.segments) == len(want.segments) >= 1
+        for a, b in zip(got.segments, want.segments):
+            assert a.commits == b.commits and np.array_equal(a.keys, b.keys)
 
 
 def test_size_caps(tmp_path):

@@ -333,3 +333,31 @@ def test_random_window_frames_are_stored_frames(ds):
                         and np.array_equal(cursor[p:p + n], w["cursor"][:n])):
                     hits.append((s, p))
         assert hits, i
+
+
+@pytest.mark.parametrize("with_tok", [False, True])
+def test_vocab_size_checked_where_batches_are_made(ds, tok, with_tok):
+    """An action id >= vocab_size raises ValueError naming the id and the size (the model
+    would give a NaN loss); the largest id passes with vocab_size = id + 1."""
+    t = tok if with_tok else None
+    split = Split(ds)
+    keys = [split.segment_arrays(i)[0] for i in range(len(split.segments))]
+    top = max(int(max(k) if t is None else max(t.encode_all(k)[0])) for k in keys)
+    assert top >= 4
+    n_batches = sum(map(len, keys)) // 80 + 2  # B * T = 80: a whole epoch
+    r = reader(ds, B=2, T=40, tokenizer=t, vocab_size=top + 1)
+    assert max(int(r.next_batch()["actions"].max()) for _ in range(n_batches)) == top
+    rw = random_windows(ds, "train", 40, seed=2, tokenizer=t, vocab_size=top + 1)
+    assert max(int(rw[i]["actions"].max()) for i in range(40)) <= top
+    msg = rf"\(train\): action id {top} \(segment \d+, step \d+\) is outside the model's " \
+          rf"vocabulary of {top} ids \(0\.\.{top - 1}\).*model.vocab_size"
+    with pytest.raises(ValueError, match=msg):
+        r = reader(ds, B=2, T=40, tokenizer=t, vocab_size=top)
+        for _ in range(n_batches):
+            r.next_batch()
+    low = 4  # below every typed key id
+    with pytest.raises(ValueError, match=rf"action id \d+ .*vocabulary of {low} ids"):
+        next(iter(LaneBatchIterDataset(ds, "train", 2, 40, seed=0, shard_index=0, shard_count=1,
+                                       tokenizer=t, vocab_size=low)))
+    with pytest.raises(ValueError, match=rf"vocabulary of {low} ids"):
+        [random_windows(ds, "train", 40, seed=2, tokenizer=t, vocab_size=low)[i] for i in range(8)]

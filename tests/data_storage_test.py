@@ -4,6 +4,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import types
@@ -11,9 +13,10 @@ import types
 import numpy as np
 import pytest
 
-from data_pipelines import build, codec, episode, replay, sources, synthetic, tfds_builder
+from data_pipelines import build, codec, episode, replay, sidecar, sources, synthetic, tfds_builder
 from data_pipelines import keys as K
-from data_pipelines.git_reader import GitSourceError
+from data_pipelines import verify
+from data_pipelines.git_reader import FilterConfig, GitSourceError
 from data_pipelines.reader import Split
 
 ROWS, COLS, WINDOW = 12, 40, 64
@@ -247,7 +250,7 @@ def test_build_from_experiment_config(repos, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / "exp_ds")
     mod.get_config = lambda: types.SimpleNamespace(data={
         "sources": [repos[1]], "dir": out, "rows": 12, "cols": 40, "window": 32,
-        "val_fraction": 0.2})
+        "val_fraction": 0.2, "max_keys_per_commit": 5000})
     monkeypatch.setitem(sys.modules, "experiments.fake_data_exp", mod)
     assert build.main(["--exp", "fake_data_exp", "--workers", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().split("\n")[-1])
@@ -255,3 +258,151 @@ def test_build_from_experiment_config(repos, tmp_path, monkeypatch, capsys):
     assert summary["out"] == out and side["rows"] == 12 and side["window"] == 32
     assert summary["val_commits"] == 2 and set(side["splits"]) == {"train", "validation"}
     assert build.experiment_data("fake_data_exp")["val_fraction"] == 0.2
+    fp = side["fingerprint"]  # the experiment's caps, as rcfam_jax.data.prepare expects them
+    assert (fp["max_keys_per_commit"], fp["max_segment_steps"]) == (5000, 1 << 16)
+
+
+def test_fingerprint_stored(built, repos):
+    """segments.json records what built it: sources, HEADs, size, window, split, caps, version."""
+    out, _, srcs = built
+    fp = load_side(out)["fingerprint"]
+    assert fp == sidecar.fingerprint(load_side(out))
+    assert [s["source"] for s in fp["sources"]] == list(repos)
+    assert [s["head"] for s in fp["sources"]] == [sources.head(p) for p in repos]
+    assert fp["val_sources"] == ["beta"] and fp["val_fraction"] == 0.0
+    assert (fp["rows"], fp["cols"], fp["window"]) == (ROWS, COLS, WINDOW)
+    assert (fp["max_keys_per_commit"], fp["max_segment_steps"]) == (3000, 700)
+    assert fp["builder_version"] == tfds_builder.VERSION and fp["filter"]["max_blob_bytes"] > 0
+    want = {"sources": list(repos), "val_sources": ["beta"], "window": WINDOW, "rows": ROWS}
+    assert sidecar.differences(fp, want) == [] and sidecar.moved_heads(fp) == ([], [])
+    assert sidecar.differences(fp, {**want, "window": 32, "val_sources": []}) == [
+        ("val_sources", ["beta"], []), ("window", WINDOW, 32)]
+
+
+def test_existing_output_named(repos, tmp_path, capsys):
+    """A second build into a dataset directory says whether it holds the same dataset, or how
+    it differs; --overwrite replaces it."""
+    args = ["--repo", repos[1], "--out", str(tmp_path / "o"), "--rows", "12", "--cols", "40",
+            "--window", "32", "--workers", "1", "--max-keys-per-commit", "3000"]
+    assert build.main(args) == 0
+    assert build.main(args) == 2
+    assert "this very dataset (same sources, HEAD commits and settings)" in capsys.readouterr().err
+    assert build.main(args + ["--window", "16", "--val-fraction", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "not empty and holds a dataset built otherwise (window: dataset 32, asked 16; " \
+           "val_fraction: dataset 0.0, asked 0.2)" in err and "--overwrite" in err
+    assert build.main(args + ["--window", "16", "--overwrite"]) == 0
+    assert load_side(str(tmp_path / "o"))["fingerprint"]["window"] == 16
+
+
+def test_subdirectory_refused(repos, tmp_path, capsys):
+    sub = os.path.join(repos[1], "src")
+    assert build.main(["--repo", sub, "--out", str(tmp_path / "o"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{sub}: a subdirectory of the clone {os.path.realpath(repos[1])}" in err
+    assert not os.path.exists(tmp_path / "o")
+
+
+def docs_only_repo(path):
+    r = synthetic.Repo(path)
+    r.write("README.md", "hello\n")
+    r.commit("docs")
+    r.write("README.md", "hello again\n")
+    r.commit("more docs")
+    r.commit("empty")
+    return r.path
+
+
+def test_nothing_to_type(repos, tmp_path):
+    """A source whose commits type nothing (only BOS and <commit> markers) is a BuildError
+    naming it, alone or beside a source that types."""
+    docs = docs_only_repo(str(tmp_path / "docs"))
+    for srcs in ([docs], [repos[1], docs]):
+        with pytest.raises(build.BuildError, match=re.escape(docs) + r".*nothing to type: none "
+                           r"of its 3 commits .*not_allowlisted.*--all-extensions"):
+            build.build([sources.resolve(p) for p in srcs], str(tmp_path / "out"), CFG)
+        assert sorted(os.listdir(tmp_path)) == ["docs"]
+    cfg = build.BuildConfig(**{**CFG.__dict__, "filter": FilterConfig(extensions=())})
+    summary = build.build([sources.resolve(docs)], str(tmp_path / "all"), cfg)
+    assert summary["keystrokes"] > 10  # --all-extensions types README.md
+
+
+def test_failed_overwrite_keeps_the_dataset(repos, tmp_path):
+    """Nothing lost: a build that fails midway (nothing to type, a failing writer, --verify
+    mismatches) leaves the previous dataset byte-identical and no temporary directory."""
+    out = str(tmp_path / "ds")
+    build.build([sources.resolve(repos[1])], out, CFG)
+    side = open(os.path.join(out, "segments.json"), "rb").read()
+    docs = docs_only_repo(str(tmp_path / "docs"))
+    with pytest.raises(build.BuildError, match="nothing to type"):
+        build.build([sources.resolve(docs)], out, CFG, overwrite=True)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build, "render_segment", boom)
+        with pytest.raises(OSError, match="disk full"):
+            build.build([sources.resolve(repos[0])], out, CFG, overwrite=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(verify, "verify_dir", lambda *a, **k: 3)
+        summary = build.build([sources.resolve(repos[0])], out, CFG, overwrite=True, verify=True)
+    assert summary["mismatches"] == 3 and summary["out"] is None
+    assert open(os.path.join(out, "segments.json"), "rb").read() == side
+    assert sorted(os.listdir(tmp_path)) == ["docs", "ds"]
+    assert Split(out).segments == load_side(out)["segments"]
+
+
+@pytest.fixture()
+def copy_of(built, tmp_path):
+    dst = str(tmp_path / "copy")
+    shutil.copytree(built[0], dst)
+    return dst
+
+
+def _truncate(side, text):
+    return text[:len(text) // 2]
+
+
+def _drop_key(side, text):
+    del side["segments"][3]["n_steps"]
+    return json.dumps(side)
+
+
+def _wrong_windows(side, text):
+    side["segments"][2]["n_windows"] += 1
+    return json.dumps(side)
+
+
+def _wrong_count(side, text):
+    side["splits"]["train"]["records"] -= 1
+    return json.dumps(side)
+
+
+def _drop_fingerprint_field(side, text):
+    del side["fingerprint"]["window"]
+    return json.dumps(side)
+
+
+def _not_object(side, text):
+    return "[]"
+
+
+@pytest.mark.parametrize("edit, what", [
+    (_truncate, "not valid JSON"), (_drop_key, r"segments\[3\]: 'n_steps' is missing"),
+    (_wrong_windows, r"segments\[2\] .* is out of place"),
+    (_wrong_count, r"splits\['train'\] is .* but its segments give"),
+    (_drop_fingerprint_field, r"'fingerprint' lacks \['window'\]"),
+    (_not_object, "not an object")])
+def test_bad_sidecar_named(copy_of, edit, what):
+    """A truncated or hand-edited segments.json is a DatasetError naming the file, what is
+    wrong and the fix, from the reader and from --verify."""
+    path = os.path.join(copy_of, "segments.json")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(edit(json.loads(text), text))
+    msg = re.escape(path) + ": " + what + ".*truncated or was edited: rebuild the dataset"
+    with pytest.raises(sidecar.DatasetError, match=msg):
+        Split(copy_of)
+    with pytest.raises(sidecar.DatasetError, match=msg):
+        verify.verify_dir(copy_of)
