@@ -88,6 +88,16 @@ class _Job:
   rows: tuple[int, int]  # (shard index, shard count) of this process's rows of the batch
 
 
+def _prepare_data(cfg: DataConfig) -> data.Dataset:
+  """The dataset, built (when missing) by process 0 first while the others wait; then each of
+  the others finds it on a shared filesystem or builds its own on a local disk."""
+  if jax.process_count() == 1:
+    return data.prepare(cfg)
+  ds = data.prepare(cfg) if sharding.is_primary() else None
+  sharding.barrier("rcfam_jax: dataset ready")
+  return ds or data.prepare(cfg)
+
+
 def _build(exp: Experiment) -> _Job:
   tc = exp.train
   mesh = sharding.make_mesh(exp.mesh, batch=tc.batch_size)
@@ -99,7 +109,7 @@ def _build(exp: Experiment) -> _Job:
     sharding.check_batch(mesh, tc.batch_size // tc.microbatches, tc.seq_len)
     sharding.check_batch(mesh, tc.eval_batch_size, tc.eval_seq_len)
     log.info("mesh %s over %d process(es)", dict(mesh.shape), jax.process_count())
-  ds = data.prepare(exp.data)
+  ds = _prepare_data(exp.data)
   if exp.model.vocab_size < ds.n_actions:
     raise ValueError(f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
                      f"data: raise model.vocab_size to at least {ds.n_actions}")

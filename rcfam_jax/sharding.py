@@ -232,3 +232,10 @@ def agree(flags: dict[str, bool]) -> dict[str, bool]:
   names = sorted(flags)
   got = multihost_utils.process_allgather(np.array([bool(flags[k]) for k in names], np.int32))
   return {k: bool(v) for k, v in zip(names, np.asarray(got).reshape(-1, len(names)).max(0))}
+
+
+def barrier(name: str) -> None:
+  """Waits until every process reaches the barrier `name` (a no-op for one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)

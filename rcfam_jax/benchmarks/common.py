@@ -13,12 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt, train
 from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
 
 BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; JAX's choice elsewhere
 SPEC_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}  # dense bf16 (PERF.md)
-BATCH_KEYS = ("frames", "actions", "valid", "reset")  # what loop.py feeds the step
+BATCH_KEYS = batch_lib.FIELDS  # what loop.py feeds the step
 
 
 def parse_overrides(items):
