@@ -7,7 +7,9 @@ d[t] = x[t] ^ x[t-1] (d[0] = x[0]): the flat positions of its non-zero cells
 frames differ in a few cells, so a record is a few bytes per frame and decodes
 with one scatter and one XOR-accumulate; each record decodes on its own.
 `to_rgb` expands cells to the (..., H, W, 7) uint8 contract with one 64-bit
-palette gather written with overlapping 7-byte strides.
+palette gather written with overlapping 7-byte strides; `CELL_LUT[x]` is the same
+expansion as a table (for a device-side gather: readers can hand packed cells,
+2 bytes each, to the accelerator instead of 7).
 """
 
 import struct
@@ -94,6 +96,7 @@ _LUT = np.zeros((_N_CELLS, 8), np.uint8)
 _LUT[:, 0] = np.arange(_N_CELLS) & 0x7F
 _LUT[:, 1:7] = S.PALETTE[np.arange(_N_CELLS) >> 7]
 _LUT64 = _LUT.view(np.uint64)[:, 0].copy()
+CELL_LUT = _LUT[:, :7].copy()  # (cells, 7) uint8: cell value -> codepoint, fg RGB, bg RGB
 
 
 def to_rgb(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,9 @@ from a seeded uniform start, i.i.d. over items, reset at its first step.
 
 Per model step a token starts at a key: the step's frame is the frame shown
 before that key and its action is the token id (the key id without tokenizer).
-Batches: frames uint8 (B, T, rows, cols, 7), actions int32 (B, T), valid bool
+Batches: frames uint8 (B, T, rows, cols, 7) (with `packed=True` the cells
+themselves, uint16 (B, T, rows, cols): 2 bytes a cell to move instead of 7, expanded
+with codec.CELL_LUT where they are used), actions int32 (B, T), valid bool
 (B, T), reset bool (B, T), cursor int16 (B, T, 2). With `vocab_size` V, an action
 id >= V raises ValueError where the batch is filled (it would give a NaN loss).
 """
@@ -120,8 +122,9 @@ class _Lane:
 class _Batch:
     """Batch arrays being filled; vocab_size: action ids must be below it (None: unchecked)."""
 
-    def __init__(self, B: int, T: int, rows: int, cols: int, vocab_size: int | None = None):
-        self.vocab_size = vocab_size
+    def __init__(self, B: int, T: int, rows: int, cols: int, vocab_size: int | None = None,
+                 packed: bool = False):
+        self.vocab_size, self.packed = vocab_size, packed
         self.cells = np.zeros((B, T, rows, cols), np.uint16)
         self.actions = np.zeros((B, T), np.int32)
         self.valid = np.zeros((B, T), bool)
@@ -146,7 +149,8 @@ class _Batch:
             self.cells[b, t + np.flatnonzero(m)] = split.cells(first + r)[off[m]]
 
     def arrays(self) -> dict:
-        return {"frames": codec.to_rgb(self.cells), "actions": self.actions, "valid": self.valid,
+        frames = self.cells if self.packed else codec.to_rgb(self.cells)
+        return {"frames": frames, "actions": self.actions, "valid": self.valid,
                 "reset": self.reset, "cursor": self.cursor}
 
 
@@ -170,7 +174,7 @@ class LaneReader:
     def __init__(self, ds_dir: str, split: str, batch_size: int, seq_len: int, *, seed: int = 0,
                  tokenizer: Tokenizer | None = None, shard_index: int | None = None,
                  shard_count: int | None = None, max_lane_steps: int | None = None,
-                 vocab_size: int | None = None):
+                 vocab_size: int | None = None, packed: bool = False):
         if max_lane_steps is not None and max_lane_steps < 1:
             raise ValueError(f"max_lane_steps must be >= 1 or None, got {max_lane_steps}")
         if shard_index is None or shard_count is None:
@@ -179,7 +183,7 @@ class LaneReader:
         self.split = Split(ds_dir, split)
         self.split.cache_size = batch_size * (seq_len // self.split.window + 3)  # records in flight
         self.B, self.T, self.seed, self.tokenizer = batch_size, seq_len, seed, tokenizer
-        self.vocab_size = vocab_size
+        self.vocab_size, self.packed = vocab_size, packed
         self.shard = [i for i in range(len(self.split.segments)) if i % shard_count == shard_index]
         if not self.shard:
             raise ValueError(f"{ds_dir}/{split}: {len(self.split.segments)} segments cannot be "
@@ -234,7 +238,8 @@ class LaneReader:
         return lane
 
     def next_batch(self) -> dict:
-        out = _Batch(self.B, self.T, self.split.rows, self.split.cols, self.vocab_size)
+        out = _Batch(self.B, self.T, self.split.rows, self.split.cols, self.vocab_size,
+                     self.packed)
         for b in range(self.B):
             t = 0
             while t < self.T:
@@ -307,10 +312,11 @@ class LaneBatchIterDataset(grain.IterDataset):
 class _RandomWindows:
     """Random-access source: item i is a window from a seeded uniform start."""
 
-    def __init__(self, ds_dir, split, seq_len, seed, tokenizer, length, vocab_size=None):
+    def __init__(self, ds_dir, split, seq_len, seed, tokenizer, length, vocab_size=None,
+                 packed=False):
         self.split = Split(ds_dir, split)
         self.T, self.seed, self.tokenizer, self.length = seq_len, seed, tokenizer, length
-        self.vocab_size = vocab_size
+        self.vocab_size, self.packed = vocab_size, packed
         n = np.array([s["n_steps"] for s in self.split.segments], np.float64)
         self.p = n / n.sum()
 
@@ -336,7 +342,7 @@ class _RandomWindows:
         lane.j0 = lane.end = 0
         lane.ids, lane.starts = np.array(ids, np.int32), np.array(pos, np.int64) + start
         lane.cursor = cursor[lane.starts - start]
-        out = _Batch(1, self.T, self.split.rows, self.split.cols, self.vocab_size)
+        out = _Batch(1, self.T, self.split.rows, self.split.cols, self.vocab_size, self.packed)
         out.fill(self.split, 0, 0, lane, len(ids))
         out.reset[0, 0] = True
         return {k: v[0] for k, v in out.arrays().items()}
@@ -344,7 +350,8 @@ class _RandomWindows:
 
 def random_windows(ds_dir: str, split: str, seq_len: int, *, seed: int = 0,
                    tokenizer: Tokenizer | None = None, length: int = 1 << 20,
-                   vocab_size: int | None = None) -> grain.MapDataset:
-    """Evaluation windows (T steps each); batch with `.batch(B)`. vocab_size: as LaneReader's."""
+                   vocab_size: int | None = None, packed: bool = False) -> grain.MapDataset:
+    """Evaluation windows (T steps each); batch with `.batch(B)`. vocab_size, packed: as
+    LaneReader's."""
     return grain.MapDataset.source(_RandomWindows(ds_dir, split, seq_len, seed, tokenizer, length,
-                                                  vocab_size))
+                                                  vocab_size, packed))

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Any
 
+import grain
 import numpy as np
 
 from data_pipelines import build as build_lib
@@ -116,29 +117,50 @@ def _tokenizer(cfg: DataConfig) -> Tokenizer:
 
 def train_reader(ds: Dataset, batch: int, seq_len: int, seed: int, *,
                  vocab_size: int | None = None, max_lane_steps: int | None = None,
-                 shard_index: int | None = None, shard_count: int | None = None):
+                 shard_index: int | None = None, shard_count: int | None = None,
+                 packed: bool = False):
   """Lane reader for truncated BPTT: `next_batch()`, JSON `get_state()` / `set_state()`.
 
   vocab_size: the model's (ModelConfig.vocab_size); a batch holding an action id >= it raises
     ValueError naming the id (None: unchecked).
   max_lane_steps: walk segments in pieces of at most this many steps (each starting with a
   reset), so that a corpus of few, long segments still gives every lane different data.
+  packed: frames as uint16 cells (B, T, rows, cols), expanded on the device by the model.
   """
   return reader_lib.LaneReader(ds.dir, "train", batch, seq_len, seed=seed, tokenizer=ds.tokenizer,
                                max_lane_steps=max_lane_steps, shard_index=shard_index,
-                               shard_count=shard_count, vocab_size=vocab_size)
+                               shard_count=shard_count, vocab_size=vocab_size, packed=packed)
+
+
+def train_dataset(ds: Dataset, batch: int, seq_len: int, seed: int, *, put=None,
+                  host_buffer: int = 2, device_buffer: int = 2, **reader_kwargs):
+  """The training batches as a grain pipeline: the lane reader (packed cells; `train_reader`'s
+  arguments) read `host_buffer` batches ahead on a thread, then `put` (host batch -> device
+  batch) `device_buffer` ahead on another, so reading and the transfer overlap the step.
+
+  Iterating gives device batches; the iterator's `get_state()` / `set_state()` are those of the
+  reader right after the last batch handed out (grain accounts for the read-ahead).
+  """
+  base = reader_lib.LaneBatchIterDataset(ds.dir, "train", batch, seq_len, seed=seed,
+                                         tokenizer=ds.tokenizer, packed=True, **reader_kwargs)
+  pipe = grain.experimental.ThreadPrefetchIterDataset(base, prefetch_buffer_size=host_buffer)
+  if put is not None:
+    pipe = grain.experimental.ThreadPrefetchIterDataset(pipe.map(put),
+                                                        prefetch_buffer_size=device_buffer)
+  return pipe
 
 
 def eval_batches(ds: Dataset, split: str, batch: int, seq_len: int, n_batches: int,
-                 seed: int = 1234, *, vocab_size: int | None = None) -> list[dict[str, Any]]:
+                 seed: int = 1234, *, vocab_size: int | None = None,
+                 packed: bool = False) -> list[dict[str, Any]]:
   """A fixed list of evaluation batches (random windows, each starting from a reset);
-  vocab_size as in train_reader."""
+  vocab_size and packed as in train_reader."""
   if split not in ds.splits:
     raise ValueError(
         f"dataset {ds.dir!r} has no {split!r} split (has {list(ds.splits)}): hold out data with "
         "data.val_sources (whole repositories) or data.val_fraction (last commits)")
   src = reader_lib.random_windows(ds.dir, split, seq_len, seed=seed, tokenizer=ds.tokenizer,
-                                 vocab_size=vocab_size)
+                                 vocab_size=vocab_size, packed=packed)
   items = [src[i] for i in range(batch * n_batches)]
   return [{k: np.stack([it[k] for it in items[b * batch:(b + 1) * batch]]) for k in items[0]}
           for b in range(n_batches)]

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 import numpy as np
 
+from data_pipelines import codec
 from rcfam_jax import nn
 from rcfam_jax.config import N_CHANNELS, ModelConfig
 
@@ -50,15 +51,31 @@ def init(key, cfg: ModelConfig):
   }
 
 
-def check_frames(frames, cfg: ModelConfig):
-  """Raises ValueError unless `frames` is an integer array of shape (..., rows, cols, 7)."""
+def is_packed(frames, cfg: ModelConfig) -> bool:
+  """Whether `frames` are packed cells (..., rows, cols) uint16 rather than contract frames."""
   shape = tuple(getattr(frames, "shape", ()))
+  return frames.dtype == jnp.uint16 and shape[-2:] == (cfg.rows, cfg.cols)
+
+
+def unpack(cells):
+  """Packed cells (..., rows, cols) uint16 (`codepoint | style << 7`, data_pipelines.codec) ->
+  contract frames (..., rows, cols, 7) uint8: one table gather, on the device."""
+  return jnp.take(jnp.asarray(codec.CELL_LUT), cells.astype(jnp.int32), axis=0)
+
+
+def check_frames(frames, cfg: ModelConfig):
+  """Raises ValueError unless `frames` are integer contract frames (..., rows, cols, 7) or
+  packed cells (..., rows, cols) uint16."""
+  shape = tuple(getattr(frames, "shape", ()))
+  if is_packed(frames, cfg):
+    return
   expected = cfg.frame_shape
   if len(shape) < 3 or shape[-3:] != expected:
     raise ValueError(
         f"frames have shape {shape}; expected (..., {expected[0]}, {expected[1]}, {expected[2]}) "
         f"= (..., rows, cols, [codepoint, fg R, G, B, bg R, G, B]) for this ModelConfig "
-        f"(rows={cfg.rows}, cols={cfg.cols}); render frames at that size or change the config")
+        f"(rows={cfg.rows}, cols={cfg.cols}), or packed uint16 cells (..., rows, cols); render "
+        f"frames at that size or change the config")
   if not jnp.issubdtype(frames.dtype, jnp.integer):
     raise ValueError(f"frames must hold integer cells (uint8 or int32), got dtype {frames.dtype}")
 
@@ -172,8 +189,11 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
 
 
 def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
-  """frames (..., rows, cols, 7) integer -> embeddings (..., d_model) float32."""
+  """frames (..., rows, cols, 7) integer or packed cells (..., rows, cols) uint16 ->
+  embeddings (..., d_model) float32."""
   check_frames(frames, cfg)
+  if is_packed(frames, cfg):
+    frames = unpack(frames)
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype

@@ -26,7 +26,7 @@ from etils import epath
 
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt as bptt_lib
-from rcfam_jax import checkpoint, data, metrics, model, optim, prefetch, sharding, train
+from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
 from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
 
 log = logging.getLogger(__name__)
@@ -192,19 +192,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                 "(set data.val_sources or data.val_fraction for held-out data)", job.ds.dir)
   eval_data = [job.eval_put(b) for b in data.eval_batches(
       job.ds, "validation" if has_val else "train", tc.eval_batch_size, tc.eval_seq_len,
-      tc.eval_batches)]
+      tc.eval_batches, vocab_size=exp.model.vocab_size, packed=True)]
   ckpt = checkpoint.Checkpointer(str(wd / "checkpoints"), keep=tc.keep_checkpoints)
   try:
     state, rnn, data_state = _restore_or_init(job, ckpt)
     index, count = job.rows
-    reader = data.train_reader(job.ds, tc.batch_size // count, tc.seq_len, tc.seed,
-                               max_lane_steps=exp.data.max_lane_steps, shard_index=index,
-                               shard_count=count)
+    batches = iter(data.train_dataset(
+        job.ds, tc.batch_size // count, tc.seq_len, tc.seed, put=job.put,
+        vocab_size=exp.model.vocab_size, max_lane_steps=exp.data.max_lane_steps,
+        shard_index=index, shard_count=count))
     if data_state is not None:
-      reader.set_state(data_state)
+      batches.set_state(data_state)
     log.info("model: %s parameters; %s windows", f"{model.n_params(state.params):,}",
              "carried-state" if tc.carry_state else "fresh (from the learned h0, c0)")
-    last = _train(job, state, rnn, reader, eval_data, ckpt, wd, stop_after)
+    last = _train(job, state, rnn, batches, eval_data, ckpt, wd, stop_after)
   finally:
     ckpt.close()
   if sharding.is_primary():
@@ -212,19 +213,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return last
 
 
-def _train(job: _Job, state, rnn, reader, eval_data, ckpt, wd: epath.Path,
+def _train(job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path,
            stop_after: int | None) -> dict[str, Any]:
-  """The step loop; returns the last logged metrics."""
+  """The step loop over `batches` (a grain iterator of device batches); returns the last logged
+  metrics."""
   tc = job.exp.train
   start = int(state.step)
   end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
   lr_fn = optim.schedule(job.exp.optim.lr, job.exp.optim, tc.steps)
   writer = metrics.MetricWriter(str(wd)) if sharding.is_primary() else _NullWriter()
   progress = metrics.Progress(tc.steps, start_step=start)
-  # Read and transfer the next batches on a thread while the step runs; stops at `end`, so the
-  # saved reader state is that of the last batch consumed.
-  batches = prefetch.Prefetcher(reader.next_batch, put=job.put, depth=2,
-                                state_fn=reader.get_state, limit=end - start)
   deadline = time.monotonic() + tc.max_minutes * 60 if tc.max_minutes else math.inf
   last: dict[str, Any] = {}
   train_log: dict[str, float] = {}
@@ -289,7 +287,8 @@ def _train(job: _Job, state, rnn, reader, eval_data, ckpt, wd: epath.Path,
         check(*pending)
       save(int(state.step), force=True)
   finally:
-    batches.close()
+    if hasattr(batches, "close"):
+      batches.close()  # stops the read-ahead threads
     progress.close()
     writer.close()
   return last

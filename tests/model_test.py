@@ -276,3 +276,16 @@ def test_bf16_matmul_backward_runs_in_bf16():
   g = lambda x, w: jnp.sum(jnp.sin(nn.matmul(x, w, jnp.bfloat16, jnp.bfloat16).astype(float)))
   for a, b in zip(jax.grad(g, (0, 1))(x, w), jax.grad(f(jnp.float32), (0, 1))(x, w)):
     assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-2
+
+
+def test_packed_cells_embed_as_their_contract_frames(tiny_params):
+  """uint16 cells (what the training reader hands the device) expand on the device to the
+  frames the host expansion gives."""
+  from data_pipelines import codec
+  rng = np.random.default_rng(0)
+  cells = rng.integers(0, codec.CELL_LUT.shape[0], (2, 3, TINY.rows, TINY.cols)).astype(np.uint16)
+  np.testing.assert_array_equal(frame_head.unpack(jnp.asarray(cells)), codec.to_rgb(cells))
+  s0 = model.initial_state(tiny_params, 2)
+  a, _ = model.apply(tiny_params, jnp.asarray(cells), s0, cfg=TINY, head_chunk=2)
+  b, _ = model.apply(tiny_params, jnp.asarray(codec.to_rgb(cells)), s0, cfg=TINY, head_chunk=2)
+  np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
