@@ -7,7 +7,7 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
      frames, timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
      matmul peak measured in the same process; then, with --data, the same compiled step fed
-     by the real reader (inline, as loop.py does, and through rcfam_jax.prefetch);
+     by the real reader (inline, and through the grain pipeline loop.py uses);
   2. torch: with --compare-torch PATH, the PyTorch reference at the same B and T, and the ratio;
   3. lstm: one LSTM layer B=16 H=1024 T=2048 bf16, fwd and fwd+bwd us/step per variant;
   4. memory: allocator peak of real steps at T=128 and T=8192 (one process each), and XLA's

@@ -72,6 +72,16 @@ def prepare(cfg: DataConfig, *, overwrite: bool = False) -> Dataset:
   return Dataset(cfg.dir, tok, n_actions, tuple(sorted(meta["splits"])))
 
 
+def open_built(d: str, *, tokenizer_size: int = 0) -> Dataset:
+  """A built dataset as it is, with no config to check it against (tools that take any dataset,
+  such as the benchmark's feed); training and evaluation use `prepare`."""
+  meta = sidecar.load(d)
+  cfg = DataConfig(dir=d, rows=meta["rows"], cols=meta["cols"], build=False,
+                   tokenizer_size=tokenizer_size)
+  tok = _tokenizer(cfg) if tokenizer_size else None
+  return Dataset(d, tok, len(tok) if tok else keys_lib.NUM_KEYS, tuple(sorted(meta["splits"])))
+
+
 def check_fingerprint(cfg: DataConfig, meta: dict) -> None:
   """Raises sidecar.DatasetError unless the dataset `meta` describes was built as `cfg` asks;
   a moved source HEAD is an error only with cfg.build (else a warning)."""

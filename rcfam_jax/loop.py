@@ -222,7 +222,7 @@ def _train(job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path,
   end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
   lr_fn = optim.schedule(job.exp.optim.lr, job.exp.optim, tc.steps)
   writer = metrics.MetricWriter(str(wd)) if sharding.is_primary() else _NullWriter()
-  progress = metrics.Progress(tc.steps, start_step=start)
+  progress = metrics.Progress(tc.steps, start_step=start, disable=not sharding.is_primary())
   deadline = time.monotonic() + tc.max_minutes * 60 if tc.max_minutes else math.inf
   last: dict[str, Any] = {}
   train_log: dict[str, float] = {}

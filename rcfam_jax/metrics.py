@@ -204,7 +204,7 @@ class Progress:
   """
 
   def __init__(self, total_steps: int, *, start_step: int = 0, stream=None,
-               mininterval: float | None = None, miniters: int = 1):
+               mininterval: float | None = None, miniters: int = 1, disable: bool = False):
     stream = sys.stderr if stream is None else stream
     self.tty = bool(getattr(stream, "isatty", lambda: False)())
     if mininterval is None:
@@ -214,7 +214,7 @@ class Progress:
         total=int(total_steps), initial=int(start_step), unit="step",
         file=stream if self.tty else _Lines(stream), dynamic_ncols=self.tty,
         bar_format=None if self.tty else _PLAIN_FORMAT, mininterval=mininterval,
-        miniters=max(1, int(miniters)), leave=True)
+        miniters=max(1, int(miniters)), leave=True, disable=disable)
 
   def update(self, step: int, **scalars) -> None:
     if scalars:

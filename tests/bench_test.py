@@ -56,7 +56,7 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
   torch_ref = next(r for r in recs if r["kind"] == "torch_ref")
   assert "lengths=[16]" in torch_ref["argv"] and "d=16" in torch_ref["argv"]
   feed = next(r for r in recs if r["kind"] == "feed")
-  assert feed["inline_ratio"] > 0 and feed["prefetch_ratio"] > 0
+  assert feed["inline_ratio"] > 0 and feed["pipeline_ratio"] > 0
   lstm = {r["label"]: r for r in recs if r["kind"] == "lstm"}
   assert set(lstm) == {"unroll 2, remat none", "unroll 8, remat step", "fused kernel"}
   assert lstm["unroll 8, remat step"]["vs"] == "unroll 2, remat none"  # gradient distance

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rcfam_jax import batch as batch_lib
 from rcfam_jax import model, train
 from rcfam_jax.benchmarks import common
-from rcfam_jax.prefetch import Prefetcher
 
 
 def run_loop(step, state, rnn, next_batch, n: int):
@@ -100,48 +100,47 @@ def train_job(job: dict):
                      "recomputed frame-head forward (4x)")
   if job.get("data"):
     try:
-      state, rnn = feed_job(job, cfg, compiled, state, rnn, batch)
+      state, rnn = feed_job(job, cfg, bcfg, state, rnn)
     except Exception as e:  # report, keep the other measurements
       common.emit("feed", error=f"{type(e).__name__}: {str(e)[:300]}")
   del state, rnn, compiled, batch
 
 
-def feed_job(job, cfg, compiled, state, rnn, resident):
-  """The same compiled step fed by the real reader (inline as loop.py, then prefetched)."""
+def feed_job(job, cfg, bcfg, state, rnn):
+  """The training step fed as loop.py feeds it (data.train_dataset: the grain pipeline of
+  packed uint16 cells, read ahead and transferred on threads), against the same step on one
+  device-resident packed batch, and the reader inline (read and transfer between steps)."""
   from rcfam_jax import data
-  from rcfam_jax.config import DataConfig
   b, t, n = job["batch"], job["T"], max(job.get("feed_steps") or job["steps"], 2)
   if not os.path.exists(os.path.join(job["data"], "segments.json")):
     common.emit("feed", skipped=f"no dataset at {job['data']!r} (gitignored: build it with "
                                 f"`make data` or carry it to the device machine)")
     return state, rnn
-  ds = data.prepare(DataConfig(dir=job["data"], rows=cfg.rows, cols=cfg.cols, build=False,
-                               tokenizer_size=job.get("data_tokenizer", 0)))
-  reader = data.train_reader(ds, b, t, seed=0)
-
-  def host_batch():
-    h = reader.next_batch()
-    return {k: h[k] for k in common.BATCH_KEYS}
-
+  ds = data.open_built(job["data"], tokenizer_size=job.get("data_tokenizer", 0))
+  put = lambda h: jax.device_put(batch_lib.select(h))
+  reader = data.train_reader(ds, b, t, seed=0, packed=True)
   t0 = time.perf_counter()
-  for _ in range(2):  # warm the reader's record caches
-    host_batch()
+  host = [reader.next_batch() for _ in range(2)]  # also warms the reader's record caches
   read_s = (time.perf_counter() - t0) / 2
+  step = common.make_step(cfg, bcfg, common.adamw())  # jitted: compiles for packed cells
+  resident = put(host[0])
+  state, rnn, _, _ = _first_step(step, state, rnn, resident)
   out = {}
-  state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda: resident, n)
+  state, rnn, wall, _, _ = run_loop(step, state, rnn, lambda: resident, n)
   out["resident"] = n * b * t / wall
-  inline = lambda: {k: jnp.asarray(v) for k, v in host_batch().items()}  # as loop.py does
-  state, rnn, wall, _, _ = run_loop(compiled, state, rnn, inline, n)
+  state, rnn, wall, _, _ = run_loop(step, state, rnn, lambda: put(reader.next_batch()), n)
   out["reader_inline"] = n * b * t / wall
-  with Prefetcher(host_batch, depth=2, limit=n) as it:
-    state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda: next(it), n)
-  out["reader_prefetch"] = n * b * t / wall
+  pipe = iter(data.train_dataset(ds, b, t, seed=0, put=put))
+  next(pipe)  # the threads started, their buffers filled
+  state, rnn, wall, _, _ = run_loop(step, state, rnn, lambda: next(pipe), n)
+  pipe.close()
+  out["grain_pipeline"] = n * b * t / wall
   common.emit("feed", T=t, batch=b, steps=n, dataset=job["data"], host_read_s=round(read_s, 4),
               host_frames_per_s=round(b * t / read_s, 1),
-              host_batch_bytes=int(sum(v.nbytes for v in host_batch().values())),
+              host_batch_bytes=int(sum(v.nbytes for v in batch_lib.select(host[1]).values())),
               **{f"{k}_frames_per_s": round(v, 1) for k, v in out.items()},
               inline_ratio=round(out["reader_inline"] / out["resident"], 4),
-              prefetch_ratio=round(out["reader_prefetch"] / out["resident"], 4))
+              pipeline_ratio=round(out["grain_pipeline"] / out["resident"], 4))
   return state, rnn
 
 
