@@ -31,9 +31,10 @@ test: $(STAMP)
 train: $(STAMP)
 	$(PY) -m rcfam_jax.main --config experiments/$(EXP).py --workdir $(WORKDIR) $(ARGS)
 
-# Build the dataset experiments/$(EXP).py names (sources: 'self', local clones, Git URLs).
+# Build the dataset experiments/$(EXP).py names (sources: 'self', local clones, Git URLs);
+# ARGS: the same --config.data.x=v overrides as for train.
 data: $(STAMP)
-	$(PY) -m rcfam_jax.data --config experiments/$(EXP).py
+	$(PY) -m rcfam_jax.data --config experiments/$(EXP).py $(ARGS)
 
 # Teacher-forced loss / top-1 / top-5 of $(WORKDIR)'s newest checkpoint (one JSON line).
 eval: $(STAMP)

@@ -3,7 +3,10 @@
     python -m data_pipelines.build --repo PATH_OR_URL [--repo ...] --out DIR \\
         [--rows 24 --cols 80 --window 256] [--val-repo NAME_OR_SPEC ...] [--val-fraction F]
         [--verify]
-    python -m data_pipelines.build --exp NAME [--verify]     # what `make data EXP=NAME` runs
+
+An experiment's dataset is built by `make data EXP=NAME` (`python -m rcfam_jax.data --config
+experiments/NAME.py`), which reads its config and calls `build_from_sources`; this package imports
+nothing from rcfam_jax or experiments.
 
 Stages: (1) compile each repository into segments (episode.py), in parallel over
 repositories; (2) replay + render + encode each segment's windows, in parallel
@@ -19,7 +22,6 @@ The last stdout line is a JSON summary.
 import argparse
 import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 import multiprocessing
@@ -304,41 +306,19 @@ def build_from_sources(sources_: list[str], out_dir: str, rows: int = 24, cols: 
     return build(srcs, out_dir, cfg, val=tuple(val_sources), verify=verify, overwrite=overwrite)
 
 
-def experiment_data(name: str) -> dict:
-    """Build arguments from `experiments/<name>.py`: get_config().data with fields
-    sources (default ['self']), dir, rows, cols and optional window, val_sources,
-    val_fraction (default 0.0), max_keys_per_commit, max_segment_steps."""
-    try:
-        mod = importlib.import_module(f"experiments.{name}")
-    except ModuleNotFoundError as e:
-        raise BuildError(f"experiment {name!r} not found ({e}); see experiments/") from e
-    data = getattr(mod.get_config(), "data", None)
-    get = (lambda k, d=None: data.get(k, d)) if isinstance(data, dict) else \
-        (lambda k, d=None: getattr(data, k, d))
-    if data is None or get("dir") is None:
-        raise BuildError(f"experiments/{name}.py: get_config().data.dir is missing")
-    return {"sources_": list(get("sources", ["self"])), "out_dir": get("dir"),
-            "rows": get("rows", 24), "cols": get("cols", 80), "window": get("window", 256),
-            "val_sources": tuple(get("val_sources", ())),
-            "val_fraction": float(get("val_fraction", 0.0) or 0.0),
-            "max_keys_per_commit": get("max_keys_per_commit", 100_000),
-            "max_segment_steps": get("max_segment_steps", 1 << 16)}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipelines.build",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--repo", action="append", help="'self', a path or a Git URL")
     ap.add_argument("--out")
-    ap.add_argument("--exp", help="take sources, --out and the frame size from experiments/EXP.py")
-    ap.add_argument("--rows", type=int)
-    ap.add_argument("--cols", type=int)
-    ap.add_argument("--window", type=int)
-    ap.add_argument("--max-keys-per-commit", type=int, help="default 100000 (or the --exp's)")
-    ap.add_argument("--max-segment-steps", type=int, help="default 65536 (or the --exp's)")
+    ap.add_argument("--rows", type=int, default=24)
+    ap.add_argument("--cols", type=int, default=80)
+    ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--max-keys-per-commit", type=int, default=100_000)
+    ap.add_argument("--max-segment-steps", type=int, default=1 << 16)
     ap.add_argument("--all-extensions", action="store_true", help="no extension allowlist")
     ap.add_argument("--val-repo", action="append", default=[], help="source held out for validation")
-    ap.add_argument("--val-fraction", type=float, default=None, metavar="F",
+    ap.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                     help="hold out the last ceil(F * n) commits of each other repo (0 <= F < 1)")
     ap.add_argument("--cache-dir", default=None, help="where URLs are cloned (.cache/repos)")
     ap.add_argument("--workers", type=int, default=0)
@@ -348,26 +328,15 @@ def main(argv=None) -> int:
     logging.getLogger("absl").setLevel(logging.ERROR)
     import tensorflow_datasets as tfds
     tfds.disable_progress_bar()
+    if not a.repo or not a.out:
+        ap.error("pass --repo and --out (an experiment's dataset: make data EXP=NAME)")
     try:
-        args = experiment_data(a.exp) if a.exp else {"sources_": a.repo, "out_dir": a.out,
-                                                       "val_sources": (), "val_fraction": 0.0}
-        for k in ("rows", "cols", "window"):
-            if getattr(a, k) is not None or k not in args:
-                args[k] = getattr(a, k) or {"rows": 24, "cols": 80, "window": 256}[k]
-        args["sources_"] = a.repo or args["sources_"]
-        args["out_dir"] = a.out or args["out_dir"]
-        args["val_sources"] = tuple(a.val_repo) or args["val_sources"]
-        if a.val_fraction is not None:
-            args["val_fraction"] = a.val_fraction
-        for k, default in (("max_keys_per_commit", 100_000), ("max_segment_steps", 1 << 16)):
-            if getattr(a, k) is not None or k not in args:
-                args[k] = default if getattr(a, k) is None else getattr(a, k)
-        if not args["sources_"] or not args["out_dir"]:
-            ap.error("pass --repo and --out, or --exp")
         filt = FilterConfig(extensions=()) if a.all_extensions else FilterConfig()
         summary = build_from_sources(
-            **args, cache_dir=a.cache_dir, verify=a.verify, overwrite=a.overwrite,
-            filter=filt, workers=a.workers)
+            a.repo, a.out, a.rows, a.cols, window=a.window, val_sources=tuple(a.val_repo),
+            val_fraction=a.val_fraction, max_keys_per_commit=a.max_keys_per_commit,
+            max_segment_steps=a.max_segment_steps, cache_dir=a.cache_dir, verify=a.verify,
+            overwrite=a.overwrite, filter=filt, workers=a.workers)
     except (BuildError, sources.GitSourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,8 +7,10 @@ Their defaults are the dataclass defaults, so a config lists only what it change
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import ml_collections
+from ml_collections import config_dict
 
 from rcfam_jax import optim, train
 from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig
@@ -20,7 +22,15 @@ def _section(cls, **overrides):
   if unknown:
     raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
   values.update(overrides)  # tuples stay tuples: ml_collections overrides them from flags
-  return ml_collections.ConfigDict(values)
+  hints = typing.get_type_hints(cls)
+  return ml_collections.ConfigDict({k: _typed_none(hints[k]) if v is None else v
+                                    for k, v in values.items()})
+
+
+def _typed_none(hint):
+  """None as a typed placeholder (`int | None` -> int), so `--config.x.y=3` can set it."""
+  types = [typing.get_origin(t) or t for t in typing.get_args(hint) if t is not type(None)]
+  return config_dict.placeholder(types[0]) if len(types) == 1 else None
 
 
 def base_config(*, model=None, bptt=None, optim_=None, train_=None, data_=None, mesh=None,

@@ -1,6 +1,7 @@
 """Training data: build (if needed) the text-video dataset an experiment names, and read it.
 
-  python -m rcfam_jax.data --config experiments/demo.py     # what `make data EXP=demo` runs
+  python -m rcfam_jax.data --config experiments/demo.py[:ARG] [--config.data.dir=...]
+                                                           # what `make data EXP=demo` runs
 
 The dataset is built by `data_pipelines` from Git sources ('self' = this repository's history,
 local clones or URLs) into `DataConfig.dir`, written to a temporary directory and renamed when
@@ -178,19 +179,21 @@ def eval_batches(ds: Dataset, split: str, batch: int, seq_len: int, n_batches: i
 
 def main(argv=None) -> int:
   import argparse
-  import importlib.util
 
+  from rcfam_jax import experiment
   from rcfam_jax.config import from_dict
-  p = argparse.ArgumentParser(description="Build the dataset an experiment config names.")
-  p.add_argument("--config", required=True, help="experiments/NAME.py")
+  p = argparse.ArgumentParser(
+      prog="python -m rcfam_jax.data", description="Build the dataset an experiment config names.",
+      epilog="Further --config.section.field=value arguments override the config, as for "
+             "rcfam_jax.main.")
+  p.add_argument("--config", required=True, help="experiments/NAME.py[:ARG]")
   p.add_argument("--overwrite", action="store_true", help="rebuild the dataset if it exists")
-  args = p.parse_args(argv)
-  spec = importlib.util.spec_from_file_location("exp", args.config)
-  if spec is None or not os.path.exists(args.config):
-    raise SystemExit(f"no experiment file {args.config!r}; see experiments/")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  data = mod.get_config().data.to_dict()
+  args, overrides = p.parse_known_args(argv)
+  try:
+    data = experiment.load(args.config, overrides).data.to_dict()
+  except experiment.ExperimentError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   try:
     ds = prepare(from_dict(DataConfig, data), overwrite=args.overwrite)
   except (build_lib.BuildError, sidecar.DatasetError, GitSourceError) as e:

@@ -99,6 +99,30 @@ def test_mismatch_refused(built, repos, change, diff, fix):
   assert sidecar_bytes(built.dir) == before
 
 
+def test_cli_loads_the_experiment_as_main_does(built, repos, capsys):
+  """`make data`: `python -m rcfam_jax.data --config SPEC[:ARG] --config.data.x=v` (the loader
+  of rcfam_jax.main); this dataset's settings given as overrides reuse it as built."""
+  smoke = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "smoke.py")
+  same = [f"--config.data.sources={tuple(repos)!r}", "--config.data.val_sources=('beta',)",
+          "--config.data.val_fraction=0.25", f"--config.data.rows={ROWS}",
+          f"--config.data.cols={COLS}", f"--config.data.window={WINDOW}",
+          "--config.data.max_keys_per_commit", "3000", "--config.data.max_segment_steps=400"]
+  before = sidecar_bytes(built.dir)
+  assert data.main(["--config", f"{smoke}:dir={built.dir}", *same]) == 0  # ARG: smoke's dir=
+  out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert out["dir"] == built.dir and out["splits"] == ["train", "validation"]
+  assert sidecar_bytes(built.dir) == before
+  spec = f"--config={smoke}:dir={built.dir}"
+  for argv, err in (
+      ([spec, *same, "--config.data.window=16"], "data.window: dataset 32, asked 16"),
+      ([spec, *same, "--config.data.windows=16"], "data has no field 'windows'"),
+      ([spec, *same, "--config.data.window=wide"], "--config.data.window=wide"),
+      (["--config=experiments/nope.py"], "no experiment 'experiments/nope.py'")):
+    assert data.main(argv) == 2
+    assert err in capsys.readouterr().err
+  assert sidecar_bytes(built.dir) == before
+
+
 def test_self_source_fresh_build_then_head_moved(tmp_path, monkeypatch, caplog):
   """`make train`'s case: source 'self' is built on first use and reused; a new commit makes
   the data stale: an error with data.build=True, a warning with data.build=False (use as

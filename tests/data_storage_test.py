@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -245,21 +244,17 @@ def test_sources(repos, tmp_path, monkeypatch):
         sources.resolve("file:///nonexistent/repo.git", str(tmp_path / "cache"))
 
 
-def test_build_from_experiment_config(repos, tmp_path, monkeypatch, capsys):
-    mod = types.ModuleType("experiments.fake_data_exp")
-    out = str(tmp_path / "exp_ds")
-    mod.get_config = lambda: types.SimpleNamespace(data={
-        "sources": [repos[1]], "dir": out, "rows": 12, "cols": 40, "window": 32,
-        "val_fraction": 0.2, "max_keys_per_commit": 5000})
-    monkeypatch.setitem(sys.modules, "experiments.fake_data_exp", mod)
-    assert build.main(["--exp", "fake_data_exp", "--workers", "1"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().split("\n")[-1])
-    side = load_side(out)
-    assert summary["out"] == out and side["rows"] == 12 and side["window"] == 32
-    assert summary["val_commits"] == 2 and set(side["splits"]) == {"train", "validation"}
-    assert build.experiment_data("fake_data_exp")["val_fraction"] == 0.2
-    fp = side["fingerprint"]  # the experiment's caps, as rcfam_jax.data.prepare expects them
-    assert (fp["max_keys_per_commit"], fp["max_segment_steps"]) == (5000, 1 << 16)
+def test_imports_nothing_from_the_trainer_or_experiments():
+    """data_pipelines is the low-level tool; `make data` (rcfam_jax.data) reads experiments."""
+    root = os.path.dirname(build.__file__)
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".py"):
+            with open(os.path.join(root, name)) as f:
+                text = f.read()
+            assert not re.search(r"^\s*(from|import)\s+(rcfam_jax|experiments)\b", text, re.M), name
+            assert not re.search(r"[\"']experiments\.", text), name  # no import_module either
+    with pytest.raises(SystemExit):  # --exp is gone: python -m rcfam_jax.data --config ...
+        build.main(["--exp", "smoke"])
 
 
 def test_fingerprint_stored(built, repos):

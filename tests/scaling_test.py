@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from data_pipelines import synthetic
+from rcfam_jax import experiment
 from rcfam_jax.scaling import fit, sweep
 from rcfam_jax.scaling.__main__ import main
 
@@ -100,8 +101,27 @@ def test_equal_tokens_plan_scales_batch():
   assert [r["batch_size"] for r in runs] == [16384, 2048, 256, 64, 16]
   assert {r["config"].train.eval_seq_len for r in runs} == {512}
   assert [r["source"] for r in runs][0] == "experiments/compilers_2.py"
-  with pytest.raises(KeyError, match="no field"):
+  with pytest.raises(experiment.ExperimentError, match="train has no field 'nope'"):
     sweep.plan("compilers", [2, 16], overrides=("--config.train.nope=1",))
+
+
+def test_plan_loads_as_main_does():
+  """--config.* overrides are config_flags': typed (a None-able field too), named when wrong."""
+  base = sweep.plan("compilers", [32], steps=3, overrides=("--config.train.eval_at=(3,)",))
+  c = base[0]["config"]  # no compilers_32.py: compilers.py with seq_len=32 in its ARG
+  assert base[0]["source"] == "experiments/compilers.py" and c.bptt.head_chunk == 32
+  assert (c.train.seq_len, c.train.steps, c.train.eval_at) == (32, 3, (3,))
+  c = sweep.plan("smoke", [4], arg="steps=7", overrides=("--config.data.max_lane_steps=512",)
+                 )[0]["config"]  # smoke's get_config takes no seq_len: --config.train.seq_len=4
+  assert (c.train.seq_len, c.train.steps, c.data.max_lane_steps) == (4, 7, 512)
+  with pytest.raises(experiment.ExperimentError, match="--config.train.steps=many"):
+    sweep.plan("smoke", [4], overrides=("--config.train.steps=many",))
+  with pytest.raises(experiment.ExperimentError, match="--seq-lens sets it"):
+    sweep.plan("smoke", [4], overrides=("--config.train.seq_len=8",))
+  with pytest.raises(experiment.ExperimentNotFound, match="nor experiments/nope.py"):
+    sweep.plan("nope", [4])
+  assert main(["run", "--exp", "smoke", "--seq-lens", "4", "--root", "/nonexistent/x",
+               "--config.train.nope=1"]) == 2  # an error line, before anything is written
 
 
 def test_tiny_sweep_run_then_fit_writes_report(tmp_path):

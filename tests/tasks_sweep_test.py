@@ -20,6 +20,17 @@ def test_every_config_loads_and_builds():
     sweep.load_config("frjt_lstm1", "preset=quick,nope=1")
 
 
+def test_config_overrides_as_main(tmp_path, capsys):
+  """--config.run.steps=... as rcfam_jax.main takes them (config_flags); a bad one is named."""
+  cfg = sweep.load_config("maze_lstm1", "preset=quick",
+                          ["--config.run.steps=2", "--config.run.eval_depths=(1,)"])
+  assert (sweep.build(cfg)[2].steps, sweep.build(cfg)[2].eval_depths) == (2, (1,))
+  with pytest.raises(SystemExit):  # before any training or output
+    sweep.main(["--quick", "--only=frjt_lstm1", "--config.run.nope=1", f"--out={tmp_path}/o"])
+  assert "run has no field 'nope'" in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / "o")
+
+
 def test_full_preset_is_one_sweep_with_per_task_budgets():
   names = set(depth.SWEEP)
   assert {"frjt16_lstm1", "frjt16_transformer8", "frjt16_mamba8"} <= names

@@ -19,7 +19,8 @@ def main(argv=None) -> int:
   ap = argparse.ArgumentParser(prog="python -m rcfam_jax.scaling", description=__doc__)
   sub = ap.add_subparsers(dest="cmd", required=True)
   r = sub.add_parser("run", help="train or resume one run per sequence length into ROOT/T<T>",
-                     epilog="Further --config.section.field=value arguments override every run.")
+                     epilog="Further --config.section.field=value arguments override every run, "
+                            "as they override rcfam_jax.main's config.")
   r.add_argument("--exp", required=True, help="experiments/<exp>_<T>.py or experiments/<exp>.py")
   r.add_argument("--seq-lens", required=True, type=_seq_lens)
   r.add_argument("--root", required=True)
@@ -41,17 +42,19 @@ def main(argv=None) -> int:
   logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
   logging.getLogger("rcfam_jax").setLevel(logging.INFO)
   if args.cmd == "run":
-    bad = [e for e in extra if not e.startswith("--config.")]
-    if bad:
-      ap.error(f"unrecognized arguments: {bad}")
     import jax
     jax.config.update("jax_threefry_partitionable", True)  # as rcfam_jax.main
     if args.devices:  # the workers own the GPUs; this process only plans and prepares data
       jax.config.update("jax_platforms", "cpu")
+    from rcfam_jax import experiment
     from rcfam_jax.scaling import sweep
-    sweep.run(args.exp, args.seq_lens, args.root, equal_tokens=args.equal_tokens,
-              steps=args.steps, overrides=tuple(extra), arg=args.arg,
-              devices=[d for d in args.devices.split(",") if d.strip()] or None)
+    try:  # the overrides are parsed by config_flags, as rcfam_jax.main parses them
+      sweep.run(args.exp, args.seq_lens, args.root, equal_tokens=args.equal_tokens,
+                steps=args.steps, overrides=tuple(extra), arg=args.arg,
+                devices=[d for d in args.devices.split(",") if d.strip()] or None)
+    except experiment.ExperimentError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
     return 0
   if extra:
     ap.error(f"unrecognized arguments: {extra}")

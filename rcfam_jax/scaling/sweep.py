@@ -1,80 +1,60 @@
 """Trains (or resumes) one run per trained sequence length, in-process, into ROOT/T<T>."""
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import inspect
 import json
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
+from typing import Sequence
 
 import ml_collections
 
-from rcfam_jax import metrics
+from rcfam_jax import experiment, metrics
 
 log = logging.getLogger(__name__)
 
 
-def _module(name: str):
-  return importlib.import_module(name) if importlib.util.find_spec(name) else None
+def _exists(module: str) -> bool:
+  return importlib.util.find_spec(module) is not None
 
 
-def load_config(exp: str, seq_len: int, arg: str | None = None
+def _spec(module: str, arg: str | None) -> str:
+  return f"{module}:{arg}" if arg else module
+
+
+def load_config(exp: str, seq_len: int, arg: str | None = None, overrides: Sequence[str] = ()
                 ) -> tuple[ml_collections.ConfigDict, str]:
-  """Config for `exp` at T: experiments/<exp>_<T>.py if present, else <exp>.py get_config.
+  """Config for `exp` at T, loaded as rcfam_jax.main loads it (rcfam_jax.experiment).
 
-  `arg` is the big_vision-style config argument ('a=1,b=2'), passed to get_config.
-
-  An <exp>.py whose get_config takes no `seq_len` (e.g. smoke) gets train.seq_len set instead.
+  experiments/<exp>_<T>.py if present, else <exp>.py with `seq_len=T` in its get_config argument
+  when get_config takes a `seq_len` (compilers), else with --config.train.seq_len=T (smoke).
+  `arg` is the big_vision-style get_config argument ('a=1,b=2'); `overrides` are
+  '--config.section.field=value' arguments, parsed by ml_collections.config_flags.
   Returns the config and the file it came from.
   """
-  per_t = _module(f"experiments.{exp}_{seq_len}")
-  if per_t is not None:
-    return per_t.get_config(arg), f"experiments/{exp}_{seq_len}.py"
-  base = _module(f"experiments.{exp}")
-  if base is None:
-    raise FileNotFoundError(f"neither experiments/{exp}_{seq_len}.py nor experiments/{exp}.py")
-  if "seq_len" in inspect.signature(base.get_config).parameters:
-    c = base.get_config(arg, seq_len=seq_len)
+  per_t, base = f"experiments.{exp}_{seq_len}", f"experiments.{exp}"
+  if _exists(per_t):
+    c, source = experiment.load(_spec(per_t, arg), overrides), f"experiments/{exp}_{seq_len}.py"
+  elif not _exists(base):
+    raise experiment.ExperimentNotFound(
+        f"neither experiments/{exp}_{seq_len}.py nor experiments/{exp}.py")
+  elif "seq_len" in inspect.signature(importlib.import_module(base).get_config).parameters:
+    c = experiment.load(_spec(base, ",".join(filter(None, [arg, f"seq_len={seq_len}"]))),
+                        overrides)
+    source = f"experiments/{exp}.py"
   else:
-    c = base.get_config(arg)
-    c.train.seq_len = seq_len
+    c = experiment.load(_spec(base, arg), [f"--config.train.seq_len={seq_len}", *overrides])
+    source = f"experiments/{exp}.py"
   if c.train.seq_len != seq_len:
-    raise ValueError(f"experiments/{exp}.py gave train.seq_len={c.train.seq_len}, not {seq_len}")
-  return c, f"experiments/{exp}.py"
-
-
-def _parse_value(text: str, current):
-  try:
-    value = ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    value = text  # a bare string such as a path or a name
-  if isinstance(current, tuple) and isinstance(value, list):
-    value = tuple(value)
-  if isinstance(current, tuple) and isinstance(value, str):
-    value = (value,)
-  return value
-
-
-def apply_overrides(c: ml_collections.ConfigDict, overrides: list[str]) -> None:
-  """Applies '--config.a.b=value' (or 'a.b=value') strings in place; values are Python literals."""
-  for item in overrides:
-    key, sep, text = item.removeprefix("--config.").partition("=")
-    if not sep:
-      raise ValueError(f"override {item!r} is not --config.section.field=value")
-    *path, leaf = key.split(".")
-    node = c
-    for p in path:
-      if p not in node:
-        raise KeyError(f"override {item!r}: no config section {p!r}")
-      node = node[p]
-    if leaf not in node:
-      raise KeyError(f"override {item!r}: no field {leaf!r} (known: {sorted(node.keys())})")
-    node[leaf] = _parse_value(text, node[leaf])
+    raise experiment.ExperimentError(f"{source} gave train.seq_len={c.train.seq_len}, not "
+                                     f"{seq_len}: --seq-lens sets it; do not override it")
+  return c, source
 
 
 def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: int | None = None,
@@ -88,13 +68,11 @@ def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: in
     raise ValueError(f"seq_lens must be distinct positive integers, got {seq_lens}")
   runs = []
   for t in sorted(seq_lens):
-    c, source = load_config(exp, t, arg)
-    if steps is not None:
-      c.train.steps = steps
-    apply_overrides(c, list(overrides))
+    steps_ = [] if steps is None else [f"--config.train.steps={steps}"]
+    c, source = load_config(exp, t, arg, [*steps_, *overrides])
     runs.append({"seq_len": t, "config": c, "source": source})
   if equal_tokens:
-    if any(o.removeprefix("--config.").startswith("train.batch_size=") for o in overrides):
+    if any(re.match(r"--?config\.train\.batch_size(=|$)", o) for o in overrides):
       raise ValueError("--equal-tokens sets train.batch_size; do not override it as well")
     ref = runs[-1]["config"].train
     tokens = ref.batch_size * ref.seq_len

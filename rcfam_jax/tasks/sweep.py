@@ -4,6 +4,7 @@
       --docs=docs/DEPTH_BENCHMARK.md        # the whole H200 sweep, one run (~8 min, see docs)
   python -m rcfam_jax.tasks.sweep --preset=cpu --only=frjt_lstm1,frjt_transformer1
   python -m rcfam_jax.tasks.sweep --quick   # seconds; smoke test
+  python -m rcfam_jax.tasks.sweep --preset=cpu --only=maze_lstm1 --config.run.lr=1e-3
   python -m rcfam_jax.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
       --docs=docs/DEPTH_BENCHMARK.md        # re-render tables, plot and docs only
 
@@ -15,17 +16,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import json
 import os
 import shlex
 import shutil
 import sys
 import time
+from typing import Sequence
 
 import jax
 
-from rcfam_jax import baselines, tasks
+from rcfam_jax import baselines, experiment, tasks
 from rcfam_jax.config import from_dict
 from rcfam_jax.tasks import fit, report
 
@@ -41,15 +42,17 @@ def build(cfg):
   return task, model, from_dict(fit.RunConfig, run)
 
 
-def load_config(name: str, arg: str | None):
-  return importlib.import_module(f"experiments.depth.{name}").get_config(arg)
+def load_config(name: str, arg: str | None, overrides: Sequence[str] = ()):
+  """experiments/depth/<name>.py's config, with '--config.run.steps=...'-style overrides."""
+  return experiment.load(f"experiments.depth.{name}" + (f":{arg}" if arg else ""), overrides)
 
 
 def run_sweep(names, arg: str | None, out_dir: str, docs: str | None = None,
-              command: str | None = None, log=print):
+              command: str | None = None, log=print, overrides: Sequence[str] = ()):
   """Runs `names` in order; returns the results dict (also written to out_dir)."""
+  configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
   os.makedirs(out_dir, exist_ok=True)
-  preset = load_config(names[0], arg).preset
+  preset = configs[names[0]].preset
   results = {"meta": {"command": command or "run_sweep(...)", "preset": preset,
                       "date": datetime.datetime.now(datetime.timezone.utc).strftime(
                           "%Y-%m-%d %H:%M UTC"),
@@ -57,7 +60,7 @@ def run_sweep(names, arg: str | None, out_dir: str, docs: str | None = None,
              "runs": {}}
   t0 = time.perf_counter()
   for i, name in enumerate(names):
-    cfg = load_config(name, arg)
+    cfg = configs[name]
     task, model, run = build(cfg)
     log(f"[{i + 1}/{len(names)}] {name}: {model.kind} L={model.layers} d={model.d_model}, "
         f"{run.steps} steps x {run.batch}, depths 1..{run.train_max_depth}, "
@@ -112,9 +115,11 @@ def main(argv=None):
   p.add_argument("--from-results", default=None,
                  help="skip training: rewrite the reports (into --out, default beside the "
                       "file) and --docs from this results.json")
-  args = p.parse_args(argv)
+  args, overrides = p.parse_known_args(argv)  # --config.section.field=value, as rcfam_jax.main
   log = lambda s: print(s, flush=True)
   if args.from_results:
+    if overrides:
+      p.error(f"--from-results trains nothing: unrecognized arguments {overrides}")
     with open(args.from_results) as f:
       results = json.load(f)
     out_dir = args.out or os.path.dirname(args.from_results) or "."
@@ -132,7 +137,10 @@ def main(argv=None):
   out_dir = args.out or os.path.join("out", "depth_bench", preset)
   command = "python -m rcfam_jax.tasks.sweep " + " ".join(
       shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-  run_sweep(names, arg, out_dir, args.docs, command, log)
+  try:
+    run_sweep(names, arg, out_dir, args.docs, command, log, overrides)
+  except experiment.ExperimentError as e:
+    p.error(str(e))
   log(f"wrote {out_dir}/results.json, table.md, accuracy_vs_depth.png"
       + (f" and {args.docs}" if args.docs else ""))
 
