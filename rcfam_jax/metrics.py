@@ -223,7 +223,7 @@ class Progress:
     self._bar.update(int(step) - self._bar.n)
 
   def close(self) -> None:
-    if not self.tty and self._bar.last_print_n == self._bar.n:
+    if not self.tty and getattr(self._bar, "last_print_n", None) == self._bar.n:
       self._bar.leave = False  # this step's line is already in the log
     self._bar.close()
 

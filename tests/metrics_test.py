@@ -215,3 +215,12 @@ def test_write_text_is_atomic(tmp_path, monkeypatch):
   with pytest.raises(OSError, match="disk full"):
     metrics.write_text(path, "new")
   assert path.read_text() == "old" and os.listdir(tmp_path) == ["config.json"]
+
+
+def test_disabled_progress_prints_nothing():
+  """Processes other than 0 of a multi-process job keep their bar disabled."""
+  out = io.StringIO()
+  bar = metrics.Progress(10, stream=out, disable=True)
+  bar.update(3, loss=1.0)
+  bar.close()
+  assert out.getvalue() == ""
