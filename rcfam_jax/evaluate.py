@@ -35,7 +35,6 @@ import copy
 import difflib
 import functools
 import json
-import os
 import sys
 import time
 from typing import NamedTuple
@@ -43,11 +42,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 
 from data_pipelines import ansi, episode, render, sources
 from data_pipelines import keys as K
 from data_pipelines.tokenizer import Tokenizer, TokenizerError
-from rcfam_jax import data, inference, loop, train
+from rcfam_jax import data, inference, loop, metrics, train
 from rcfam_jax import batch as batch_lib
 from rcfam_jax.config import BPTTConfig, ModelConfig
 
@@ -138,13 +138,12 @@ def distance(start: dict, final: dict, target: dict) -> float:
 
 
 def write_cast(path: str, screens, rows: int, cols: int, title: str, fps: float = 30.0) -> None:
-  """An asciicast v2 file of a rollout's screens."""
-  prev = None
-  with open(path, "w") as f:
-    f.write(json.dumps({"version": 2, "width": cols, "height": rows, "title": title}) + "\n")
-    for i, (cp, st, cur) in enumerate(screens):
-      f.write(json.dumps([round(i / fps, 4), "o", ansi.frame_ansi(cp, st, cur, prev)]) + "\n")
-      prev = (cp, st)
+  """An asciicast v2 file of a rollout's screens (any epath: local or gs://...), written whole."""
+  lines, prev = [json.dumps({"version": 2, "width": cols, "height": rows, "title": title})], None
+  for i, (cp, st, cur) in enumerate(screens):
+    lines.append(json.dumps([round(i / fps, 4), "o", ansi.frame_ansi(cp, st, cur, prev)]))
+    prev = (cp, st)
+  metrics.write_text(path, "\n".join(lines) + "\n")
 
 
 def run_tokenizer(run: inference.RunInfo, data_dir: str | None = None) -> Tokenizer | None:
@@ -206,8 +205,9 @@ def closed_loop(make_policy, tasks, rows: int, cols: int, *, tokenizer: Tokenize
                      "distance": distance(start, r.files, t.target),
                      "noop_distance": distance(start, start, t.target)})
     if cast_dir:
-      os.makedirs(cast_dir, exist_ok=True)
-      write_cast(os.path.join(cast_dir, f"rollout_{i:03d}.cast"), r.screens, rows, cols, t.name)
+      epath.Path(cast_dir).mkdir(parents=True, exist_ok=True)
+      write_cast(str(epath.Path(cast_dir) / f"rollout_{i:03d}.cast"), r.screens, rows, cols,
+                 t.name)
   mean = lambda k: float(np.mean([float(x[k]) for x in rows_out]))
   return {"tasks": len(rows_out), "exact_match": mean("exact"), "distance": mean("distance"),
           "noop_distance": mean("noop_distance"), "committed": mean("committed"),

@@ -9,6 +9,7 @@ import math
 import os
 
 import numpy as np
+from etils import epath
 from scipy import stats
 
 from rcfam_jax import metrics
@@ -44,13 +45,12 @@ def load_run(workdir: str, *, max_gap_s: float = 600.0) -> dict:
   steps before the first logged row count at the run's median logged rate, so a run whose first
   row is an early evaluation does not start the clock late.
   """
-  cfg_path, log_path = os.path.join(workdir, "config.json"), os.path.join(workdir, "metrics.jsonl")
+  cfg_path, log_path = epath.Path(workdir) / "config.json", epath.Path(workdir) / "metrics.jsonl"
   for p in (cfg_path, log_path):
-    if not os.path.exists(p):
+    if not p.exists():
       raise FileNotFoundError(f"{p} missing: is {workdir} a run directory of `scaling run`?")
-  with open(cfg_path) as f:
-    tc = json.load(f)["train"]
-  rows = metrics.last_run(metrics.read_jsonl(log_path))  # drops rows a resume superseded
+  tc = json.loads(cfg_path.read_text())["train"]
+  rows = metrics.last_run(metrics.read_jsonl(str(log_path)))  # drops rows a resume superseded
   times = elapsed(rows, max_gap_s=max_gap_s)
   if rows:  # the steps before the first row trained too: add their time at the logged rate
     times = times + rows[0]["step"] * _seconds_per_step(rows, tc)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 
 import numpy as np
+from etils import epath
 
 from rcfam_jax import metrics
 
@@ -179,8 +179,8 @@ def markdown(result: dict, *, command: str = "") -> str:
 
 def write(result: dict, runs: list[dict], out_dir: str, *, command: str = "") -> list[str]:
   """Writes the PNGs, report.md and fit.json into out_dir (each atomically); returns the paths."""
-  os.makedirs(out_dir, exist_ok=True)
-  p = lambda name: os.path.join(out_dir, name)
+  epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
+  p = lambda name: str(epath.Path(out_dir) / name)
   plot_loss_vs_step(runs, p("loss_vs_step.png"))
   plot_loss_vs_time(runs, p("loss_vs_time.png"))
   plot_loss_vs_seq_len(result["alpha_by_step"], p("loss_vs_seq_len.png"))
