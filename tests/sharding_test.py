@@ -82,7 +82,7 @@ def _setup():
 
 def _smoke():
   from experiments import smoke
-  from rcfam_jax.config import BPTTConfig, ModelConfig
+  from rcfam_jax.config import ModelConfig
   c = smoke.get_config()
   return ModelConfig(**c.model.to_dict()), c.bptt.to_dict()
 
