@@ -189,30 +189,3 @@ def split_keys(tok: bytes) -> list[int]:
         raise TokenizerError(f"bytes {tok!r} are not a sequence of editor keys: no key's bytes "
                              f"(keys.KEY_BYTES) start at offset {end} ({tok[end:end + 4]!r})")
     return out
-
-
-def main(argv=None) -> int:
-    """python -m data_pipelines.tokenizer DIR --size N --out tokenizer.txt [--split train]"""
-    import argparse
-
-    from data_pipelines.reader import Split
-    ap = argparse.ArgumentParser(prog="python -m data_pipelines.tokenizer",
-                                 description="Learn an FBAM_TOK vocabulary from a built dataset.")
-    ap.add_argument("dir")
-    ap.add_argument("--size", type=int, default=20_351)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--split", default="train")
-    a = ap.parse_args(argv)
-    split = Split(a.dir, a.split)
-    streams = [split.segment_arrays(i)[0] for i in range(len(split.segments))]
-    tok = Tokenizer.learn(streams, a.size)
-    tok.save(a.out)
-    n_keys = sum(len(s) for s in streams)
-    n_tok = sum(len(tok.encode_all(s)[0]) for s in streams)
-    print(json.dumps({"tokens": len(tok), "keys": n_keys, "steps": n_tok,
-                      "keys_per_step": round(n_keys / max(n_tok, 1), 3), "out": a.out}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,7 +29,7 @@ import numpy as np
 from data_pipelines import build as build_lib
 from data_pipelines import keys as keys_lib
 from data_pipelines import reader as reader_lib
-from data_pipelines import sidecar
+from data_pipelines import sidecar, vocab
 from data_pipelines.git_reader import GitSourceError
 from data_pipelines.tokenizer import Tokenizer
 from rcfam_jax.config import DataConfig
@@ -113,10 +113,8 @@ def check_fingerprint(cfg: DataConfig, meta: dict) -> None:
 def _tokenizer(cfg: DataConfig) -> Tokenizer:
   path = os.path.join(cfg.dir, f"tokenizer_{cfg.tokenizer_size}.txt")
   if not os.path.exists(path):
-    split = reader_lib.Split(cfg.dir, "train")
-    streams = [split.segment_arrays(i)[0] for i in range(len(split.segments))]
     tmp = f"{path}.tmp{os.getpid()}"
-    Tokenizer.learn(streams, cfg.tokenizer_size).save(tmp)
+    Tokenizer.learn(vocab.key_streams(cfg.dir), cfg.tokenizer_size).save(tmp)
     os.replace(tmp, path)
   tok = Tokenizer.load(path)
   if len(tok) > cfg.tokenizer_size:

@@ -47,7 +47,7 @@ from etils import epath
 from data_pipelines import ansi, episode, render, sources
 from data_pipelines import keys as K
 from data_pipelines.tokenizer import Tokenizer, TokenizerError
-from rcfam_jax import data, inference, loop, metrics, train
+from rcfam_jax import data, experiment, inference, metrics, train
 from rcfam_jax import batch as batch_lib
 from rcfam_jax.config import BPTTConfig, ModelConfig
 
@@ -106,7 +106,7 @@ def commit_tasks(start_files, keys, rows: int, cols: int, names=()) -> list[Task
   return tasks
 
 
-def held_out_tasks(exp: loop.Experiment, n: int) -> list[Task]:
+def held_out_tasks(exp: experiment.Experiment, n: int) -> list[Task]:
   """The first `n` held-out commits of the run's sources (val_fraction / val_sources)."""
   d, tasks = exp.data, []
   specs = [(s, d.val_fraction) for s in d.sources if d.val_fraction] + \

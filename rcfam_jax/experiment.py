@@ -1,4 +1,5 @@
-"""Loads an experiment config exactly as `python -m rcfam_jax.main --config ...` does.
+"""Experiments: a config loaded exactly as `python -m rcfam_jax.main --config ...` loads it, and
+its frozen sections (`Experiment`, `parse_config`).
 
   cfg = experiment.load("experiments/demo.py:steps=20", ["--config.train.batch_size=4"])
 
@@ -11,6 +12,7 @@ experiment: rcfam_jax.main, rcfam_jax.data, rcfam_jax.scaling and rcfam_jax.task
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import re
@@ -21,8 +23,40 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from rcfam_jax import optim, train
+from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
+
 _FLAG = "config"
 _OVERRIDE = re.compile(rf"^--?(?:no)?{_FLAG}\.([^=]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  model: ModelConfig
+  bptt: BPTTConfig
+  optim: optim.OptimConfig
+  train: train.TrainConfig
+  data: DataConfig
+  mesh: MeshConfig = MeshConfig()
+
+
+def parse_config(config: ml_collections.ConfigDict) -> Experiment:
+  """ConfigDict -> frozen dataclasses, with the cross-section checks."""
+  c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  missing = [k for k in ("model", "bptt", "optim", "train", "data") if k not in c]
+  if missing:
+    raise ValueError(f"config lacks section(s) {missing}; start from experiments/common.py")
+  extra = sorted(set(c) - {"model", "bptt", "optim", "train", "data", "mesh", "description"})
+  if extra:
+    raise ValueError(f"unknown config section(s) {extra}")
+  exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(BPTTConfig, c["bptt"]),
+                   from_dict(optim.OptimConfig, c["optim"]),
+                   from_dict(train.TrainConfig, c["train"]),
+                   from_dict(DataConfig, c["data"]), from_dict(MeshConfig, c.get("mesh")))
+  if (exp.model.rows, exp.model.cols) != (exp.data.rows, exp.data.cols):
+    raise ValueError(f"model frames are {exp.model.rows}x{exp.model.cols} but data frames are "
+                     f"{exp.data.rows}x{exp.data.cols}: set model.rows/cols = data.rows/cols")
+  return exp
 
 
 class ExperimentError(ValueError):

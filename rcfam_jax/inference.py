@@ -25,7 +25,7 @@ from etils import epath
 
 from data_pipelines import keys as keys_lib
 from data_pipelines import render, syntax
-from rcfam_jax import checkpoint, data, loop, model
+from rcfam_jax import checkpoint, data, experiment, model
 from rcfam_jax.config import ModelConfig
 
 __all__ = ["RunInfo", "Loaded", "load", "dataset", "init_state", "make_step", "greedy",
@@ -37,7 +37,7 @@ class RunInfo:
   """What a run's workdir says besides the parameters."""
   workdir: str
   step: int
-  exp: loop.Experiment     # model, bptt, optim, train and data configs of the run
+  exp: experiment.Experiment     # model, bptt, optim, train and data configs of the run
 
   @property
   def n_actions(self) -> int:
@@ -50,12 +50,12 @@ class Loaded(NamedTuple):
   run: RunInfo
 
 
-def read_config(workdir: str) -> loop.Experiment:
+def read_config(workdir: str) -> experiment.Experiment:
   path = epath.Path(workdir) / "config.json"
   if not path.exists():
     raise FileNotFoundError(f"no {path}: {workdir!r} is not a training workdir "
                             "(written by `make train` / rcfam_jax.main)")
-  return loop.parse_config(ml_collections.ConfigDict(json.loads(path.read_text())))
+  return experiment.parse_config(ml_collections.ConfigDict(json.loads(path.read_text())))
 
 
 def load(workdir: str) -> Loaded:

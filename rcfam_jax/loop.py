@@ -27,42 +27,14 @@ from etils import epath
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt as bptt_lib
 from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
-from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
+from rcfam_jax.config import DataConfig
+from rcfam_jax.experiment import Experiment, parse_config
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(FloatingPointError):
   pass
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-  model: ModelConfig
-  bptt: BPTTConfig
-  optim: optim.OptimConfig
-  train: train.TrainConfig
-  data: DataConfig
-  mesh: MeshConfig = MeshConfig()
-
-
-def parse_config(config: ml_collections.ConfigDict) -> Experiment:
-  """ConfigDict -> frozen dataclasses, with the cross-section checks."""
-  c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  missing = [k for k in ("model", "bptt", "optim", "train", "data") if k not in c]
-  if missing:
-    raise ValueError(f"config lacks section(s) {missing}; start from experiments/common.py")
-  extra = sorted(set(c) - {"model", "bptt", "optim", "train", "data", "mesh", "description"})
-  if extra:
-    raise ValueError(f"unknown config section(s) {extra}")
-  exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(BPTTConfig, c["bptt"]),
-                   from_dict(optim.OptimConfig, c["optim"]),
-                   from_dict(train.TrainConfig, c["train"]),
-                   from_dict(DataConfig, c["data"]), from_dict(MeshConfig, c.get("mesh")))
-  if (exp.model.rows, exp.model.cols) != (exp.data.rows, exp.data.cols):
-    raise ValueError(f"model frames are {exp.model.rows}x{exp.model.cols} but data frames are "
-                     f"{exp.data.rows}x{exp.data.cols}: set model.rows/cols = data.rows/cols")
-  return exp
 
 
 def checkpoint_items(state: train.TrainState, rnn) -> dict:

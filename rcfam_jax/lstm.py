@@ -52,12 +52,6 @@ def initial_state(params, batch: int) -> State:
                jnp.broadcast_to(params["c0"][:, None], shape))
 
 
-def cell(gates_Bx4H, c_BxH):
-  i, f, g, o = jnp.split(gates_Bx4H, 4, axis=-1)
-  c_BxH = jax.nn.sigmoid(f) * c_BxH + jax.nn.sigmoid(i) * jnp.tanh(g)
-  return jax.nn.sigmoid(o) * jnp.tanh(c_BxH), c_BxH
-
-
 def _input_proj(p):
   """The hoisted input projection's parameters: W_x and the bias (or the sum of both biases)."""
   return {"w": p["w_x"], "b": p["b"] + p["b_h"] if "b_h" in p else p["b"]}
@@ -76,7 +70,7 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
     r = reset_B[:, None]
     h, c = jnp.where(r, h0_H, h), jnp.where(r, c0_H, c)
     gates = gx_Bx4H + nn.matmul(h, w_h, dtype)
-    h, c = cell(gates, c)
+    h, c = nn.lstm_cell(gates, c)
     return (h, c), h
 
   if remat == "step":

@@ -26,6 +26,8 @@ import subprocess
 import jax
 import jax.numpy as jnp
 
+from rcfam_jax import nn
+
 SOURCE = pathlib.Path(__file__).with_name("kernels") / "lstm_persistent.cu"
 _FWD, _BWD = "rcfam_lstm_fwd", "rcfam_lstm_bwd"
 _FLAGS = 256  # the kernels' grid-barrier flags (kMaxBlocks): one per block of 16 units
@@ -123,14 +125,12 @@ def _backward(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
 def forward_reference(gx, w, h0, c0, h, c, reset):
   """What the forward kernel computes, as a lax.scan (the same bf16 rounding of h_{t-1}):
   (y_t, c_t, hp_t = the bf16 matmul input of step t) for every t. For tests."""
-  from rcfam_jax import lstm  # lstm imports this module
-
   def step(hc, inp):
     gx_t, r = inp
     r = r[:, None].astype(bool)
     hp = jnp.where(r, h0, hc[0]).astype(jnp.bfloat16)
     gates = gx_t + jnp.matmul(hp, w, preferred_element_type=jnp.float32)
-    h, c = lstm.cell(gates, jnp.where(r, c0, hc[1]))
+    h, c = nn.lstm_cell(gates, jnp.where(r, c0, hc[1]))
     return (h, c), (h, c, hp)
 
   return jax.lax.scan(step, (h, c), (gx, reset))[1]

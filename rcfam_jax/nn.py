@@ -138,3 +138,10 @@ def attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=None):
     implementation = None
   return jax.nn.dot_product_attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK,
                                       implementation=implementation)
+
+
+def lstm_cell(gates_Bx4H, c_BxH):
+  """The LSTM cell from pre-activation gates [i f g o] -> (h, c), in the gates' dtype."""
+  i, f, g, o = jnp.split(gates_Bx4H, 4, axis=-1)
+  c_BxH = jax.nn.sigmoid(f) * c_BxH + jax.nn.sigmoid(i) * jnp.tanh(g)
+  return jax.nn.sigmoid(o) * jnp.tanh(c_BxH), c_BxH

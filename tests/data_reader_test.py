@@ -9,7 +9,7 @@ import pytest
 from data_pipelines import build, codec, render, replay, sources, synthetic
 from data_pipelines import keys as K
 from data_pipelines import reader as reader_lib
-from data_pipelines import tokenizer
+from data_pipelines import tokenizer, vocab
 from data_pipelines.reader import LaneBatchIterDataset, LaneReader, Split, random_windows
 from data_pipelines.tokenizer import HEADER, Tokenizer, TokenizerError
 
@@ -312,7 +312,7 @@ def test_random_windows(ds, tok):
 
 def test_tokenizer_cli(ds, tmp_path, capsys):
     path = str(tmp_path / "t.txt")
-    assert tokenizer.main([ds, "--size", "300", "--out", path]) == 0
+    assert vocab.main([ds, "--size", "300", "--out", path]) == 0
     info = json.loads(capsys.readouterr().out.strip())
     assert info["tokens"] == len(Tokenizer.load(path)) <= 300 and info["keys_per_step"] > 1
 

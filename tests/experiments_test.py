@@ -5,13 +5,13 @@ import jax
 import pytest
 
 from experiments import fbam_author
-from rcfam_jax import loop, model, optim
+from rcfam_jax import experiment, model, optim
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 
 
 def test_fbam_author_has_the_authors_parameter_count():
-  exp = loop.parse_config(fbam_author.get_config())
+  exp = experiment.parse_config(fbam_author.get_config())
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), exp.model))
   assert model.n_params(params) == 94_030_848
   assert (exp.model.rows, exp.model.cols, exp.model.vocab_size) == (48, 160, 20_352)

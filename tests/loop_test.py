@@ -11,7 +11,7 @@ import pytest
 
 from data_pipelines import synthetic
 from experiments import smoke
-from rcfam_jax import checkpoint, loop, metrics, model, optim, train
+from rcfam_jax import checkpoint, experiment, loop, metrics, model, optim, train
 from rcfam_jax.config import ModelConfig, from_dict
 
 EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob("experiments/*.py")
@@ -138,7 +138,7 @@ def test_missing_dataset_without_build_says_what_to_do(tmp_path):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_loads_and_lowers_at_tiny_size(name):
-  exp = loop.parse_config(importlib.import_module(f"experiments.{name}").get_config())
+  exp = experiment.parse_config(importlib.import_module(f"experiments.{name}").get_config())
   tiny = from_dict(ModelConfig, {**exp.model.__dict__, "d_model": 16, "n_head": 2, "n_layer": 1,
                                  "lstm_hidden": 16, "vocab_size": 32, "attention_impl": None,
                                  "compute_dtype": "float32"})

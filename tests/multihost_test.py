@@ -20,7 +20,7 @@ import pytest
 from data_pipelines import reader as reader_lib
 from data_pipelines import synthetic
 from experiments import smoke
-from rcfam_jax import checkpoint, data, loop, model
+from rcfam_jax import checkpoint, data, experiment, model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 10
@@ -46,7 +46,7 @@ def dataset(tmp_path_factory):
   repo = str(tmp_path_factory.mktemp("repo"))
   synthetic.make_repo(repo, n_commits=10, seed=3, lines=30, special=False)
   c = _config(repo, str(tmp_path_factory.mktemp("data") / "ds"))
-  data.prepare(loop.parse_config(c).data)  # built once, before the processes start
+  data.prepare(experiment.parse_config(c).data)  # built once, before the processes start
   return c
 
 
@@ -82,7 +82,7 @@ def _run(c, workdir):
 
 
 def _latest(workdir, c):
-  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), loop.parse_config(c).model))
+  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), experiment.parse_config(c).model))
   with checkpoint.Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
     step, items, _ = ckpt.restore_latest({"params": params}, data=False)
   states = [json.loads((pathlib.Path(workdir) / "checkpoints" / str(step) / "data" /
