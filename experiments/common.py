@@ -1,7 +1,8 @@
 """Shared pieces of the training experiments: the base ConfigDict and big_vision-style args.
 
 Every experiment file defines `get_config(arg=None) -> ConfigDict` with six sections that
-`rcfam_jax.experiment.parse_config` turns into frozen dataclasses: model, bptt, optim, train, data, mesh.
+`rcfam_jax.experiment.parse_config` turns into frozen dataclasses: model, bptt, optim, train,
+data, mesh.
 Their defaults are the dataclass defaults, so a config lists only what it changes.
 """
 from __future__ import annotations
