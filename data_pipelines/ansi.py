@@ -5,6 +5,8 @@ CUP to the row, then runs of equal style with 24-bit SGR colours, then CUP to
 the cursor. Codepoint 0x7F is shown as U+2421 and padding (0) as a space.
 """
 
+import json
+
 import numpy as np
 
 from data_pipelines import syntax as S
@@ -33,3 +35,14 @@ def frame_ansi(cp: np.ndarray, st: np.ndarray, cursor, prev=None) -> str:
                 start = c
     out.append(f"\x1b[0m\x1b[{int(cursor[0]) + 1};{int(cursor[1]) + 1}H")
     return "".join(out)
+
+
+def cast_lines(screens, rows: int, cols: int, title: str, fps: float = 30.0):
+    """The lines of an asciicast v2 file: a header, then one output event per screen.
+
+    screens: (cp, st, cursor) per frame, drawn as differences from the frame before."""
+    yield json.dumps({"version": 2, "width": cols, "height": rows, "title": title})
+    prev = None
+    for i, (cp, st, cur) in enumerate(screens):
+        yield json.dumps([round(i / fps, 4), "o", frame_ansi(cp, st, cur, prev)])
+        prev = (cp, st)

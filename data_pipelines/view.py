@@ -8,7 +8,6 @@ U+2421). `--cast` writes the steps as an asciicast (`asciinema play out.cast`).
 """
 
 import argparse
-import json
 import sys
 
 from data_pipelines import ansi, codec
@@ -28,17 +27,14 @@ def segment_steps(split: Split, seg: int, start: int, steps: int):
 
 def write_cast(split: Split, seg: int, start: int, steps: int, path: str, fps: float) -> int:
     meta = split.segments[seg]
-    header = {"version": 2, "width": split.cols, "height": split.rows,
-              "title": f"{meta['repo']} segment {meta['index']} "
-                       f"({meta['first_commit'][:10]}..{meta['last_commit'][:10]})"}
-    n, prev = 0, None
+    title = (f"{meta['repo']} segment {meta['index']} "
+             f"({meta['first_commit'][:10]}..{meta['last_commit'][:10]})")
+    screens = [(*codec.split_cells(x), cur)
+               for _, _, x, cur in segment_steps(split, seg, start, steps)]
     with open(path, "w") as f:
-        f.write(json.dumps(header) + "\n")
-        for i, (t, k, x, cur) in enumerate(segment_steps(split, seg, start, steps)):
-            cp, st = codec.split_cells(x)
-            f.write(json.dumps([round(i / fps, 4), "o", ansi.frame_ansi(cp, st, cur, prev)]) + "\n")
-            prev, n = (cp, st), n + 1
-    return n
+        f.writelines(line + "\n" for line in ansi.cast_lines(screens, split.rows, split.cols,
+                                                             title, fps))
+    return len(screens)
 
 
 def main(argv=None) -> int:

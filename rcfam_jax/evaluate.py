@@ -139,11 +139,7 @@ def distance(start: dict, final: dict, target: dict) -> float:
 
 def write_cast(path: str, screens, rows: int, cols: int, title: str, fps: float = 30.0) -> None:
   """An asciicast v2 file of a rollout's screens (any epath: local or gs://...), written whole."""
-  lines, prev = [json.dumps({"version": 2, "width": cols, "height": rows, "title": title})], None
-  for i, (cp, st, cur) in enumerate(screens):
-    lines.append(json.dumps([round(i / fps, 4), "o", ansi.frame_ansi(cp, st, cur, prev)]))
-    prev = (cp, st)
-  metrics.write_text(path, "\n".join(lines) + "\n")
+  metrics.write_text(path, "\n".join(ansi.cast_lines(screens, rows, cols, title, fps)) + "\n")
 
 
 def run_tokenizer(run: inference.RunInfo, data_dir: str | None = None) -> Tokenizer | None:

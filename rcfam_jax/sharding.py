@@ -128,12 +128,6 @@ def tree_shardings(tree, mesh, min_bytes: int = 4 << 20):
   return jax.tree_util.tree_map_with_path(one, tree)
 
 
-def abstract(tree, shardings):
-  """ShapeDtypeStructs carrying `shardings`: a restore target for checkpoint.Checkpointer."""
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      tree, shardings)
-
-
 def process_rows(mesh, batch: int) -> tuple[int, int]:
   """(shard_index, shard_count) of this process's contiguous rows of the global batch.
 
@@ -163,9 +157,7 @@ def put_global(host_tree, sharding):
 def _vary(tree, axes):
   """Casts replicated values to device-varying over `axes`: their gradient is summed over the
   devices once, where the cast is (before the loops), instead of at every use inside them."""
-  if hasattr(jax.lax, "pcast"):
-    return jax.lax.pcast(tree, axes, to="varying")
-  return jax.lax.pvary(tree, axes)  # older JAX
+  return jax.lax.pcast(tree, axes, to="varying")
 
 
 def check_batch(mesh, b: int, t: int | None = None):

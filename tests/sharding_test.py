@@ -199,7 +199,8 @@ def restore(path, workdir, mesh_cfg) -> dict:
   from rcfam_jax import checkpoint, sharding
   mesh = sharding.make_mesh(mesh_cfg)
   tree, shardings = _checkpoint_state(mesh)
-  target = sharding.abstract(jax.eval_shape(lambda: tree), shardings)
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        jax.eval_shape(lambda: tree), shardings)  # restored onto this mesh
   with checkpoint.Checkpointer(path) as ckpt:
     step, got, data_state = ckpt.restore_latest(target)
   want = np.load(os.path.join(workdir, "want.npz"))
