@@ -38,24 +38,24 @@ data: $(STAMP)
 
 # Teacher-forced loss / top-1 / top-5 of $(WORKDIR)'s newest checkpoint (one JSON line).
 eval: $(STAMP)
-	$(PY) -m rcfam_jax.evaluate --workdir $(WORKDIR) --mode teacher $(EVAL_ARGS)
+	$(PY) -m rcfam_jax.research.evaluate --workdir $(WORKDIR) --mode teacher $(EVAL_ARGS)
 
 # The model drives the editor on held-out commits: exact match, distance, asciicasts.
 eval-closed-loop: $(STAMP)
-	$(PY) -m rcfam_jax.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
+	$(PY) -m rcfam_jax.research.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
 
 # Issue-6 benchmark (throughput+MFU, torch ratio, data feed, LSTM, memory); JSON lines + table.
 bench: $(STAMP)
-	$(PY) -m rcfam_jax.bench $(BENCH_ARGS)
+	$(PY) -m rcfam_jax.research.bench $(BENCH_ARGS)
 
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
 depth-bench: $(STAMP)
-	$(PY) -m rcfam_jax.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
 scaling: $(STAMP)
-	$(PY) -m rcfam_jax.scaling run --exp $(EXP) --seq-lens $(SCALING_SEQ_LENS) --root $(SCALING_ROOT) $(SCALING_ARGS)
-	$(PY) -m rcfam_jax.scaling fit $(SCALING_ROOT)/T* --out $(SCALING_ROOT)/fit
+	$(PY) -m rcfam_jax.research.scaling run --exp $(EXP) --seq-lens $(SCALING_SEQ_LENS) --root $(SCALING_ROOT) $(SCALING_ARGS)
+	$(PY) -m rcfam_jax.research.scaling fit $(SCALING_ROOT)/T* --out $(SCALING_ROOT)/fit
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,10 +1,11 @@
-"""Grain readers of a built dataset (DATA.md §7).
+"""Grain readers of a built dataset (docs/DATA_PIPELINE.md).
 
 `LaneBatchIterDataset` (training, truncated BPTT): B lanes each walk one segment
 step by step and carry on in the next batch; a lane that finishes its segment
 takes the next one from the epoch queue and sets `reset` at its first step. The
 epoch queue is `default_rng([seed, epoch]).permutation(n_segments)` restricted to
-this process's shard (segment index mod process count), so shards are disjoint
+this reader's shard (segment index mod shard_count; the training loop gives processes
+that hold the same batch rows the same shard), so shards are disjoint
 and cover the split. The iterator state {epoch, qpos, lanes: [[segment, key
 position], ...]} is JSON and restores mid-epoch exactly.
 

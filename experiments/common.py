@@ -1,7 +1,7 @@
 """Shared pieces of the training experiments: the base ConfigDict and big_vision-style args.
 
 Every experiment file defines `get_config(arg=None) -> ConfigDict` with six sections that
-`rcfam_jax.experiment.parse_config` turns into frozen dataclasses: model, bptt, optim, train,
+`rcfam_jax.experiment.parse_config` turns into frozen dataclasses: model, exec, optim, train,
 data, mesh.
 Their defaults are the dataclass defaults, so a config lists only what it changes.
 """
@@ -14,7 +14,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from rcfam_jax import optim, train
-from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig
+from rcfam_jax.config import DataConfig, ExecConfig, MeshConfig, ModelConfig
 
 
 def _section(cls, **overrides):
@@ -34,12 +34,12 @@ def _typed_none(hint):
   return config_dict.placeholder(types[0]) if len(types) == 1 else None
 
 
-def base_config(*, model=None, bptt=None, optim_=None, train_=None, data_=None, mesh=None,
+def base_config(*, model=None, exec_=None, optim_=None, train_=None, data_=None, mesh=None,
                 description: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.description = description
   c.model = _section(ModelConfig, **(model or {}))
-  c.bptt = _section(BPTTConfig, **(bptt or {}))
+  c.exec = _section(ExecConfig, **(exec_ or {}))
   c.optim = _section(optim.OptimConfig, **(optim_ or {}))
   c.train = _section(train.TrainConfig, **(train_ or {}))
   c.data = _section(DataConfig, **(data_ or {}))

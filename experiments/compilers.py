@@ -32,12 +32,12 @@ def get_config(arg=None, *, seq_len: int = 512):
   a = common.parse_arg(arg, steps=20_000, batch=16, seq_len=seq_len, muon=True, minutes=0.0)
   c = common.base_config(
       description=f"compilers corpus, trained sequence length {a['seq_len']}",
-      # The author's frame head and LSTM (SPEC.md section 4) at 24x80 frames: 88 M parameters
+      # The author's frame head and LSTM (docs/FIDELITY.md) at 24x80 frames: 88 M parameters
       # with the author's 20,352-token vocabulary, here 4,096 learned action tokens.
       model=dict(rows=24, cols=80, d_model=1024, n_layer=3, n_head=8, downsample_blocks=2,
-                 lstm_hidden=1024, lstm_layers=1, vocab_size=4096, compute_dtype="bfloat16",
+                 lstm_hidden=1024, lstm_layers=1, vocab_size=4096, compute_dtype="bfloat16"),
+      exec_=dict(head_chunk=max(1, min(64, a["seq_len"])), loss_chunk=128,
                  attention_impl="cudnn", lstm_unroll=8),
-      bptt=dict(head_chunk=max(1, min(64, a["seq_len"])), loss_chunk=128),
       optim_=dict(name="muon" if a["muon"] else "adamw", lr=3e-4, muon_lr=2e-3,
                   schedule="cosine", warmup_steps=500),
       # Carried state (truncated BPTT), the regime of its figures in docs/ (the author's is
@@ -46,7 +46,7 @@ def get_config(arg=None, *, seq_len: int = 512):
                   log_every=20, eval_every=500, eval_batches=8, eval_seq_len=512, eval_batch_size=16,
                   ckpt_every=1000, position_buckets=4),
       data_=dict(dir="data/compilers_24x80", sources=TRAIN_SOURCES + VAL_SOURCES,
-                 val_sources=VAL_SOURCES, rows=24, cols=80, max_keys_per_commit=100_000,
+                 val_sources=VAL_SOURCES, max_keys_per_commit=100_000,
                  max_lane_steps=8192, tokenizer_size=4096),
   )
   if a["minutes"]:

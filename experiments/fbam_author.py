@@ -16,7 +16,7 @@ Command: make train EXP=fbam_author
   --workdir W --config.data.sources='("self",)' --config.data.dir=data/self_48x160
   --config.data.val_sources='()' --config.data.val_fraction=0.2 --config.train.steps=2
   --config.train.batch_size=1 --config.train.seq_len=2 --config.train.eval_seq_len=2
-  --config.train.eval_batch_size=1 --config.train.eval_batches=1 --config.bptt.head_chunk=2
+  --config.train.eval_batch_size=1 --config.train.eval_batches=1 --config.exec.head_chunk=2
 Hardware: one NVIDIA H200 (a step of 32,768 frames); the CPU check above runs on 2 cores.
 Expected: the log reports `model: 94,030,848 parameters; fresh ... windows` (CPU check above,
   2026-12-01: 2 steps in about a minute, loss near ln 20,352 = 9.92). One H200 (2026-12-01,
@@ -35,9 +35,9 @@ def get_config(arg=None):
       model=dict(rows=48, cols=160, d_model=1024, n_layer=3, n_head=8, mlp_ratio=4,
                  downsample_blocks=2, downsample_mode="dilated", attention_bias=True,
                  reduction="last_pos", lstm_hidden=1024, lstm_layers=1, lstm_biases=2,
-                 n_codepoints=256, rms_eps=1e-5, vocab_size=VOCAB, compute_dtype="bfloat16",
-                 attention_impl="cudnn"),
-      bptt=dict(head_chunk=8, loss_chunk=128),  # 256 frames of 48x160 per frame-head call
+                 n_codepoints=256, rms_eps=1e-5, vocab_size=VOCAB, compute_dtype="bfloat16"),
+      # 256 frames of 48x160 per frame-head call.
+      exec_=dict(head_chunk=8, loss_chunk=128, attention_impl="cudnn"),
       optim_=dict(name="muon", lr=2e-3, muon_lr=2e-3, muon_momentum=0.0, muon_nesterov=False,
                   weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8, schedule="constant",
                   warmup_steps=0, clip_norm=0.0),
@@ -45,6 +45,6 @@ def get_config(arg=None):
                   carry_state=False, log_every=10, eval_every=1000, eval_batches=4,
                   eval_seq_len=1024, eval_batch_size=32, ckpt_every=1000, position_buckets=4),
       data_=dict(dir="data/compilers_48x160", sources=compilers.TRAIN_SOURCES +
-                 compilers.VAL_SOURCES, val_sources=compilers.VAL_SOURCES, rows=48, cols=160,
+                 compilers.VAL_SOURCES, val_sources=compilers.VAL_SOURCES,
                  max_keys_per_commit=100_000, max_lane_steps=8192, tokenizer_size=VOCAB),
   )

@@ -1,24 +1,26 @@
 """Memory-bounded BPTT: the training loss whose gradient needs device memory flat in T.
 
-The JAX counterpart of the author's streaming scheme (SPEC.md section 5):
+The JAX counterpart of the author's streaming scheme (docs/DESIGN.md, "Memory-bounded BPTT"),
+run as ExecConfig says:
   1. the frame head runs over chunks of `head_chunk` time steps under `jax.checkpoint`, so the
      backward pass keeps only the d-vector per frame and recomputes each chunk's activations
      (head forward twice + backward once, exactly the author's cost);
   2. the LSTM stack scans over the embeddings, keeping per-step residuals, only carries
-     ('step'), or carries every R steps ('nested');
+     ('step'), or carries every `recompute_interval` steps ('nested');
   3. logits and cross-entropy are computed `loss_chunk` steps at a time under checkpoint, so
      the (T, B, V) logits never exist.
 Gradients are exact: they equal plain backprop (`plain_loss`) up to float rounding.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 
 from rcfam_jax import losses, model, sharding
-from rcfam_jax.config import BPTTConfig, ModelConfig
+from rcfam_jax.config import ExecConfig, ModelConfig
 from rcfam_jax.scan import blocked_scan
 
 
@@ -38,29 +40,23 @@ def _masked(loss_BxT, batch, new_state, hits=None):
   return losses.masked_mean(loss_BxT, valid_BxT), aux
 
 
-def _embed(params, frames, *, cfg: ModelConfig, bptt: BPTTConfig):
-  return model.embed(params, frames, cfg, chunk=bptt.head_chunk, remat=bptt.head_remat,
-                     remat_layers=bptt.layer_remat, frames_to_device=bptt.frames_on_host)
-
-
 def host_sharding(device=None):
   """Pinned host memory of `device` (default: the first): where frames_on_host keeps frames."""
   return jax.sharding.SingleDeviceSharding(device or jax.devices()[0], memory_kind="pinned_host")
 
 
 def frames_to_host(batch: dict, device=None) -> dict:
-  """The batch with its frames in pinned host memory, for BPTTConfig(frames_on_host=True)."""
+  """The batch with its frames in pinned host memory, for ExecConfig(frames_on_host=True)."""
   return {**batch, "frames": jax.device_put(batch["frames"], host_sharding(device))}
 
 
 def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,
-                   bptt: BPTTConfig, topk: int = 0):
+                   ex: ExecConfig, topk: int = 0):
   """LSTM stack + chunked cross-entropy -> (loss_TxB, new_state, hits).
 
   topk > 0 also returns the (top-1, top-k) hits of the actions, (T, B) bool each; else None.
   """
-  y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, resets_TxB, cfg=cfg,
-                                      remat=bptt.lstm_remat, interval=bptt.recompute_interval)
+  y_TxBxH, new_state = model.backbone(params, emb_TxBxD, state, resets_TxB, cfg=cfg, ex=ex)
 
   def loss_block(carry, xs):
     y_KxBxH, a_KxB = xs
@@ -71,14 +67,14 @@ def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: Mo
       out = (out, (hit_KxBxk[..., 0], jnp.any(hit_KxBxk, -1)))
     return carry, out
 
-  _, out = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), bptt.loss_chunk,
+  _, out = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), ex.loss_chunk,
                         checkpoint=True)
   loss_TxB, hits = out if topk else (out, None)
   return loss_TxB, new_state, hits
 
 
 def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
-                  bptt: BPTTConfig, mesh=None, topk: int = 0):
+                  ex: ExecConfig, mesh=None, topk: int = 0):
   """Mean cross-entropy over valid positions of one window.
 
   batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
@@ -95,8 +91,8 @@ def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
   b, t = actions.shape
   if state is None:
     state = model.initial_state(params, b)
-  embed_fn = functools.partial(_embed, cfg=cfg, bptt=bptt)
-  tail_fn = functools.partial(_backbone_loss, cfg=cfg, bptt=bptt, topk=topk)
+  embed_fn = functools.partial(model.embed, cfg=cfg, ex=ex)
+  tail_fn = functools.partial(_backbone_loss, cfg=cfg, ex=ex, topk=topk)
   head_p = {"frame_head": params["frame_head"]}
   tail_p = {k: v for k, v in params.items() if k != "frame_head"}
   if mesh is not None:
@@ -108,14 +104,18 @@ def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
   return _masked(loss_TxB.T, batch, new_state, hits)
 
 
-def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig):
-  """The same loss through `model.apply` with no chunking or remat: the reference backprop."""
+def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig,
+               ex: ExecConfig = ExecConfig()):
+  """The same loss through `model.apply` with no chunking or remat: the reference backprop
+  (of `ex`, only the kernels are used)."""
+  ex = dataclasses.replace(ex, head_chunk=batch["actions"].shape[1], head_remat="none",
+                           layer_remat=False, lstm_remat="none", frames_on_host=False)
   logits_BxTxV, new_state = model.apply(params, batch["frames"], state, batch.get("reset"),
-                                        cfg=cfg)
+                                        cfg=cfg, ex=ex)
   return _masked(losses.cross_entropy(logits_BxTxV, batch["actions"]), batch, new_state)
 
 
-def loss_and_grad(params, batch, state, *, cfg: ModelConfig, bptt: BPTTConfig, mesh=None):
+def loss_and_grad(params, batch, state, *, cfg: ModelConfig, ex: ExecConfig, mesh=None):
   """((loss, aux), grads) of `sequence_loss`."""
-  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, bptt=bptt,
+  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, ex=ex,
                                                          mesh=mesh)

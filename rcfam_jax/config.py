@@ -1,7 +1,12 @@
-"""Frozen dataclass configs: the model, the memory-bounded BPTT scheme and the data.
+"""Frozen dataclass configs: what the model computes (ModelConfig), how it is executed
+(ExecConfig: kernels, chunking and rematerialisation), the data and the device mesh.
 
-ml-collections ConfigDicts stop at `main`/`train`; they are converted here with `from_dict`, so
-everything below that boundary gets hashable, typed values that `functools.partial` can close over.
+Two runs with equal ModelConfigs and parameters compute the same function, whatever their
+ExecConfigs (up to floating-point rounding); the frame size is ModelConfig's alone.
+
+Experiments are ml-collections ConfigDicts; `rcfam_jax.experiment.parse_config` turns them into
+these dataclasses with `from_dict`, so that everything below gets hashable, typed values that
+`functools.partial` can close over.
 """
 from __future__ import annotations
 
@@ -22,12 +27,12 @@ DOWNSAMPLE_MODES = ("dilated", "geglu")
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """Frame head + residual LSTM stack + linear action head.
+  """Frame head + residual LSTM stack + linear action head: the function and its numerics.
 
-  Defaults are the reference configuration of the benchmarks (24x80 frames, d=512, 3 attention
-  layers, 8 heads, 2 downsample blocks, one LSTM layer of 512, 4096 actions).
+  Defaults: 24x80 frames, d=512, 3 attention layers of 8 heads, 2 downsample blocks, one LSTM
+  layer of 512, 4096 actions.
   """
-  rows: int = 24
+  rows: int = 24                 # frame size: the one source (the data is rendered at it)
   cols: int = 80
   n_codepoints: int = 256        # codepoints >= this are clamped to n_codepoints - 1 (as the
                                  # author's loaders do)
@@ -46,27 +51,15 @@ class ModelConfig:
   forget_bias: float = 0.0       # added to the forget-gate bias at init
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
-  attention_impl: str | None = None  # None: JAX picks; 'cudnn' for flash attention on GPU
-  conv_impl: str = "auto"        # 'xla' | 'matmul' | 'im2col' | 'parity' | 'auto' (CPU: matmul,
-                                 # else xla); see frame_head.downsample. GPU: 'parity' is
-                                 # fastest at <= 512 frames per head call (docs/BENCHMARKS.md §4)
-  lstm_unroll: int = 8
-  lstm_impl: str = "scan"        # 'scan' (lax.scan, portable) | 'fused' (persistent CUDA kernel)
   rms_eps: float = 1e-5
 
   def __post_init__(self):
     _check_choice("reduction", self.reduction, REDUCTIONS)
-    _check_choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
     _check_choice("compute_dtype", self.compute_dtype, DTYPES)
-    _check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
-    _check_choice("lstm_impl", self.lstm_impl, LSTM_IMPLS)
     _check_choice("downsample_mode", self.downsample_mode, DOWNSAMPLE_MODES)
     _check_choice("lstm_biases", self.lstm_biases, (1, 2))
-    if self.conv_impl == "parity" and self.downsample_mode != "dilated":
-      raise ValueError("conv_impl='parity' rewrites the dilated conv; downsample_mode="
-                       f"{self.downsample_mode!r} has none: use conv_impl='auto' with it")
     for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
-                 "lstm_layers", "vocab_size", "lstm_unroll"):
+                 "lstm_layers", "vocab_size"):
       if getattr(self, name) < 1:
         raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
     if self.n_layer < 0 or self.downsample_blocks < 0:
@@ -107,9 +100,16 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class BPTTConfig:
-  """How the training loss is differentiated over long sequences.
+class ExecConfig:
+  """How the model runs: kernels, and the memory-bounded BPTT scheme. Never what it computes.
 
+  conv_impl: the frame head's 3x3 convolutions: 'xla' (cuDNN on GPU), 'matmul' (nine shifted
+    matmuls), 'im2col', 'parity' (the dilated conv as four undilated ones on the parity
+    sub-grids; dilated downsample_mode only) or 'auto' (CPU: matmul, else xla).
+  attention_impl: None lets JAX pick; 'cudnn' is flash attention on GPU.
+  lstm_impl: 'scan' (lax.scan, portable) or 'fused' (the persistent CUDA kernel, lstm_fused;
+    its recurrent matmul is bf16, so it needs compute_dtype='bfloat16').
+  lstm_unroll: time steps per iteration of the LSTM's scan.
   head_chunk: time steps per frame-head call (chunk of head_chunk x B frames).
   head_remat: 'full' recomputes the frame head in the backward pass and keeps only its output
     vector (memory flat in T); 'convs' also keeps each chunk's convolution outputs, so the
@@ -123,7 +123,7 @@ class BPTTConfig:
   loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.
   frames_on_host: the window's frames stay in pinned host memory and each head chunk is copied to
     the device inside the step (one device), so device memory no longer grows with T by the
-    frames themselves (7 bytes per cell); the caller places them (`frames_to_host`).
+    frames themselves (2 bytes per packed cell, 7 unpacked); the caller places them (`frames_to_host`).
   """
   head_chunk: int = 64
   head_remat: str = "full"
@@ -132,16 +132,23 @@ class BPTTConfig:
   recompute_interval: int = 64
   loss_chunk: int = 128
   frames_on_host: bool = False
+  conv_impl: str = "auto"
+  attention_impl: str | None = None
+  lstm_impl: str = "scan"
+  lstm_unroll: int = 8
 
   def __post_init__(self):
+    _check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
+    _check_choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
+    _check_choice("lstm_impl", self.lstm_impl, LSTM_IMPLS)
     _check_choice("head_remat", self.head_remat, HEAD_REMATS)
     if self.layer_remat and self.head_remat in ("convs", "matmuls"):
-      raise ValueError(f"BPTTConfig.layer_remat recomputes whole attention blocks, which "
+      raise ValueError(f"ExecConfig.layer_remat recomputes whole attention blocks, which "
                        f"head_remat={self.head_remat!r} keeps: use head_remat='full' with it")
     _check_choice("lstm_remat", self.lstm_remat, LSTM_REMATS)
-    for name in ("head_chunk", "recompute_interval", "loss_chunk"):
+    for name in ("head_chunk", "recompute_interval", "loss_chunk", "lstm_unroll"):
       if getattr(self, name) < 1:
-        raise ValueError(f"BPTTConfig.{name} must be >= 1, got {getattr(self, name)}")
+        raise ValueError(f"ExecConfig.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,8 +157,6 @@ class DataConfig:
   sources: tuple[str, ...] = ("self",)
   val_sources: tuple[str, ...] = ()     # whole repositories held out for validation
   val_fraction: float = 0.0             # and/or the last fraction of each repository's commits
-  rows: int = 24
-  cols: int = 80
   window: int = 256                     # steps per stored record
   max_keys_per_commit: int = 100_000    # commits above are teleported (skipped, reset)
   max_segment_steps: int = 1 << 16
@@ -165,8 +170,8 @@ class DataConfig:
 class MeshConfig:
   """Device mesh ("data", "fsdp") over every device of every process (rcfam_jax/sharding.py).
 
-  data: batch shards; -1 = (devices / fsdp), reduced to gcd with the global batch when the batch
-    is smaller, the rest going to fsdp. The LSTM and the loss run data-parallel over it.
+  data: batch shards; -1 = (devices / fsdp), reduced to its gcd with the global batch when that
+    does not divide the batch, the rest going to fsdp. The LSTM and the loss run data-parallel over it.
   fsdp: parameters of >= fsdp_min_bytes are sharded over it (LSTM weights stay replicated) and
     the frame head spreads each sequence's T frames over it.
   distributed: 'auto' calls jax.distributed.initialize() when SLURM (several tasks) or
@@ -182,6 +187,17 @@ class MeshConfig:
     if self.data == 0 or self.data < -1 or self.fsdp < 1:
       raise ValueError(f"mesh.data must be -1 or >= 1 and mesh.fsdp >= 1, got data={self.data}, "
                        f"fsdp={self.fsdp}")
+
+
+def check_exec(model: ModelConfig, ex: ExecConfig) -> None:
+  """The execution choices that only some models support."""
+  if ex.lstm_impl == "fused" and model.compute_dtype != "bfloat16":
+    raise ValueError("lstm_impl='fused' runs its recurrent matmul in bf16: it computes the "
+                     f"model only with compute_dtype='bfloat16', not {model.compute_dtype!r}; "
+                     "use lstm_impl='scan' with it")
+  if ex.conv_impl == "parity" and model.downsample_mode != "dilated":
+    raise ValueError("conv_impl='parity' rewrites the dilated conv; downsample_mode="
+                     f"{model.downsample_mode!r} has none: use conv_impl='auto' with it")
 
 
 def _check_choice(name, value, choices):

@@ -35,7 +35,8 @@ from data_pipelines.tokenizer import Tokenizer
 from rcfam_jax.config import DataConfig
 
 log = logging.getLogger(__name__)
-_FIELDS = ("rows", "cols", "window", "val_fraction", "max_keys_per_commit", "max_segment_steps")
+_FRAME = ("rows", "cols")  # the model's frame size: ModelConfig is its one source
+_FIELDS = ("window", "val_fraction", "max_keys_per_commit", "max_segment_steps")
 _REBUILD = "python -m rcfam_jax.data --config experiments/<EXP>.py --overwrite"
 
 
@@ -51,9 +52,10 @@ def _sidecar(d: str) -> str:
   return os.path.join(d, "segments.json")
 
 
-def prepare(cfg: DataConfig, *, overwrite: bool = False) -> Dataset:
-  """Builds the dataset and tokenizer when missing (or rebuilds with `overwrite`); refuses a
-  dataset built otherwise than `cfg` asks (sidecar.DatasetError naming the fields and fix)."""
+def prepare(cfg: DataConfig, frame: tuple[int, int], *, overwrite: bool = False) -> Dataset:
+  """Builds the dataset and tokenizer when missing (or rebuilds with `overwrite`), rendered at
+  `frame` = (model.rows, model.cols); refuses a dataset built otherwise than `cfg` and `frame`
+  ask (sidecar.DatasetError naming the fields and the fix)."""
   if overwrite or not os.path.exists(_sidecar(cfg.dir)):
     if not cfg.build and not overwrite:
       raise FileNotFoundError(
@@ -61,13 +63,13 @@ def prepare(cfg: DataConfig, *, overwrite: bool = False) -> Dataset:
           "data.build=True")
     logging.info("building dataset %s from %s", cfg.dir, list(cfg.sources))
     summary = build_lib.build_from_sources(
-        list(cfg.sources), cfg.dir, cfg.rows, cfg.cols, window=cfg.window,
+        list(cfg.sources), cfg.dir, *frame, window=cfg.window,
         val_sources=tuple(cfg.val_sources), val_fraction=cfg.val_fraction,
         cache_dir=cfg.cache_dir, max_keys_per_commit=cfg.max_keys_per_commit,
         max_segment_steps=cfg.max_segment_steps, overwrite=overwrite)
     logging.info("dataset built: %s", json.dumps(summary))
   meta = sidecar.load(cfg.dir)
-  check_fingerprint(cfg, meta)
+  check_fingerprint(cfg, frame, meta)
   tok = _tokenizer(cfg) if cfg.tokenizer_size else None
   n_actions = len(tok) if tok else keys_lib.NUM_KEYS
   return Dataset(cfg.dir, tok, n_actions, tuple(sorted(meta["splits"])))
@@ -77,24 +79,28 @@ def open_built(d: str, *, tokenizer_size: int = 0) -> Dataset:
   """A built dataset as it is, with no config to check it against (tools that take any dataset,
   such as the benchmark's feed); training and evaluation use `prepare`."""
   meta = sidecar.load(d)
-  cfg = DataConfig(dir=d, rows=meta["rows"], cols=meta["cols"], build=False,
-                   tokenizer_size=tokenizer_size)
+  cfg = DataConfig(dir=d, build=False, tokenizer_size=tokenizer_size)
   tok = _tokenizer(cfg) if tokenizer_size else None
   return Dataset(d, tok, len(tok) if tok else keys_lib.NUM_KEYS, tuple(sorted(meta["splits"])))
 
 
-def check_fingerprint(cfg: DataConfig, meta: dict) -> None:
-  """Raises sidecar.DatasetError unless the dataset `meta` describes was built as `cfg` asks;
-  a moved source HEAD is an error only with cfg.build (else a warning)."""
+def _field(k: str) -> str:
+  return f"model.{k}" if k in _FRAME else f"data.{k}"
+
+
+def check_fingerprint(cfg: DataConfig, frame: tuple[int, int], meta: dict) -> None:
+  """Raises sidecar.DatasetError unless the dataset `meta` describes was built as `cfg` and
+  `frame` ask; a moved source HEAD is an error only with cfg.build (else a warning)."""
   fp = sidecar.fingerprint(meta, _sidecar(cfg.dir))
   want = {"builder_version": sidecar.BUILDER_VERSION, "sources": list(cfg.sources),
-          "val_sources": list(cfg.val_sources), **{k: getattr(cfg, k) for k in _FIELDS}}
+          "val_sources": list(cfg.val_sources), **dict(zip(_FRAME, frame)),
+          **{k: getattr(cfg, k) for k in _FIELDS}}
   diffs = sidecar.differences(fp, want, cfg.cache_dir)
   if diffs:
-    match = ", ".join(f"data.{k}={a!r}" for k, a, _ in diffs if k != "builder_version")
+    match = ", ".join(f"{_field(k)}={a!r}" for k, a, _ in diffs if k != "builder_version")
+    said = "; ".join(f"{_field(k)}: dataset {a!r}, asked {b!r}" for k, a, b in diffs)
     raise sidecar.DatasetError(
-        f"dataset {cfg.dir!r} was built otherwise than the config asks: "
-        f"{sidecar.describe(diffs, 'data.')}. Point data.dir at another directory (built on "
+        f"dataset {cfg.dir!r} was built otherwise than the config asks: {said}. Point data.dir at another directory (built on "
         f"first use), or rebuild this one: `{_REBUILD}`"
         + (f"; or set {match} to use it as built" if match else ""))
   moved, unchecked = sidecar.moved_heads(fp, cfg.cache_dir)
@@ -179,7 +185,6 @@ def main(argv=None) -> int:
   import argparse
 
   from rcfam_jax import experiment
-  from rcfam_jax.config import from_dict
   p = argparse.ArgumentParser(
       prog="python -m rcfam_jax.data", description="Build the dataset an experiment config names.",
       epilog="Further --config.section.field=value arguments override the config, as for "
@@ -188,12 +193,12 @@ def main(argv=None) -> int:
   p.add_argument("--overwrite", action="store_true", help="rebuild the dataset if it exists")
   args, overrides = p.parse_known_args(argv)
   try:
-    data = experiment.load(args.config, overrides).data.to_dict()
-  except experiment.ExperimentError as e:
+    exp = experiment.parse_config(experiment.load(args.config, overrides))
+  except (experiment.ExperimentError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   try:
-    ds = prepare(from_dict(DataConfig, data), overwrite=args.overwrite)
+    ds = prepare(exp.data, (exp.model.rows, exp.model.cols), overwrite=args.overwrite)
   except (build_lib.BuildError, sidecar.DatasetError, GitSourceError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -8,7 +8,7 @@ or a module, 'experiments.NAME[:ARG]'; the text after the first colon is get_con
 Overrides are command-line arguments: '--config.section.field=value' (also '--config.flag' and
 '--noconfig.flag' for booleans, or the value as the next argument). ml_collections.config_flags
 itself parses them, so types, tuples and their errors are those of every command that takes an
-experiment: rcfam_jax.main, rcfam_jax.data, rcfam_jax.scaling and rcfam_jax.tasks.sweep.
+experiment: rcfam_jax.main, rcfam_jax.data, rcfam_jax.research.scaling and rcfam_jax.research.tasks.sweep.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from rcfam_jax import optim, train
-from rcfam_jax.config import BPTTConfig, DataConfig, MeshConfig, ModelConfig, from_dict
+from rcfam_jax.config import (DataConfig, ExecConfig, MeshConfig, ModelConfig, check_exec,
+                              from_dict)
 
 _FLAG = "config"
 _OVERRIDE = re.compile(rf"^--?(?:no)?{_FLAG}\.([^=]+)")
@@ -33,7 +34,7 @@ _OVERRIDE = re.compile(rf"^--?(?:no)?{_FLAG}\.([^=]+)")
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   model: ModelConfig
-  bptt: BPTTConfig
+  exec: ExecConfig
   optim: optim.OptimConfig
   train: train.TrainConfig
   data: DataConfig
@@ -43,19 +44,21 @@ class Experiment:
 def parse_config(config: ml_collections.ConfigDict) -> Experiment:
   """ConfigDict -> frozen dataclasses, with the cross-section checks."""
   c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  missing = [k for k in ("model", "bptt", "optim", "train", "data") if k not in c]
+  if "bptt" in c:
+    raise ValueError("config section 'bptt' is now 'exec', which also holds model.conv_impl, "
+                     "attention_impl, lstm_impl and lstm_unroll; the frame size is model.rows/"
+                     "cols alone: start from experiments/common.py")
+  missing = [k for k in ("model", "exec", "optim", "train", "data") if k not in c]
   if missing:
     raise ValueError(f"config lacks section(s) {missing}; start from experiments/common.py")
-  extra = sorted(set(c) - {"model", "bptt", "optim", "train", "data", "mesh", "description"})
+  extra = sorted(set(c) - {"model", "exec", "optim", "train", "data", "mesh", "description"})
   if extra:
     raise ValueError(f"unknown config section(s) {extra}")
-  exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(BPTTConfig, c["bptt"]),
+  exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(ExecConfig, c["exec"]),
                    from_dict(optim.OptimConfig, c["optim"]),
                    from_dict(train.TrainConfig, c["train"]),
                    from_dict(DataConfig, c["data"]), from_dict(MeshConfig, c.get("mesh")))
-  if (exp.model.rows, exp.model.cols) != (exp.data.rows, exp.data.cols):
-    raise ValueError(f"model frames are {exp.model.rows}x{exp.model.cols} but data frames are "
-                     f"{exp.data.rows}x{exp.data.cols}: set model.rows/cols = data.rows/cols")
+  check_exec(exp.model, exp.exec)
   return exp
 
 

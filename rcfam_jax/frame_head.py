@@ -16,9 +16,9 @@ import numpy as np
 
 from data_pipelines import codec
 from rcfam_jax import nn
-from rcfam_jax.config import N_CHANNELS, ModelConfig
+from rcfam_jax.config import N_CHANNELS, ExecConfig, ModelConfig, check_exec
 
-# What BPTTConfig.head_remat keeps of a checkpointed head chunk (jax.checkpoint names).
+# What ExecConfig.head_remat keeps of a checkpointed head chunk (jax.checkpoint names).
 SAVEABLE = {"convs": ("head_conv",), "matmuls": ("head_conv", "head_dense")}
 
 
@@ -124,7 +124,7 @@ def _lookup_bwd(res, g_xNxD):
 _lookup.defvjp(_lookup_fwd, _lookup_bwd)
 
 
-def attention_block(p, x_NxLxD, cfg: ModelConfig):
+def attention_block(p, x_NxLxD, cfg: ModelConfig, impl: str | None = None):
   """One pre-norm transformer block (full attention, GELU MLP) on the fp32 residual stream."""
   dt = jnp.dtype(cfg.compute_dtype)
   n, length, d = x_NxLxD.shape
@@ -132,7 +132,7 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig):
   h = nn.rms_norm(p["norm1"], x_NxLxD, cfg.rms_eps)
   qkv = checkpoint_name(nn.dense(p["qkv"], h, dt, out_dtype=dt), "head_dense")
   qkv = qkv.reshape(n, length, 3, heads, d // heads)
-  a = nn.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cfg.attention_impl)
+  a = nn.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], impl)
   proj = nn.dense(p["proj"], a.reshape(n, length, d), dt)
   x_NxLxD = x_NxLxD + checkpoint_name(proj, "head_dense")
   h = nn.rms_norm(p["norm2"], x_NxLxD, cfg.rms_eps)
@@ -141,10 +141,10 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig):
   return x_NxLxD + checkpoint_name(nn.dense(p["out"], gelu, dt), "head_dense")
 
 
-def resolved_conv_impl(cfg: ModelConfig) -> str:
-  """cfg.conv_impl with 'auto' resolved: shifted matmuls on CPU, cuDNN's conv elsewhere."""
-  if cfg.conv_impl != "auto":
-    return cfg.conv_impl
+def resolved_conv_impl(ex: ExecConfig) -> str:
+  """ex.conv_impl with 'auto' resolved: shifted matmuls on CPU, cuDNN's conv elsewhere."""
+  if ex.conv_impl != "auto":
+    return ex.conv_impl
   return "matmul" if jax.default_backend() == "cpu" else "xla"
 
 
@@ -188,24 +188,25 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   return y.reshape(n, 4, h // 2, w // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
 
 
-def apply(params, frames, cfg: ModelConfig, *, remat_layers: bool = False):
+def apply(params, frames, cfg: ModelConfig, ex: ExecConfig = ExecConfig()):
   """frames (..., rows, cols, 7) integer or packed cells (..., rows, cols) uint16 ->
-  embeddings (..., d_model) float32."""
+  embeddings (..., d_model) float32. Of `ex`: conv_impl, attention_impl, layer_remat."""
   check_frames(frames, cfg)
+  check_exec(cfg, ex)
   if is_packed(frames, cfg):
     frames = unpack(frames)
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
   x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
   for p in params["down"]:
-    x = downsample(p, x, cfg, resolved_conv_impl(cfg))
+    x = downsample(p, x, cfg, resolved_conv_impl(ex))
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 
   def body(x, p):
-    return attention_block(p, x, cfg), None
+    return attention_block(p, x, cfg, ex.attention_impl), None
 
-  if remat_layers:
+  if ex.layer_remat:
     body = jax.checkpoint(body, prevent_cse=False)
   if cfg.n_layer:
     x_NxLxD, _ = jax.lax.scan(body, x_NxLxD, params["blocks"])

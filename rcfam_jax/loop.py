@@ -60,14 +60,15 @@ class _Job:
   rows: tuple[int, int]  # (shard index, shard count) of this process's rows of the batch
 
 
-def _prepare_data(cfg: DataConfig) -> data.Dataset:
+def _prepare_data(exp: Experiment) -> data.Dataset:
   """The dataset, built (when missing) by process 0 first while the others wait; then each of
   the others finds it on a shared filesystem or builds its own on a local disk."""
+  prepare = lambda: data.prepare(exp.data, (exp.model.rows, exp.model.cols))
   if jax.process_count() == 1:
-    return data.prepare(cfg)
-  ds = data.prepare(cfg) if sharding.is_primary() else None
+    return prepare()
+  ds = prepare() if sharding.is_primary() else None
   sharding.barrier("rcfam_jax: dataset ready")
-  return ds or data.prepare(cfg)
+  return ds or prepare()
 
 
 def _build(exp: Experiment) -> _Job:
@@ -75,13 +76,13 @@ def _build(exp: Experiment) -> _Job:
   mesh = sharding.make_mesh(exp.mesh, batch=tc.batch_size)
   spmd = mesh if mesh.size > 1 else None  # one device: exactly the unsharded program
   if spmd is not None:
-    if exp.bptt.frames_on_host:
-      raise ValueError("bptt.frames_on_host is single-device for now: set it to False on a "
+    if exp.exec.frames_on_host:
+      raise ValueError("exec.frames_on_host is single-device for now: set it to False on a "
                        f"mesh of {mesh.size} devices")
     sharding.check_batch(mesh, tc.batch_size // tc.microbatches, tc.seq_len)
     sharding.check_batch(mesh, tc.eval_batch_size, tc.eval_seq_len)
     log.info("mesh %s over %d process(es)", dict(mesh.shape), jax.process_count())
-  ds = _prepare_data(exp.data)
+  ds = _prepare_data(exp)
   if exp.model.vocab_size < ds.n_actions:
     raise ValueError(f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
                      f"data: raise model.vocab_size to at least {ds.n_actions}")
@@ -93,12 +94,12 @@ def _build(exp: Experiment) -> _Job:
 
   state_sh = sharding.tree_shardings(jax.eval_shape(init)[0], mesh, exp.mesh.fsdp_min_bytes)
   rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)
-  step = functools.partial(train.train_step, cfg=exp.model, bptt=exp.bptt, tx=tx,
+  step = functools.partial(train.train_step, cfg=exp.model, ex=exp.exec, tx=tx,
                            microbatches=tc.microbatches, mesh=spmd, carry_state=tc.carry_state)
-  evaluate = functools.partial(train.eval_step, cfg=exp.model, bptt=exp.bptt,
+  evaluate = functools.partial(train.eval_step, cfg=exp.model, ex=exp.exec,
                                buckets=tc.position_buckets, mesh=spmd)
   put = lambda b: sharding.global_batch(batch_lib.select(b), mesh, tc.batch_size)
-  if exp.bptt.frames_on_host:
+  if exp.exec.frames_on_host:
     put = lambda b: bptt_lib.frames_to_host(sharding.global_batch(batch_lib.select(b), mesh,
                                                                   tc.batch_size))
   # The arguments arrive with their shardings (born or restored so, batches made so): jit

@@ -92,7 +92,7 @@ def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, u
   """Runs the stack over time. Returns (y_TxBxH float32, new State).
 
   reset_TxB: where True, the layer restores its learned (h0, c0) before that step.
-  remat: 'none' | 'step' | 'nested' (carries every `interval` steps; see config.BPTTConfig).
+  remat: 'none' | 'step' | 'nested' (carries every `interval` steps; see config.ExecConfig).
   impl: 'scan' (lax.scan, any backend) | 'fused' (persistent CUDA kernel; unroll and remat do
     not apply: it keeps h (bf16) and c per step, 6 bytes x B x H).
   """

@@ -34,6 +34,9 @@ _FLAGS = 256  # the kernels' grid-barrier flags (kMaxBlocks): one per block of 1
 MAX_HIDDEN = 1024  # the backward kernel's shared memory: 16 rows of W_h + half a step's dg
 
 
+_ablate = 0  # set by profile_ablated only
+
+
 class Unavailable(RuntimeError):
   """The fused kernel cannot run here (no CUDA GPU, no nvcc, or the build failed)."""
 
@@ -79,6 +82,16 @@ def build(arch: str, ablate: int = 0) -> pathlib.Path:
   return lib
 
 
+def profile_ablated(bits: int) -> None:
+  """Profiling by subtraction only (wrong results): this process's fused LSTM becomes the
+  kernel built with the RCFAM_ABLATE `bits` of kernels/lstm_persistent.cu (1 grid barrier,
+  2 staging, 4 products) left out. Call it before the first fused use."""
+  global _ablate
+  if _register.cache_info().currsize:
+    raise RuntimeError("profile_ablated: the fused kernel is already loaded in this process")
+  _ablate = int(bits)
+
+
 @functools.cache
 def _register() -> None:
   gpu = next((d for d in jax.devices() if d.platform == "gpu"), None)
@@ -86,9 +99,7 @@ def _register() -> None:
   if not cc.replace(".", "").isdigit():
     raise Unavailable(f"lstm_impl='fused' needs an NVIDIA GPU; this process has "
                       f"{jax.devices()[0].device_kind}: use lstm_impl='scan'")
-  # RCFAM_LSTM_ABLATE (profiling only: wrong results) is read once, at the first use.
-  ablate = int(os.environ.get("RCFAM_LSTM_ABLATE", "0"))
-  lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""), ablate)))
+  lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""), _ablate)))
   jax.ffi.register_ffi_target(_FWD, jax.ffi.pycapsule(lib.RcfamLstmFwd), platform="CUDA")
   jax.ffi.register_ffi_target(_BWD, jax.ffi.pycapsule(lib.RcfamLstmBwd), platform="CUDA")
 

@@ -1,4 +1,4 @@
-"""Scan drivers: the one place where time loops are built.
+"""Blocked scans: the time loops of the frame head, the loss and the LSTM's blocks.
 
 `blocked_scan` runs a block function over consecutive time blocks (time is axis 0 of every leaf
 of `xs`), optionally under `jax.checkpoint`: reverse mode then stores only each block's inputs

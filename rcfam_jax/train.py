@@ -20,7 +20,7 @@ import optax
 
 from rcfam_jax import bptt as bptt_lib
 from rcfam_jax import model
-from rcfam_jax.config import BPTTConfig, ModelConfig
+from rcfam_jax.config import ExecConfig, ModelConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,20 +62,16 @@ class TrainState(NamedTuple):
   step: jax.Array
   params: Any
   opt_state: Any
-  rng: jax.Array   # raw key data (uint32), for stochastic extensions; checkpointed
 
 
 def init_train_state(key, cfg: ModelConfig, tx: optax.GradientTransformation) -> TrainState:
-  k_params, k_rng = jax.random.split(key)
-  params = model.init(k_params, cfg)
-  if jnp.issubdtype(k_rng.dtype, jax.dtypes.prng_key):  # typed key -> raw uint32 data
-    k_rng = jax.random.key_data(k_rng)
-  return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), k_rng)
+  params = model.init(key, cfg)
+  return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
 
 
-def _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt, mesh):
+def _summed_loss_and_grad(params, batch, rnn_state, cfg, ex, mesh):
   """Sum (not mean) of the valid positions' losses, its gradient, the final state, the count."""
-  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, bptt=bptt,
+  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, ex=ex,
                                               mesh=mesh)
   n = jnp.sum(aux["valid_BxT"]).astype(jnp.float32)
   return loss * n, jax.tree.map(lambda g: g * n, grads), aux["state"], n
@@ -97,7 +93,7 @@ def _merge(x, axis, strided=False):
   return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
 
 
-def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfig,
+def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, ex: ExecConfig,
                   microbatches: int = 1, mesh=None):
   """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices.
 
@@ -106,14 +102,14 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfi
   """
   strided = mesh is not None
   if microbatches == 1:
-    total, grads, state, n = _summed_loss_and_grad(params, batch, rnn_state, cfg, bptt, mesh)
+    total, grads, state, n = _summed_loss_and_grad(params, batch, rnn_state, cfg, ex, mesh)
   else:
     mbs = jax.tree.map(lambda x: _split(x, microbatches, 0, strided), batch)
     states = jax.tree.map(lambda x: _split(x, microbatches, 1, strided), rnn_state)
 
     def body(acc, xs):
       mb, st = xs
-      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, bptt, mesh)
+      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, ex, mesh)
       acc = jax.tree.map(jnp.add, acc, (l, g, n))
       return acc, new_state
 
@@ -125,7 +121,7 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, bptt: BPTTConfi
 
 
 def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelConfig,
-               bptt: BPTTConfig, tx: optax.GradientTransformation, microbatches: int = 1,
+               ex: ExecConfig, tx: optax.GradientTransformation, microbatches: int = 1,
                mesh=None, carry_state: bool = False):
   """One update. Returns (new TrainState, final recurrent state, metrics).
 
@@ -135,7 +131,7 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
   """
   if not carry_state:
     rnn_state = None
-  loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, bptt=bptt,
+  loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, ex=ex,
                                             microbatches=microbatches, mesh=mesh)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
@@ -144,15 +140,15 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
   return state._replace(step=state.step + 1, params=params, opt_state=opt_state), rnn_state, metrics
 
 
-def eval_step(params, batch, *, cfg: ModelConfig, bptt: BPTTConfig, buckets: int, mesh=None):
+def eval_step(params, batch, *, cfg: ModelConfig, ex: ExecConfig, buckets: int, mesh=None):
   """Sums over a batch of windows that each start from the learned initial state: loss, top-1
   and top-5 hits and the valid count, overall and per position bucket (early to late).
 
   Sums, so that several batches can be added before dividing (`ratios`). The training loop's
-  validation and `python -m rcfam_jax.evaluate` both run this step.
+  validation and `python -m rcfam_jax.research.evaluate` both run this step.
   """
   t = batch["actions"].shape[1]
-  _, aux = bptt_lib.sequence_loss(params, batch, None, cfg=cfg, bptt=bptt, mesh=mesh, topk=5)
+  _, aux = bptt_lib.sequence_loss(params, batch, None, cfg=cfg, ex=ex, mesh=mesh, topk=5)
   onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
   out = {}
   for name, key in (("loss", "loss_BxT"), ("top1", "top1_BxT"), ("top5", "topk_BxT"),

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rcfam_jax.baselines import mamba
+from rcfam_jax.research.baselines import mamba
 
 
 def ssd_sequential(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN):

@@ -7,8 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from rcfam_jax import baselines
-from rcfam_jax.baselines import ModelConfig
+from rcfam_jax.research import baselines
+from rcfam_jax.research.baselines import ModelConfig
 
 CONFIGS = {
     "transformer2": ModelConfig("transformer", 11, 5, d_model=16, layers=2, n_head=2),

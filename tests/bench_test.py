@@ -1,4 +1,4 @@
-"""`python -m rcfam_jax.bench` end to end at a tiny size on CPU: every part runs, JSON lines and
+"""`python -m rcfam_jax.research.bench` end to end at a tiny size on CPU: every part runs, JSON lines and
 the table come out (no timing asserts)."""
 import json
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from data_pipelines import build, sources, synthetic
-from rcfam_jax import bench
+from rcfam_jax.research.bench import cli as bench
 
 TINY = ["rows=8", "cols=16", "d_model=16", "n_layer=1", "n_head=2", "downsample_blocks=1",
         "lstm_hidden=8", "vocab_size=128", "compute_dtype=float32", "head_chunk=4", "loss_chunk=8"]

@@ -10,8 +10,9 @@ import optax
 import pytest
 
 from conftest import TINY, random_batch
-from rcfam_jax import bench, bptt, model, train
-from rcfam_jax.config import BPTTConfig, ModelConfig
+from rcfam_jax import bptt, model, train
+from rcfam_jax.research.bench import cli as bench
+from rcfam_jax.config import ExecConfig, ModelConfig
 
 
 def _max_rel_err(ref, got):
@@ -39,9 +40,9 @@ def test_bounded_gradient_equals_plain_backprop(tiny_params, reference, lstm_rem
                                                 layer_remat):
   batch, state, loss, aux, grads = reference
   # Chunk sizes that do not divide T=9 exercise the tail blocks too.
-  cfg = BPTTConfig(head_chunk=4, head_remat=head_remat, layer_remat=layer_remat,
+  cfg = ExecConfig(head_chunk=4, head_remat=head_remat, layer_remat=layer_remat,
                    lstm_remat=lstm_remat, recompute_interval=2, loss_chunk=4)
-  (b_loss, b_aux), b_grads = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, bptt=cfg))(
+  (b_loss, b_aux), b_grads = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, ex=cfg))(
       tiny_params, batch, state)
   np.testing.assert_allclose(b_loss, loss, rtol=1e-6)
   np.testing.assert_allclose(b_aux["loss_BxT"], aux["loss_BxT"], rtol=1e-5, atol=1e-6)
@@ -53,10 +54,10 @@ def test_bounded_gradient_equals_plain_backprop(tiny_params, reference, lstm_rem
 
 def test_frames_on_host_gives_the_same_loss_and_gradient(tiny_params, reference):
   batch, state, loss, _, grads = reference
-  cfg = BPTTConfig(head_chunk=4, frames_on_host=True)
+  cfg = ExecConfig(head_chunk=4, frames_on_host=True)
   host = bptt.frames_to_host(batch)
   assert host["frames"].sharding.memory_kind == "pinned_host"
-  fn = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, bptt=cfg))
+  fn = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, ex=cfg))
   (h_loss, _), h_grads = fn(tiny_params, host, state)
   np.testing.assert_allclose(h_loss, loss, rtol=1e-6)
   assert _max_rel_err(grads, h_grads) < 1e-5
@@ -66,8 +67,8 @@ def test_padding_never_counts(tiny_params):
   b, t = 2, 6
   batch = random_batch(jax.random.PRNGKey(2), TINY, b, t)
   state = model.initial_state(tiny_params, b)
-  cfg = BPTTConfig(head_chunk=3, loss_chunk=2)
-  loss_fn = functools.partial(bptt.sequence_loss, cfg=TINY, bptt=cfg)
+  cfg = ExecConfig(head_chunk=3, loss_chunk=2)
+  loss_fn = functools.partial(bptt.sequence_loss, cfg=TINY, ex=cfg)
   loss, aux = jax.jit(loss_fn)(tiny_params, batch, state)
   per_pos = aux["loss_BxT"]
   valid = np.asarray(batch["valid"])
@@ -81,7 +82,7 @@ def test_padding_never_counts(tiny_params):
 
 
 MEM_CFG = ModelConfig(rows=16, cols=32, d_model=32, n_layer=1, n_head=2, downsample_blocks=1,
-                      lstm_hidden=32, vocab_size=64, compute_dtype="float32", lstm_unroll=1)
+                      lstm_hidden=32, vocab_size=64, compute_dtype="float32")
 
 
 def _temp_bytes(loss_fn, t, b=2):
@@ -96,7 +97,7 @@ def _temp_bytes(loss_fn, t, b=2):
 @pytest.mark.parametrize("lstm_remat", ["none", "nested"])
 def test_compiled_memory_is_flat_in_t_only_for_the_bounded_scheme(lstm_remat):
   bounded = functools.partial(bptt.sequence_loss, cfg=MEM_CFG,
-                              bptt=BPTTConfig(head_chunk=8, lstm_remat=lstm_remat,
+                              ex=ExecConfig(head_chunk=8, lstm_remat=lstm_remat,
                                               recompute_interval=8, loss_chunk=8))
   plain = functools.partial(bptt.plain_loss, cfg=MEM_CFG)
   t = 16
@@ -112,7 +113,7 @@ def test_tiny_model_learns_fixed_frames():
   state = train.init_train_state(jax.random.PRNGKey(0), cfg, tx)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 4, 8)
   rnn0 = model.initial_state(state.params, 4)
-  step = jax.jit(functools.partial(train.train_step, cfg=cfg, bptt=BPTTConfig(head_chunk=4),
+  step = jax.jit(functools.partial(train.train_step, cfg=cfg, ex=ExecConfig(head_chunk=4),
                                    tx=tx))
   losses = []
   for _ in range(40):
@@ -123,11 +124,13 @@ def test_tiny_model_learns_fixed_frames():
   assert int(state.step) == 40
 
 
-def test_bench_prints_a_json_line(capsys):
-  bench.main(["--seq-lens", "3", "--batch", "2", "--steps", "1", "--in-process", "rows=8",
-              "cols=16", "d_model=16", "n_layer=1", "n_head=2", "downsample_blocks=1",
-              "lstm_hidden=16", "vocab_size=32", "head_chunk=2", "compute_dtype=float32"])
+def test_bench_train_worker_prints_a_json_line(capsys):
+  m, b = bench.parse_overrides(["rows=8", "cols=16", "d_model=16", "n_layer=1", "n_head=2",
+                                "downsample_blocks=1", "lstm_hidden=16", "vocab_size=32",
+                                "head_chunk=2", "compute_dtype=float32"])
+  bench.worker("train", {"batch": 2, "m": m, "b": b, "T": 3, "steps": 1})
   lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+  lines = [l for l in lines if l["kind"] == "train"]
   assert [l["T"] for l in lines] == [3]
   for l in lines:
     assert {"T", "batch", "step_s", "frames_per_s", "peak_bytes"} <= set(l)
@@ -143,9 +146,9 @@ def test_microbatch_accumulation_equals_full_batch(tiny_params):
   b, t = 4, 6
   batch = random_batch(jax.random.PRNGKey(7), TINY, b, t, resets=True)
   state = model.initial_state(tiny_params, b)
-  cfg = BPTTConfig(head_chunk=3, loss_chunk=3)
-  full = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, bptt=cfg))
-  micro = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, bptt=cfg, microbatches=2))
+  cfg = ExecConfig(head_chunk=3, loss_chunk=3)
+  full = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=cfg))
+  micro = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=cfg, microbatches=2))
   l1, g1, s1, n1 = full(tiny_params, batch, state)
   l2, g2, s2, n2 = micro(tiny_params, batch, state)
   np.testing.assert_allclose(l2, l1, rtol=1e-6)
@@ -157,13 +160,13 @@ def test_microbatch_accumulation_equals_full_batch(tiny_params):
 def test_head_remat_convs_skips_the_convolution_recompute(tiny_params):
   """'convs' keeps each chunk's convolution outputs: the backward pass runs one convolution
   fewer per downsample block than 'full' (which recomputes the forward), same gradients."""
-  cfg = dataclasses.replace(TINY, conv_impl="xla")
+  cfg = TINY
   batch = random_batch(jax.random.PRNGKey(5), cfg, 2, 6)
   state = model.initial_state(tiny_params, 2)
   counts, grads = {}, {}
   for remat in ("full", "convs"):
     f = jax.jit(functools.partial(bptt.loss_and_grad, cfg=cfg,
-                                  bptt=BPTTConfig(head_chunk=3, head_remat=remat)))
+                                  ex=ExecConfig(head_chunk=3, head_remat=remat, conv_impl="xla")))
     counts[remat] = f.lower(tiny_params, batch, state).compile().as_text().count("convolution(")
     grads[remat] = f(tiny_params, batch, state)[1]
   assert counts["convs"] == counts["full"] - cfg.downsample_blocks, counts

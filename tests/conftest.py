@@ -9,8 +9,7 @@ from rcfam_jax.config import ModelConfig
 jax.config.update("jax_threefry_partitionable", True)
 
 TINY = ModelConfig(rows=8, cols=16, d_model=32, n_layer=2, n_head=2, downsample_blocks=1,
-                   lstm_hidden=24, lstm_layers=2, vocab_size=40, compute_dtype="float32",
-                   lstm_unroll=2)
+                   lstm_hidden=24, lstm_layers=2, vocab_size=40, compute_dtype="float32")
 
 
 def random_batch(key, cfg, b, t, *, resets=False):

@@ -14,6 +14,7 @@ from rcfam_jax import data
 from rcfam_jax.config import DataConfig
 
 ROWS, COLS, WINDOW = 12, 40, 32
+FRAME = (ROWS, COLS)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def repos(tmp_path_factory):
 
 def config(srcs, d, **kw):
   return DataConfig(**{"dir": d, "sources": tuple(srcs), "val_sources": ("beta",),
-                       "val_fraction": 0.25, "rows": ROWS, "cols": COLS, "window": WINDOW,
+                       "val_fraction": 0.25, "window": WINDOW,
                        "max_keys_per_commit": 3000, "max_segment_steps": 400, **kw})
 
 
@@ -61,16 +62,16 @@ def edit_sidecar(d, fn):
 
 
 def test_reused_when_it_matches(built, repos, monkeypatch):
-  ds = data.prepare(built)
+  ds = data.prepare(built, FRAME)
   assert ds.splits == ("train", "validation") and ds.n_actions == 128
   monkeypatch.chdir(os.path.dirname(repos[0]))  # the same sources, spelled relative
   rel = config(["alpha", "./beta"], built.dir, val_sources=("./beta",))
-  assert data.prepare(rel).splits == ds.splits
+  assert data.prepare(rel, FRAME).splits == ds.splits
 
 
 @pytest.mark.parametrize("change, diff, fix", [
     ({"window": 16}, "data.window: dataset 32, asked 16", "data.window=32"),
-    ({"rows": 8}, "data.rows: dataset 12, asked 8", "data.rows=12"),
+    ({"frame": (8, COLS)}, "model.rows: dataset 12, asked 8", "model.rows=12"),
     ({"val_fraction": 0.0}, "data.val_fraction: dataset 0.25, asked 0.0", "data.val_fraction=0.25"),
     ({"val_sources": ()}, "data.val_sources: dataset ['beta'], asked []",
      "data.val_sources=['beta']"),
@@ -88,10 +89,11 @@ def test_mismatch_refused(built, repos, change, diff, fix):
     change = {"sources": repos[:1]}
   diff = diff.format(a=repos[0], b=repos[1])
   before = sidecar_bytes(built.dir)
+  frame = change.pop("frame", FRAME)
   for build_flag in (True, False):
     cfg = config(**{"srcs": repos, "d": built.dir, "build": build_flag, **change})
     with pytest.raises(sidecar.DatasetError) as e:
-      data.prepare(cfg)
+      data.prepare(cfg, frame)
     msg = str(e.value)
     assert msg.startswith(f"dataset {built.dir!r} was built otherwise than the config asks: ")
     assert diff in msg and "another directory" in msg and "--overwrite" in msg, msg
@@ -104,8 +106,8 @@ def test_cli_loads_the_experiment_as_main_does(built, repos, capsys):
   of rcfam_jax.main); this dataset's settings given as overrides reuse it as built."""
   smoke = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "smoke.py")
   same = [f"--config.data.sources={tuple(repos)!r}", "--config.data.val_sources=('beta',)",
-          "--config.data.val_fraction=0.25", f"--config.data.rows={ROWS}",
-          f"--config.data.cols={COLS}", f"--config.data.window={WINDOW}",
+          "--config.data.val_fraction=0.25", f"--config.model.rows={ROWS}",
+          f"--config.model.cols={COLS}", f"--config.data.window={WINDOW}",
           "--config.data.max_keys_per_commit", "3000", "--config.data.max_segment_steps=400"]
   before = sidecar_bytes(built.dir)
   assert data.main(["--config", f"{smoke}:dir={built.dir}", *same]) == 0  # ARG: smoke's dir=
@@ -131,10 +133,10 @@ def test_self_source_fresh_build_then_head_moved(tmp_path, monkeypatch, caplog):
   monkeypatch.chdir(repo.path)
   cfg = config(["self"], str(tmp_path / "self_ds"), val_sources=(), val_fraction=0.3)
   old = repo.git("rev-parse", "HEAD")
-  assert data.prepare(cfg).splits == ("train", "validation")
+  assert data.prepare(cfg, FRAME).splits == ("train", "validation")
   assert sidecar.load(cfg.dir)["fingerprint"]["sources"][0]["head"] == old
   before = sidecar_bytes(cfg.dir)
-  assert data.prepare(cfg).splits == ("train", "validation")  # reused, not rebuilt
+  assert data.prepare(cfg, FRAME).splits == ("train", "validation")  # reused, not rebuilt
   assert sidecar_bytes(cfg.dir) == before
   repo.write("src/new.c", "int fresh;\n")
   new = repo.commit("new work")
@@ -142,18 +144,18 @@ def test_self_source_fresh_build_then_head_moved(tmp_path, monkeypatch, caplog):
            f"was built from {old[:12]} (1 new commit): the data no longer matches its sources")
   with pytest.raises(sidecar.DatasetError, match=re.escape(stale) + ".*--overwrite.*"
                      r"data.build=False \(--config.data.build=False\)"):
-    data.prepare(cfg)
+    data.prepare(cfg, FRAME)
   with caplog.at_level("WARNING", logger="rcfam_jax.data"):
     assert data.prepare(config(["self"], cfg.dir, val_sources=(), val_fraction=0.3,
-                               build=False)).splits == ("train", "validation")
+                               build=False), FRAME).splits == ("train", "validation")
   assert stale in caplog.text and "using it as built" in caplog.text
   assert sidecar_bytes(cfg.dir) == before
-  data.prepare(cfg, overwrite=True)
+  data.prepare(cfg, FRAME, overwrite=True)
   assert sidecar.load(cfg.dir)["fingerprint"]["sources"][0]["head"] == new
-  assert data.prepare(cfg).splits == ("train", "validation")
+  assert data.prepare(cfg, FRAME).splits == ("train", "validation")
   repo.git("commit", "-q", "--amend", "-m", "rewritten")
   with pytest.raises(sidecar.DatasetError, match="not an ancestor: history rewritten"):
-    data.prepare(cfg)
+    data.prepare(cfg, FRAME)
 
 
 @pytest.fixture()
@@ -167,53 +169,53 @@ def test_dataset_from_before_fingerprints(built, repos, copy_of):
   """A sidecar without 'fingerprint' is checked from its recorded config and repos; one too
   old to tell is refused with the fix."""
   edit_sidecar(copy_of, lambda s: s.pop("fingerprint"))
-  assert data.prepare(config(repos, copy_of)).splits == ("train", "validation")
+  assert data.prepare(config(repos, copy_of), FRAME).splits == ("train", "validation")
   with pytest.raises(sidecar.DatasetError, match=r"data.window: dataset 32, asked 64"):
-    data.prepare(config(repos, copy_of, window=64))
+    data.prepare(config(repos, copy_of, window=64), FRAME)
   edit_sidecar(copy_of, lambda s: s["config"].pop("val_fraction"))  # before temporal hold-out
   with pytest.raises(sidecar.DatasetError, match=r"data.val_fraction: dataset 0.0, asked 0.25"):
-    data.prepare(config(repos, copy_of))
+    data.prepare(config(repos, copy_of), FRAME)
   edit_sidecar(copy_of, lambda s: s["config"].pop("max_keys_per_commit"))
   with pytest.raises(sidecar.DatasetError, match=re.escape(
       os.path.join(copy_of, "segments.json")) + ".*lacks \\['max_keys_per_commit'\\].*rebuild"):
-    data.prepare(config(repos, copy_of))
+    data.prepare(config(repos, copy_of), FRAME)
 
 
 def test_builder_version_and_bad_sidecar(built, repos, copy_of):
   edit_sidecar(copy_of, lambda s: s["fingerprint"].update(builder_version="0.9.0"))
   with pytest.raises(sidecar.DatasetError) as e:
-    data.prepare(config(repos, copy_of))
+    data.prepare(config(repos, copy_of), FRAME)
   assert f"data.builder_version: dataset '0.9.0', asked '{sidecar.BUILDER_VERSION}'" in str(e.value)
   assert "set data." not in str(e.value) and "--overwrite" in str(e.value)
   path = os.path.join(copy_of, "segments.json")
   with open(path, "r+") as f:
     f.truncate(100)
   with pytest.raises(sidecar.DatasetError, match=re.escape(path) + ": not valid JSON.*rebuild"):
-    data.prepare(config(repos, copy_of))
+    data.prepare(config(repos, copy_of), FRAME)
 
 
 def test_tokenizer_file_checked(built, repos, copy_of):
   """tokenizer_<N>.txt is learned once per size; one holding more than N tokens, or a
   truncated one, is refused naming the file."""
   base = len(tokenizer.base_vocab())
-  ds = data.prepare(config(repos, copy_of, tokenizer_size=base + 40))
+  ds = data.prepare(config(repos, copy_of, tokenizer_size=base + 40), FRAME)
   assert base < len(ds.tokenizer) <= base + 40 and ds.n_actions == len(ds.tokenizer)
   big = os.path.join(copy_of, f"tokenizer_{base + 40}.txt")
   small = os.path.join(copy_of, f"tokenizer_{base + 5}.txt")
   shutil.copy(big, small)
   with pytest.raises(sidecar.DatasetError, match=re.escape(small) + f": holds {len(ds.tokenizer)} "
                      f"tokens, more than the {base + 5}"):
-    data.prepare(config(repos, copy_of, tokenizer_size=base + 5))
+    data.prepare(config(repos, copy_of, tokenizer_size=base + 5), FRAME)
   with open(big, "r+") as f:
     f.seek(os.path.getsize(big) - 3)
     f.truncate()
   with pytest.raises(TokenizerError, match=re.escape(big) + r":\d+: not a JSON string"):
-    data.prepare(config(repos, copy_of, tokenizer_size=base + 40))
+    data.prepare(config(repos, copy_of, tokenizer_size=base + 40), FRAME)
 
 
 def test_vocab_size_checked(built):
   """train_reader / eval_batches(vocab_size=...) refuse an action id outside the vocabulary."""
-  ds = data.prepare(built)
+  ds = data.prepare(built, FRAME)
   ok = data.train_reader(ds, 2, 16, 0, vocab_size=128, shard_index=0, shard_count=1)
   assert ok.next_batch()["actions"].max() < 128
   assert max(b["actions"].max() for b in data.eval_batches(ds, "validation", 2, 16, 2,

@@ -10,8 +10,9 @@ import pytest
 from data_pipelines import keys as K
 from data_pipelines import tokenizer as tokenizer_lib
 from experiments import smoke
-from inference_test import tiny_run
-from rcfam_jax import evaluate, inference, loop
+from rollout_test import tiny_run
+from rcfam_jax import loop
+from rcfam_jax.research import evaluate, rollout
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,8 @@ def test_missing_split_says_how_to_hold_out_data(run):
 
 @pytest.fixture(scope="module")
 def tasks(run):
-  from rcfam_jax import inference
-  return evaluate.held_out_tasks(inference.read_config(run[0]), 4)
+
+  return evaluate.held_out_tasks(rollout.read_config(run[0]), 4)
 
 
 def test_held_out_tasks_are_real_commits(tasks):
@@ -91,10 +92,10 @@ def test_closed_loop_cli_with_the_model(run, capsys, tmp_path):
 
 
 def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
-  from rcfam_jax import data, inference, model
-  params, cfg, info = inference.load(run[0])
-  batches = data.eval_batches(inference.dataset(info), "validation", 2, 8, 2)
-  res = evaluate.teacher_forced(params, cfg, info.exp.bptt, batches, buckets=2)
+  from rcfam_jax import data, model
+  params, cfg, info = rollout.load(run[0])
+  batches = data.eval_batches(rollout.dataset(info), "validation", 2, 8, 2)
+  res = evaluate.teacher_forced(params, cfg, info.exp.exec, batches, buckets=2)
   hits1 = hits5 = nll = n = 0.0
   for b in batches:
     logits, _ = model.apply(params, b["frames"], model.initial_state(params, 2), b["reset"],
@@ -118,13 +119,13 @@ def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
 @pytest.fixture(scope="module")
 def tok_run(run, tmp_path_factory):
   """A tiny run trained on `run`'s dataset with a learned tokenizer: (workdir, tokenizer)."""
-  d = inference.read_config(run[0]).data
+  d = rollout.read_config(run[0]).data
   c = smoke.get_config("steps=2")
   c.data.sources, c.data.dir, c.data.val_fraction = list(d.sources), d.dir, d.val_fraction
   c.data.tokenizer_size = c.model.vocab_size = 320
   workdir = str(tmp_path_factory.mktemp("tok") / "wd")
   loop.train_and_evaluate(c, workdir)
-  info = inference.RunInfo(workdir, 0, inference.read_config(workdir))
+  info = rollout.RunInfo(workdir, 0, rollout.read_config(workdir))
   return workdir, evaluate.run_tokenizer(info)
 
 
@@ -152,7 +153,7 @@ def test_every_token_of_a_learned_vocabulary_decodes_to_its_bytes(tok_run):
 
 def test_scripted_true_tokens_drive_a_tokenized_run_to_exact_match(tok_run, tasks, tmp_path):
   workdir, tok = tok_run
-  exp = inference.read_config(workdir)
+  exp = rollout.read_config(workdir)
   ts = evaluate.held_out_tasks(exp, 4)
   assert [t.keys for t in ts] == [t.keys for t in tasks]
   seen = {"tok": [], "key": []}
@@ -181,7 +182,7 @@ def test_commit_inside_a_token_stops_and_bad_tokens_press_nothing(tasks):
   tok = tokenizer_lib.Tokenizer(tokenizer_lib.base_vocab() + [b"ab" + c + b"cd", b"xy" + c, b"zz"])
   ids = [tok.ids[b"\x01"], tok.ids[b"zz"], len(tok) + 5, tok.ids[b"ab" + c + b"cd"], tok.ids[b"zz"]]
   t = tasks[0]
-  r = inference.rollout(lambda frame, it=iter(ids): next(it), t.editor, 8, 16, 10,
+  r = rollout.rollout(lambda frame, it=iter(ids): next(it), t.editor, 8, 16, 10,
                         action_keys=evaluate.action_keys(tok))
   a, b, z = (K.char_key(ch) for ch in "abz")
   assert r.actions == ids[:4] and r.keys == [z, z, a, b, K.COMMIT] and len(r.screens) == 4
@@ -216,7 +217,7 @@ def test_closed_loop_cli_on_a_tokenized_run(tok_run, capsys, tmp_path):
 
 
 def test_tokenized_run_without_its_tokenizer_says_how_to_fix(tok_run, tmp_path):
-  info = inference.RunInfo(tok_run[0], 0, inference.read_config(tok_run[0]))
+  info = rollout.RunInfo(tok_run[0], 0, rollout.read_config(tok_run[0]))
   exp = info.exp
   gone = dataclasses.replace(exp, data=dataclasses.replace(exp.data, dir=str(tmp_path / "no")))
   with pytest.raises(FileNotFoundError, match="tokenizer_size=320.*--data-dir"):

@@ -15,9 +15,9 @@ OVERRIDES = ["--config.train.eval_at=(3, 5)",          # tuple
              "--config.optim.lr=1e-3",
              "--config.train.carry_state=true",        # bool, three spellings
              "--noconfig.data.build",
-             "--config.bptt.layer_remat",
+             "--config.exec.layer_remat",
              "--config.data.max_lane_steps=512",       # None-able: int | None
-             "--config.model.attention_impl=cudnn",    # None-able: str | None
+             "--config.exec.attention_impl=cudnn",     # None-able: str | None
              "--config.train.batch_size", "4"]         # the value as the next argument
 
 
@@ -45,13 +45,13 @@ def test_same_config_as_main(monkeypatch, tmp_path):
   assert (t.steps, t.eval_at, t.carry_state, t.batch_size) == (5, (3, 5), True, 4)
   assert (d.sources, d.val_fraction, d.build, d.max_lane_steps) == (("/src/a", "b"), 0.25, False,
                                                                     512)
-  assert got.model.attention_impl == "cudnn" and got.bptt.layer_remat is True
+  assert got.exec.attention_impl == "cudnn" and got.exec.layer_remat is True
   assert type(got.optim.lr) is float and type(d.max_lane_steps) is int
   module = experiment.load("experiments.smoke:steps=5", OVERRIDES)  # a module spec: the same
   assert str(module) == str(got)
   fresh = experiment.load(SMOKE)  # no ARG: get_config(); the None-able fields stay None
   assert fresh.train.steps == 12 and fresh.data.max_lane_steps is None
-  assert fresh.model.attention_impl is None and fresh.data.cache_dir is None
+  assert fresh.exec.attention_impl is None and fresh.data.cache_dir is None
   with pytest.raises(AttributeError):
     fresh.train.new_field = 1  # locked, as main's
 
@@ -66,9 +66,12 @@ def test_same_config_as_main(monkeypatch, tmp_path):
     (SMOKE, ["train.steps=3"], r"not --config.FIELD=VALUE overrides: \['train.steps=3'\]"),
     (SMOKE, ["--config=experiments/demo.py"], r"the experiment is the spec"),
     (f"{SMOKE}:nope=3", [], r"get_config failed: ValueError: unknown config arg 'nope'"),
-    ("experiments.depth.maze_lstm1:preset=huge", [], r"get_config failed: KeyError: 'huge'"),
-    ("experiments.depth.maze_lstm1:preset=huge", ["--config.run.steps=1"],
-     r"get_config failed: KeyError: 'huge'"),
+    ("experiments.depth.maze:model=lstm,preset=huge", [],
+     r"get_config failed: ValueError: config arg preset='huge' is not one of full\|cpu\|quick"),
+    ("experiments.depth.maze:model=lstm,preset=huge", ["--config.run.steps=1"],
+     r"get_config failed: ValueError: config arg preset='huge'"),
+    ("experiments/depth/frjt.py:model=rnn", [],
+     r"get_config failed: ValueError: config arg model='rnn' is not one of lstm\|transformer"),
 ])
 def test_bad_override_or_arg_is_named(spec, overrides, match):
   with pytest.raises(experiment.ExperimentError, match=match):
@@ -84,7 +87,7 @@ def test_missing_experiment():
 
 
 def test_depth_config_module_with_overrides():
-  c = experiment.load("experiments.depth.frjt_lstm1:preset=quick",
+  c = experiment.load("experiments.depth.frjt:model=lstm,layers=1,preset=quick",
                       ["--config.run.eval_depths=(1, 2)", "--config.task.max_jump=2"])
   assert (c.name, c.preset, c.run.eval_depths, c.task.max_jump) == ("frjt_lstm1", "quick", (1, 2),
                                                                    2)

@@ -1,4 +1,5 @@
 """The training loop end to end on a synthetic repository: learning, resume, guards, configs."""
+import dataclasses
 import functools
 import glob
 import importlib
@@ -88,7 +89,7 @@ def test_frames_on_host_trains_like_frames_on_device(repo, dataset_dir, tmp_path
   runs = {}
   for on_host in (False, True):
     c = smoke_config(repo, dataset_dir, steps=3)
-    c.bptt.frames_on_host = on_host
+    c.exec.frames_on_host = on_host
     runs[on_host] = loop.train_and_evaluate(c, str(tmp_path / f"run{on_host}"))
   np.testing.assert_allclose(runs[True]["val_loss"], runs[False]["val_loss"], rtol=1e-5)
   np.testing.assert_allclose(runs[True]["train_loss"], runs[False]["train_loss"], rtol=1e-5)
@@ -117,7 +118,7 @@ def test_non_finite_loss_stops_with_a_clear_error(repo, dataset_dir, tmp_path):
 
 @pytest.mark.parametrize("section, key, value, match", [
     ("model", "vocab_size", 16, "raise model.vocab_size"),
-    ("model", "rows", 16, "model frames are 16x16 but data frames are 8x16"),
+    ("model", "rows", 16, "model.rows: dataset 8, asked 16"),
     ("train", "microbatches", 3, "not divisible by train.microbatches"),
     ("optim", "name", "sgd", "optim.name"),
     ("train", "max_minutes", -1.0, "max_minutes must be >= 0"),
@@ -140,7 +141,7 @@ def test_missing_dataset_without_build_says_what_to_do(tmp_path):
 def test_every_experiment_loads_and_lowers_at_tiny_size(name):
   exp = experiment.parse_config(importlib.import_module(f"experiments.{name}").get_config())
   tiny = from_dict(ModelConfig, {**exp.model.__dict__, "d_model": 16, "n_head": 2, "n_layer": 1,
-                                 "lstm_hidden": 16, "vocab_size": 32, "attention_impl": None,
+                                 "lstm_hidden": 16, "vocab_size": 32,
                                  "compute_dtype": "float32"})
   tx = optim.make(exp.optim, exp.train.steps)
   b, t = 2, min(exp.train.seq_len, 4)
@@ -150,5 +151,6 @@ def test_every_experiment_loads_and_lowers_at_tiny_size(name):
            "actions": jax.ShapeDtypeStruct((b, t), jnp.int32),
            "valid": jax.ShapeDtypeStruct((b, t), jnp.bool_),
            "reset": jax.ShapeDtypeStruct((b, t), jnp.bool_)}
-  step = jax.jit(functools.partial(train.train_step, cfg=tiny, bptt=exp.bptt, tx=tx))
+  step = jax.jit(functools.partial(train.train_step, cfg=tiny, ex=dataclasses.replace(exp.exec, attention_impl=None),
+                                 tx=tx))
   assert step.lower(state, batch, rnn) is not None

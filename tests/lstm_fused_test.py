@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rcfam_jax import lstm, lstm_fused, model
-from rcfam_jax.config import ModelConfig
+from rcfam_jax.config import ExecConfig
 
 OK, WHY = lstm_fused.available()
 gpu_only = pytest.mark.skipif(not OK, reason=f"fused kernel unavailable: {WHY[:120]}")
@@ -111,15 +111,14 @@ def test_fused_model_loss_matches_scan():
   """The whole model (frame head + fused LSTM + head) gives the scan path's loss and grads."""
   from conftest import TINY, random_batch
   from rcfam_jax import bptt
-  from rcfam_jax.config import BPTTConfig
   cfg = dataclasses.replace(TINY, lstm_hidden=32, compute_dtype="bfloat16")
   params = model.init(jax.random.PRNGKey(0), cfg)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 3, 12, resets=True)
   out = {}
   for impl in ("scan", "fused"):
-    c = dataclasses.replace(cfg, lstm_impl=impl)
-    f = jax.jit(jax.value_and_grad(lambda p: bptt.sequence_loss(
-        p, batch, model.initial_state(p, 3), cfg=c, bptt=BPTTConfig(head_chunk=4))[0]))
+    ex = ExecConfig(head_chunk=4, lstm_impl=impl)
+    f = jax.jit(jax.value_and_grad(lambda p, ex=ex: bptt.sequence_loss(
+        p, batch, model.initial_state(p, 3), cfg=cfg, ex=ex)[0]))
     out[impl] = f(params)
   assert abs(float(out["fused"][0]) - float(out["scan"][0])) < 1e-2 * abs(float(out["scan"][0]))
   for a, b in zip(jax.tree.leaves(out["fused"][1]), jax.tree.leaves(out["scan"][1])):
@@ -136,4 +135,4 @@ def test_fused_without_gpu_says_what_to_do():
 
 def test_config_rejects_unknown_lstm_impl():
   with pytest.raises(ValueError, match="lstm_impl"):
-    ModelConfig(lstm_impl="cudnn")
+    ExecConfig(lstm_impl="cudnn")

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TINY, random_batch
 from rcfam_jax import frame_head, model
-from rcfam_jax.config import BPTTConfig, ModelConfig, from_dict
+from rcfam_jax.config import ExecConfig, ModelConfig, check_exec, from_dict
 
 
 def test_shapes_and_dtypes(tiny_params):
@@ -62,11 +62,11 @@ def test_bad_config_values_raise(bad, match):
     from_dict(ModelConfig, {**TINY.__dict__, **bad})
 
 
-def test_bad_bptt_values_raise():
+def test_bad_exec_values_raise():
   with pytest.raises(ValueError, match="lstm_remat"):
-    BPTTConfig(lstm_remat="sometimes")
+    ExecConfig(lstm_remat="sometimes")
   with pytest.raises(ValueError, match="head_chunk"):
-    BPTTConfig(head_chunk=0)
+    ExecConfig(head_chunk=0)
 
 
 def test_step_t_times_equals_apply(tiny_params):
@@ -90,7 +90,8 @@ def test_windows_with_carried_state_equal_one_pass(tiny_params):
   s0 = model.initial_state(tiny_params, b)
   full, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
   a, s1 = model.apply(tiny_params, batch["frames"][:, :5], s0, cfg=TINY)
-  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY, head_chunk=2)
+  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY,
+                     ex=ExecConfig(head_chunk=2))
   np.testing.assert_allclose(jnp.concatenate([a, c], 1), full, rtol=1e-5, atol=1e-5)
 
 
@@ -187,7 +188,7 @@ def test_geglu_downsample_is_value_times_gelu_of_gate():
     got = frame_head.downsample(p, x, cfg, impl)
     np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
   with pytest.raises(ValueError, match="parity"):
-    dataclasses.replace(cfg, conv_impl="parity")
+    check_exec(cfg, ExecConfig(conv_impl="parity"))
 
 
 def test_conv_implementations_agree():
@@ -286,6 +287,25 @@ def test_packed_cells_embed_as_their_contract_frames(tiny_params):
   cells = rng.integers(0, codec.CELL_LUT.shape[0], (2, 3, TINY.rows, TINY.cols)).astype(np.uint16)
   np.testing.assert_array_equal(frame_head.unpack(jnp.asarray(cells)), codec.to_rgb(cells))
   s0 = model.initial_state(tiny_params, 2)
-  a, _ = model.apply(tiny_params, jnp.asarray(cells), s0, cfg=TINY, head_chunk=2)
-  b, _ = model.apply(tiny_params, jnp.asarray(codec.to_rgb(cells)), s0, cfg=TINY, head_chunk=2)
+  ex = ExecConfig(head_chunk=2)
+  a, _ = model.apply(tiny_params, jnp.asarray(cells), s0, cfg=TINY, ex=ex)
+  b, _ = model.apply(tiny_params, jnp.asarray(codec.to_rgb(cells)), s0, cfg=TINY, ex=ex)
   np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("ex", [
+    ExecConfig(conv_impl="xla", head_chunk=1, lstm_unroll=1),
+    ExecConfig(conv_impl="im2col", head_chunk=3, head_remat="convs", lstm_unroll=5),
+    ExecConfig(conv_impl="parity", attention_impl="xla", layer_remat=True, lstm_remat="nested",
+               recompute_interval=2),
+])
+def test_equal_model_configs_compute_the_same_function(tiny_params, ex):
+  """ExecConfig says how the model runs, never what it computes: logits and the final state
+  under any execution equal those under the defaults."""
+  b, t = 2, 7
+  batch = random_batch(jax.random.PRNGKey(8), TINY, b, t, resets=True)
+  s0 = model.initial_state(tiny_params, b)
+  want, want_s = model.apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY)
+  got, got_s = model.apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY, ex=ex)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(got_s, want_s, rtol=1e-5, atol=1e-5)

@@ -46,7 +46,8 @@ def dataset(tmp_path_factory):
   repo = str(tmp_path_factory.mktemp("repo"))
   synthetic.make_repo(repo, n_commits=10, seed=3, lines=30, special=False)
   c = _config(repo, str(tmp_path_factory.mktemp("data") / "ds"))
-  data.prepare(experiment.parse_config(c).data)  # built once, before the processes start
+  exp = experiment.parse_config(c)
+  data.prepare(exp.data, (exp.model.rows, exp.model.cols))  # built once, before the processes
   return c
 
 

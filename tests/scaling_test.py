@@ -8,8 +8,8 @@ import pytest
 
 from data_pipelines import synthetic
 from rcfam_jax import experiment
-from rcfam_jax.scaling import fit, sweep
-from rcfam_jax.scaling.__main__ import main
+from rcfam_jax.research.scaling import fit, sweep
+from rcfam_jax.research.scaling.__main__ import main
 
 SEQ_LENS = (2, 16, 128, 512, 2048)
 
@@ -109,7 +109,7 @@ def test_plan_loads_as_main_does():
   """--config.* overrides are config_flags': typed (a None-able field too), named when wrong."""
   base = sweep.plan("compilers", [32], steps=3, overrides=("--config.train.eval_at=(3,)",))
   c = base[0]["config"]  # no compilers_32.py: compilers.py with seq_len=32 in its ARG
-  assert base[0]["source"] == "experiments/compilers.py" and c.bptt.head_chunk == 32
+  assert base[0]["source"] == "experiments/compilers.py" and c.exec.head_chunk == 32
   assert (c.train.seq_len, c.train.steps, c.train.eval_at) == (32, 3, (3,))
   c = sweep.plan("smoke", [4], arg="steps=7", overrides=("--config.data.max_lane_steps=512",)
                  )[0]["config"]  # smoke's get_config takes no seq_len: --config.train.seq_len=4

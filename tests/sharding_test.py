@@ -84,7 +84,7 @@ def _smoke():
   from experiments import smoke
   from rcfam_jax.config import ModelConfig
   c = smoke.get_config()
-  return ModelConfig(**c.model.to_dict()), c.bptt.to_dict()
+  return ModelConfig(**c.model.to_dict()), c.exec.to_dict()
 
 
 def _grad_tx():
@@ -106,7 +106,7 @@ def _batch(cfg, b, t):
           "reset": jnp.zeros((b, t), bool).at[0, t // 2].set(True)}
 
 
-def _layout(name, data, fsdp, b, t, microbatches, bptt_over):
+def _layout(name, data, fsdp, b, t, microbatches, ex_over):
   """Train step on 1 device and on the mesh; max differences, and the HLO's while loops."""
   import time
 
@@ -114,13 +114,13 @@ def _layout(name, data, fsdp, b, t, microbatches, bptt_over):
   t0 = time.perf_counter()
 
   from rcfam_jax import model, sharding, train
-  from rcfam_jax.config import BPTTConfig, MeshConfig
-  cfg, bptt = _smoke()
-  bcfg = BPTTConfig(**{**bptt, **bptt_over})
+  from rcfam_jax.config import ExecConfig, MeshConfig
+  cfg, ex = _smoke()
+  bcfg = ExecConfig(**{**ex, **ex_over})
   tx = _grad_tx()
   state = train.init_train_state(jax.random.PRNGKey(0), cfg, tx)
   batch, rnn = _batch(cfg, b, t), model.initial_state(state.params, b)
-  step = functools.partial(train.train_step, cfg=cfg, bptt=bcfg, tx=tx, microbatches=microbatches)
+  step = functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, microbatches=microbatches)
   ref = jax.jit(step)(state, batch, rnn)
   t1 = time.perf_counter()
   mesh = sharding.make_mesh(MeshConfig(data=data, fsdp=fsdp))
@@ -273,7 +273,7 @@ def test_checkpoint_from_8_devices_restores_on_4_and_on_1(eight):
 
 
 def test_scaleout_bench_runs_on_two_cpu_devices():
-  out = _subprocess(1, "-m", "rcfam_jax.bench_scaleout", "--devices-cpu", "2", "--seq-len", "8",
+  out = _subprocess(1, "-m", "rcfam_jax.research.bench.scaleout", "--devices-cpu", "2", "--seq-len", "8",
                     "--batch-per-device", "2", "--steps", "1", "rows=8", "cols=16", "d_model=16",
                     "n_layer=1", "n_head=2", "downsample_blocks=1", "lstm_hidden=16",
                     "vocab_size=32", "compute_dtype=float32", "head_chunk=4", "loss_chunk=8")

@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from rcfam_jax.tasks import FRJT, LastWrite
+from rcfam_jax.research.tasks import FRJT, LastWrite
 
 
 def frjt_brute_force(task: FRJT, row):

@@ -5,8 +5,8 @@ import jax
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from rcfam_jax.tasks import Maze
-from rcfam_jax.tasks.maze import DX, DY
+from rcfam_jax.research.tasks import Maze
+from rcfam_jax.research.tasks.maze import DX, DY
 
 
 def open_edges(task: Maze, walls):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rcfam_jax.tasks import Permutations
-from rcfam_jax.tasks.perm import cayley_table, elements
+from rcfam_jax.research.tasks import Permutations
+from rcfam_jax.research.tasks.perm import cayley_table, elements
 
 
 def matrix(p):

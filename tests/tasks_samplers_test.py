@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rcfam_jax import tasks
-from rcfam_jax.tasks import task as task_lib
+from rcfam_jax.research import tasks
+from rcfam_jax.research.tasks import task as task_lib
 
 TASKS = [tasks.FRJT(), tasks.FRJT(target="pointer", max_jump=3, n_payloads=5),
          tasks.Maze(), tasks.Maze(width=3, height=5, wall_encoding="mask"), tasks.LastWrite(),

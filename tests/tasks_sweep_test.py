@@ -1,23 +1,75 @@
 """The CPU-sized sweep runs end to end and writes results.json, table, plot and docs section."""
+import importlib
 import json
 import os
+import re
 
 import pytest
 
 from experiments import depth
-from rcfam_jax.tasks import report, sweep
+from rcfam_jax import experiment
+from rcfam_jax.research.tasks import report, sweep
+
+FAMILIES = ("frjt", "maze", "last_write", "perm")
 
 
-def test_every_config_loads_and_builds():
-  for name in depth.SWEEP + depth.OPTIONAL:
+def test_every_run_loads_and_builds():
+  for name, family, arg in depth.SWEEP + depth.OPTIONAL:
     for preset in ("full", "cpu", "quick"):
       cfg = sweep.load_config(name, f"preset={preset}")
       task, model, run = sweep.build(cfg)
       assert cfg.name == name and model.vocab_size == task.input_size
       assert run.train_max_depth == (3 if preset == "quick" else 16)
       assert max(run.eval_depths) > run.train_max_depth  # evaluated beyond training depths
-  with pytest.raises(ValueError):
+      by_path = experiment.load(f"experiments/depth/{family}.py:{arg},preset={preset}")
+      assert by_path.to_dict() == cfg.to_dict()
+  assert len(depth.RUNS) == len(depth.SWEEP + depth.OPTIONAL) == 20
+  with pytest.raises(ValueError, match="unknown config arg 'nope'"):
     sweep.load_config("frjt_lstm1", "preset=quick,nope=1")
+  with pytest.raises(experiment.ExperimentNotFound, match="unknown depth run 'frjt_rnn1'"):
+    sweep.load_config("frjt_rnn1", "preset=quick")
+
+
+def test_family_docstrings_list_every_run_with_its_arg():
+  for name, family, arg in depth.SWEEP + depth.OPTIONAL:
+    doc = importlib.import_module(f"experiments.depth.{family}").__doc__
+    assert re.search(rf"^  {name} +{re.escape(arg)} +\d", doc, re.M), name
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("model", ["lstm", "transformer", "mamba"])
+def test_each_family_loads_every_model(family, model):
+  cfg = experiment.load(f"experiments.depth.{family}:model={model},layers=2,preset=quick")
+  task, built, run = sweep.build(cfg)
+  assert (cfg.name, cfg.label) == (f"{family}_{model}2", family)
+  assert (built.kind, built.layers, run.steps) == (model, 2, 3)
+  assert cfg.task.name == family and built.output_size == task.output_size
+
+
+def test_frjt_jump_picks_the_label():
+  default = experiment.load("experiments/depth/frjt.py:model=mamba,layers=8")
+  long = experiment.load("experiments/depth/frjt.py:jump=16,model=mamba,layers=8")
+  assert (default.name, default.label, default.task.max_jump) == ("frjt_mamba8", "frjt", 4)
+  assert (long.name, long.label, long.task.max_jump) == ("frjt16_mamba8", "frjt16", 16)
+  assert experiment.load("experiments.depth.maze").name == "maze_lstm1"  # defaults: lstm, 1
+
+
+@pytest.mark.parametrize("family, arg, message", [
+    ("frjt", "model=rnn", "config arg model='rnn' is not one of lstm|transformer|mamba"),
+    ("maze", "model=Transformer",
+     "config arg model='Transformer' is not one of lstm|transformer|mamba"),
+    ("frjt", "jump=8", "config arg jump=8 is not one of 4|16"),
+    ("perm", "preset=huge", "config arg preset='huge' is not one of full|cpu|quick"),
+    ("last_write", "layers=0", "config arg layers=0 must be >= 1"),
+    ("last_write", "layers=two", "config arg layers='two': expected int"),
+    ("maze", "jump=16", "unknown config arg 'jump'"),
+])
+def test_bad_arg_names_the_field_and_valid_values(family, arg, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    importlib.import_module(f"experiments.depth.{family}").get_config(arg)
+  with pytest.raises(experiment.ExperimentError,
+                     match=re.escape(f"get_config failed: ValueError: {message}")):
+    experiment.load(f"experiments.depth.{family}:{arg}")
 
 
 def test_config_overrides_as_main(tmp_path, capsys):
@@ -32,16 +84,31 @@ def test_config_overrides_as_main(tmp_path, capsys):
 
 
 def test_full_preset_is_one_sweep_with_per_task_budgets():
-  names = set(depth.SWEEP)
+  names = {name for name, _, _ in depth.SWEEP}
   assert {"frjt16_lstm1", "frjt16_transformer8", "frjt16_mamba8"} <= names
-  assert not names & set(depth.OPTIONAL)
-  runs = {n: sweep.build(sweep.load_config(n, "preset=full")) for n in depth.SWEEP}
+  assert not names & {name for name, _, _ in depth.OPTIONAL}
+  runs = {n: sweep.build(sweep.load_config(n, "preset=full")) for n in names}
   _, lstm, maze_run = runs["maze_lstm1"]
   assert lstm.d_model == 256 and maze_run.batch == 256 and maze_run.steps >= 20000
   assert runs["maze_mamba8"][1].d_model == 128 and runs["frjt_lstm1"][1].d_model == 128
   assert runs["frjt16_lstm1"][0].max_jump == 16 and runs["frjt16_lstm1"][2].steps == 3000
   over = sweep.build(sweep.load_config("maze_lstm1", "preset=full,steps=7,batch=3"))[2]
   assert (over.steps, over.batch) == (7, 3)
+  assert depth.spec("frjt16_mamba8", "preset=cpu") == (
+      "experiments.depth.frjt:jump=16,model=mamba,layers=8,preset=cpu")
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--only=frjt16_lstm1,frjt_rnn1"], "unknown run(s) ['frjt_rnn1']"),
+    (["--only=frjt16_lstm1", "--arg=model=mamba"],
+     "this is run 'frjt16_mamba1', not 'frjt16_lstm1'; choose runs with --only"),
+    (["--only=maze_lstm1", "--arg=jump=16"], "unknown config arg 'jump'"),
+])
+def test_only_takes_run_names_before_any_training(tmp_path, capsys, argv, error):
+  with pytest.raises(SystemExit):
+    sweep.main(["--quick", *argv, f"--out={tmp_path}/o"])
+  assert error in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / "o")
 
 
 def test_quick_sweep_end_to_end(tmp_path):
@@ -51,9 +118,13 @@ def test_quick_sweep_end_to_end(tmp_path):
                   "<!-- END results:quick -->\n<!-- BEGIN results:full -->\npending\n"
                   "<!-- END results:full -->\n")
   out = tmp_path / "out"
-  sweep.main(["--quick", "--only=frjt_lstm1,frjt_transformer1", f"--out={out}", f"--docs={docs}"])
+  sweep.main(["--quick", "--only=frjt16_lstm1,frjt_transformer1", f"--out={out}",
+              f"--docs={docs}"])
   results = json.loads((out / "results.json").read_text())
-  assert list(results["runs"]) == ["frjt_lstm1", "frjt_transformer1"]
+  assert list(results["runs"]) == ["frjt16_lstm1", "frjt_transformer1"]
+  lstm, transformer = results["runs"].values()
+  assert (lstm["label"], lstm["task"]["max_jump"], lstm["model"]["kind"]) == ("frjt16", 16, "lstm")
+  assert (transformer["label"], transformer["task"]["max_jump"]) == ("frjt", 4)
   for r in results["runs"].values():
     assert set(r["eval"]) == {"1", "3", "5"}
     assert all(0 <= m["acc"] <= 1 and 0 <= m["final_acc"] <= 1 for m in r["eval"].values())
@@ -62,7 +133,7 @@ def test_quick_sweep_end_to_end(tmp_path):
   assert "| lstm L=1 |" in (out / "table.md").read_text()
   text = docs.read_text()
   assert text.startswith("# hand-written") and "old" not in text and "pending" in text
-  assert "Forward-Referencing Jumps" in text and "DEPTH_quick.png" in text
+  assert "Forward-Referencing Jumps (max jump 16)" in text and "DEPTH_quick.png" in text
   assert "| Transformer L |" in text  # the input-length proportionality table
   assert os.path.exists(docs.parent / "DEPTH_quick.png")
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import TINY as _TINY
 from conftest import random_batch
 from rcfam_jax import bptt, model, train
-from rcfam_jax.config import BPTTConfig
+from rcfam_jax.config import ExecConfig
 
 TINY = dataclasses.replace(_TINY, n_layer=1, lstm_layers=1)
-BPTT = BPTTConfig(head_chunk=6, loss_chunk=6)
+EX = ExecConfig(head_chunk=6, loss_chunk=6)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,8 @@ def setup():
 
 def _two_windows(params, w1, w2, carry_state):
   tx = optax.sgd(0.0)  # parameters stay put: the second window's loss shows only the state
-  state = train.TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jnp.zeros(2))
-  step = jax.jit(functools.partial(train.train_step, cfg=TINY, bptt=BPTT, tx=tx,
+  state = train.TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
+  step = jax.jit(functools.partial(train.train_step, cfg=TINY, ex=EX, tx=tx,
                                    carry_state=carry_state))
   rnn = model.initial_state(params, 2)
   _, rnn, m1 = step(state, w1, rnn)
@@ -42,7 +42,7 @@ def _two_windows(params, w1, w2, carry_state):
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def _loss(params, window, cfg=TINY):
-  return bptt.sequence_loss(params, window, model.initial_state(params, 2), cfg=cfg, bptt=BPTT)
+  return bptt.sequence_loss(params, window, model.initial_state(params, 2), cfg=cfg, ex=EX)
 
 
 def _alone(params, window):
@@ -71,7 +71,7 @@ def test_only_fresh_windows_train_the_initial_state(setup):
   params, w1, w2 = setup
   carried = model.initial_state(params, 2)._replace(h=jnp.full((1, 2, 24), 0.1))
   for rnn, expect_grad in ((None, True), (carried, False)):
-    _, grads, _, _ = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, bptt=BPTT))(
+    _, grads, _, _ = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=EX))(
         params, w2, rnn)
     norm = float(jnp.linalg.norm(grads["lstm"]["h0"]))
     assert (norm > 1e-6) == expect_grad, norm

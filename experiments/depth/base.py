@@ -1,7 +1,10 @@
-"""Shared builder for the depth-benchmark configs: experiments/depth/<task>_<kind><L>.py.
+"""Shared builder for the depth-benchmark configs: experiments/depth/<family>.py.
 
-Each config file is `get_config(arg)` -> ConfigDict with `task`, `model` and `run` sections;
-`arg` is a big_vision-style string "preset=full,steps=4000,seed=1". Presets:
+Each family file is `get_config(arg)` -> ConfigDict with `task`, `model` and `run` sections;
+`arg` is a big_vision-style string "model=transformer,layers=8,preset=full,steps=4000,seed=1".
+Fields of every family (ARG): model=lstm|transformer|mamba, layers, preset, and the overrides
+steps, lr, seed, d_model, batch (-1: the preset's); a family adds its own (frjt: jump).
+The config's `name` is the run name, <label>_<model><layers> (e.g. frjt16_lstm1). Presets:
   full:  the H200 sweep (d_model 128, batch 128, eval depths 1..64); per-task step counts,
          batch and LSTM width in FULL below (sized so that the whole sweep is one ~8 min run);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
@@ -25,6 +28,9 @@ PRESETS = {
                   warmup=1, eval_depths=(1, 3, 5), eval_per_depth=4, eval_batch=4, log_every=1),
 }
 LR = {"lstm": 3e-3, "transformer": 1e-3, "mamba": 2e-3}
+MODELS = tuple(LR)
+ARG = dict(model="lstm", layers=1, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1,
+           batch=-1)
 # Benchmark variants: label -> (task name, task fields).
 TASKS = {
     "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
@@ -51,8 +57,35 @@ FULL = {
 }
 
 
-def make_config(label: str, kind: str, layers: int, arg: str | None = None):
-  a = parse_arg(arg, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1, batch=-1)
+def parse(arg: str | None, **variant) -> dict:
+  """`arg` -> ARG and the family's `variant` fields (name=default), typed and checked."""
+  defaults = {**ARG, **variant}
+  a = dict(defaults)
+  for key, value in parse_arg(arg, **dict.fromkeys(defaults)).items():
+    if value is not None:
+      try:
+        a[key] = type(defaults[key])(value)
+      except ValueError:
+        typ = type(defaults[key]).__name__
+        raise ValueError(f"config arg {key}={value!r}: expected {typ}") from None
+  choose(a, "model", MODELS)
+  choose(a, "preset", tuple(PRESETS))
+  if a["layers"] < 1:
+    raise ValueError(f"config arg layers={a['layers']} must be >= 1")
+  return a
+
+
+def choose(a: dict, field: str, valid):
+  """a[field] (mapped through `valid` if a dict), or a ValueError naming the valid values."""
+  if a[field] not in valid:
+    raise ValueError(f"config arg {field}={a[field]!r} is not one of "
+                     f"{'|'.join(map(str, valid))}")
+  return valid[a[field]] if isinstance(valid, dict) else a[field]
+
+
+def make_config(label: str, a: dict):
+  """The run of task variant `label` (a key of TASKS) with `parse`d fields `a`."""
+  kind, layers = a["model"], a["layers"]
   preset = dict(PRESETS[a["preset"]])
   task, fields = TASKS[label]
   if a["preset"] == "full":

@@ -22,8 +22,8 @@
 #include "xla/ffi/api/ffi.h"
 
 // Profiling by subtraction only (results are wrong): RCFAM_ABLATE bit 1 drops the grid barrier,
-// bit 2 the staging of each step's operands, bit 4 the tensor-core products (lstm_fused.py
-// builds such variants when RCFAM_LSTM_ABLATE is set; the bench times them).
+// bit 2 the staging of each step's operands, bit 4 the tensor-core products
+// (lstm_fused.profile_ablated builds such a variant; the bench times them).
 #ifndef RCFAM_ABLATE
 #define RCFAM_ABLATE 0
 #endif

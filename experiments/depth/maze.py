@@ -1,0 +1,21 @@
+"""Withheld Maze 4x4 x one model: train at depths 1..16, evaluate beyond.
+
+Arg: model=lstm|transformer|mamba and layers=L (default lstm, 1); base.py's preset, steps, lr,
+seed, d_model, batch. E.g. experiments/depth/maze.py:model=mamba,layers=8,preset=cpu.
+
+Command: python -m rcfam_jax.research.tasks.sweep --only=NAME runs this file with ARG (the pairs
+are in experiments/depth/__init__.py). Expected, preset full: last-step accuracy at depth 16 / 64;
+cliff = first depth below 90%; training steps x batch, seconds.
+
+H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
+  NAME               ARG                         depth 16 / 64   cliff  training
+  maze_lstm1         model=lstm,layers=1         100.0% / 90.2%  >64    50000 x 256, 97 s
+  maze_transformer8  model=transformer,layers=8  91.4% / 23.8%   20     8000 x 256, 43 s
+  maze_mamba8        model=mamba,layers=8        94.7% / 35.9%   20     8000 x 256, 84 s
+  maze_transformer1  model=transformer,layers=1  44.3% / 16.2%   4      5000 x 256, 12 s
+"""
+from experiments.depth import base
+
+
+def get_config(arg=None):
+  return base.make_config("maze", base.parse(arg))

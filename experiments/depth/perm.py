@@ -1,0 +1,20 @@
+"""S3 composition (optional in the sweep) x one model: train at depths 1..16, evaluate beyond.
+
+Arg: model=lstm|transformer|mamba and layers=L (default lstm, 1); base.py's preset, steps, lr,
+seed, d_model, batch. E.g. experiments/depth/perm.py:model=mamba,layers=8,preset=cpu.
+
+Command: python -m rcfam_jax.research.tasks.sweep --only=NAME runs this file with ARG (the pairs
+are in experiments/depth/__init__.py). Expected, preset full: last-step accuracy at depth 16 / 64;
+cliff = first depth below 90%; training steps x batch, seconds.
+
+H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
+  NAME               ARG                         depth 16 / 64    cliff  training
+  perm_lstm1         model=lstm,layers=1         100.0% / 100.0%  >64    3000 x 128, 8 s
+  perm_transformer8  model=transformer,layers=8  73.2% / 15.8%    2      3000 x 128, 13 s
+  perm_mamba8        model=mamba,layers=8        99.0% / 16.2%    20     3000 x 128, 16 s
+"""
+from experiments.depth import base
+
+
+def get_config(arg=None):
+  return base.make_config("perm", base.parse(arg))

@@ -1,0 +1,163 @@
+"""Depth-benchmark sweep: train and evaluate every (task, model) config, write the reports.
+
+Each run NAME is a family file with its arg (experiments.depth.SWEEP, OPTIONAL): frjt16_lstm1
+is experiments/depth/frjt.py:jump=16,model=lstm,layers=1; --arg is appended to every run's arg.
+
+  python -m rcfam_jax.research.tasks.sweep --preset=full --out=out/depth_bench/full \
+      --docs=docs/DEPTH_BENCHMARK.md        # the whole H200 sweep, one run (~8 min, see docs)
+  python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=frjt_lstm1,frjt_transformer1
+  python -m rcfam_jax.research.tasks.sweep --quick   # seconds; smoke test
+  python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=maze_lstm1 --config.run.lr=1e-3
+  python -m rcfam_jax.research.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
+      --docs=docs/DEPTH_BENCHMARK.md        # re-render tables, plot and docs only
+
+Writes <out>/results.json (after every run, so a partial sweep keeps its results),
+<out>/table.md and <out>/accuracy_vs_depth.png; with --docs, also replaces the preset's
+generated section of the docs file and puts the plot beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from typing import Sequence
+
+import jax
+
+from rcfam_jax import experiment
+from rcfam_jax.research import baselines, tasks
+from rcfam_jax.config import from_dict
+from rcfam_jax.research.tasks import fit, report
+
+
+def build(cfg):
+  """ConfigDict -> (task, ModelConfig, RunConfig): the config boundary."""
+  task_kw = dict(cfg.task)
+  task = tasks.make(task_kw.pop("name"), **task_kw)
+  model = from_dict(baselines.ModelConfig, dict(cfg.model), vocab_size=task.input_size,
+                    output_size=task.output_size)
+  run = dict(cfg.run)
+  run["eval_depths"] = tuple(run["eval_depths"])
+  return task, model, from_dict(fit.RunConfig, run)
+
+
+def load_config(name: str, arg: str | None = None, overrides: Sequence[str] = ()):
+  """Run `name`'s config (experiments.depth.spec), with '--config.run.steps=...' overrides."""
+  from experiments import depth
+  try:
+    spec = depth.spec(name, arg)
+  except ValueError as e:
+    raise experiment.ExperimentNotFound(str(e)) from None
+  cfg = experiment.load(spec, overrides)
+  if cfg.name != name:
+    raise experiment.ExperimentError(f"{spec}: this is run {cfg.name!r}, not {name!r}; "
+                                     f"choose runs with --only, not --arg")
+  return cfg
+
+
+def run_sweep(names, arg: str | None, out_dir: str, docs: str | None = None,
+              command: str | None = None, log=print, overrides: Sequence[str] = ()):
+  """Runs `names` in order; returns the results dict (also written to out_dir)."""
+  configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
+  os.makedirs(out_dir, exist_ok=True)
+  preset = configs[names[0]].preset
+  results = {"meta": {"command": command or "run_sweep(...)", "preset": preset,
+                      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                          "%Y-%m-%d %H:%M UTC"),
+                      "device": _device_name(), "jax": jax.__version__, "total_s": 0.0},
+             "runs": {}}
+  t0 = time.perf_counter()
+  for i, name in enumerate(names):
+    cfg = configs[name]
+    task, model, run = build(cfg)
+    log(f"[{i + 1}/{len(names)}] {name}: {model.kind} L={model.layers} d={model.d_model}, "
+        f"{run.steps} steps x {run.batch}, depths 1..{run.train_max_depth}, "
+        f"eval {list(run.eval_depths)}")
+    out = fit.fit(task, model, run, log=log, tag=name)
+    out["eval"] = {str(d): m for d, m in out["eval"].items()}
+    results["runs"][name] = {"label": cfg.get("label", cfg.task.name), "task": dict(cfg.task),
+                             "model": dict(cfg.model),
+                             "run": {**dict(cfg.run), "eval_depths": list(run.eval_depths),
+                                     "cliff_threshold": run.cliff_threshold}, **out}
+    log(f"[{i + 1}/{len(names)}] {name}: params {out['params']:,}, train {out['train_s']:.1f}s, "
+        "eval " + " ".join(f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}"
+                           for d, m in out["eval"].items()) +
+        f", cliff {out['cliff_depth']}, total {time.perf_counter() - t0:.0f}s")
+    results["meta"]["total_s"] = time.perf_counter() - t0
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1)
+  write_reports(results, out_dir, docs)
+  return results
+
+
+def write_reports(results, out_dir: str, docs: str | None = None) -> None:
+  with open(os.path.join(out_dir, "table.md"), "w") as f:
+    f.write(report.tables(results) + "\n" + report.proportionality(results))
+  png = os.path.join(out_dir, "accuracy_vs_depth.png")
+  report.plot(results, png)
+  if docs:
+    preset = results["meta"]["preset"]
+    plot_name = f"{os.path.splitext(os.path.basename(docs))[0]}_{preset}.png"
+    os.makedirs(os.path.dirname(docs) or ".", exist_ok=True)
+    shutil.copyfile(png, os.path.join(os.path.dirname(docs) or ".", plot_name))
+    report.update_docs(docs, preset, report.section(results, plot_name))
+
+
+def _device_name() -> str:
+  d = jax.devices()[0]
+  if d.platform == "cpu":
+    return f"CPU ({os.cpu_count()} cores)"
+  return f"{jax.device_count()}x {getattr(d, 'device_kind', d.platform)}"
+
+
+def main(argv=None):
+  from experiments.depth import OPTIONAL, SWEEP
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--preset", default="full", choices=("full", "cpu", "quick"))
+  p.add_argument("--quick", action="store_true", help="same as --preset=quick")
+  p.add_argument("--only", default="", help="comma-separated run names (default: SWEEP)")
+  p.add_argument("--optional", action="store_true", help="also run OPTIONAL (S3 composition)")
+  p.add_argument("--arg", default="", help="extra config arg, e.g. 'steps=4000,seed=1'")
+  p.add_argument("--out", default=None, help="output folder (default out/depth_bench/<preset>)")
+  p.add_argument("--docs", default=None, help="docs file whose preset section to rewrite")
+  p.add_argument("--from-results", default=None,
+                 help="skip training: rewrite the reports (into --out, default beside the "
+                      "file) and --docs from this results.json")
+  args, overrides = p.parse_known_args(argv)  # --config.section.field=value, as rcfam_jax.main
+  log = lambda s: print(s, flush=True)
+  if args.from_results:
+    if overrides:
+      p.error(f"--from-results trains nothing: unrecognized arguments {overrides}")
+    with open(args.from_results) as f:
+      results = json.load(f)
+    out_dir = args.out or os.path.dirname(args.from_results) or "."
+    os.makedirs(out_dir, exist_ok=True)
+    write_reports(results, out_dir, args.docs)
+    log(f"rewrote reports from {args.from_results}")
+    return
+  preset = "quick" if args.quick else args.preset
+  known = [name for name, _, _ in SWEEP + OPTIONAL]
+  names = [n for n in args.only.split(",") if n] or [name for name, _, _ in SWEEP]
+  names += [name for name, _, _ in OPTIONAL] if args.optional else []
+  unknown = sorted(set(names) - set(known))
+  if unknown:
+    p.error(f"unknown run(s) {unknown}; known: {known}")
+  arg = ",".join(filter(None, [f"preset={preset}", args.arg]))
+  out_dir = args.out or os.path.join("out", "depth_bench", preset)
+  command = "python -m rcfam_jax.research.tasks.sweep " + " ".join(
+      shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+  try:
+    run_sweep(names, arg, out_dir, args.docs, command, log, overrides)
+  except experiment.ExperimentError as e:
+    p.error(str(e))
+  log(f"wrote {out_dir}/results.json, table.md, accuracy_vs_depth.png"
+      + (f" and {args.docs}" if args.docs else ""))
+
+
+if __name__ == "__main__":
+  main()

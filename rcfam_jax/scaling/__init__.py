@@ -1,9 +1,0 @@
-"""Sequence-length scaling study (issue 7; SPEC.md section 6).
-
-`sweep` trains one run per trained sequence length T; `fit` reads the runs back and fits the
-power law log L = log A - alpha log T per evaluation step, finds wall-time crossovers and
-compares early- and late-position losses; `report` writes plots, report.md and fit.json.
-
-  python -m rcfam_jax.scaling run --exp compilers --seq-lens 2,16,128,512,2048 --root DIR
-  python -m rcfam_jax.scaling fit DIR/T* --out DIR/fit
-"""
