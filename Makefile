@@ -13,7 +13,7 @@ SCALING_SEQ_LENS ?= 2,16,128,512,2048
 SCALING_ROOT ?= workdirs/scaling_$(EXP)
 SCALING_ARGS ?=
 
-.PHONY: install test train data eval eval-closed-loop bench depth-bench scaling clean
+.PHONY: install test format train data eval eval-closed-loop bench depth-bench scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The whole suite on CPU (CI runs exactly this).
+# Lint and formatting (ruff, configured in pyproject.toml), then the whole suite on CPU (CI runs
+# exactly this).
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q tests
+
+# Format the code and apply ruff's safe fixes (what `make test` checks).
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 # Train (or resume) experiments/$(EXP).py into $(WORKDIR); builds its dataset on first use.
 train: $(STAMP)
@@ -44,7 +52,8 @@ eval: $(STAMP)
 eval-closed-loop: $(STAMP)
 	$(PY) -m rcfam_jax.research.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
 
-# Issue-6 benchmark (throughput+MFU, torch ratio, data feed, LSTM, memory); JSON lines + table.
+# The training-step benchmark (throughput+MFU, torch ratio, data feed, LSTM, memory); JSON lines
+# and a table.
 bench: $(STAMP)
 	$(PY) -m rcfam_jax.research.bench $(BENCH_ARGS)
 

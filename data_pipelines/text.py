@@ -13,21 +13,21 @@ _PATH_OUT = re.compile(r"[^\x20-\x7e]")
 
 
 def normalize(data: bytes | str) -> str:
-    """File contents as the editor shows them (see module docstring)."""
-    s = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-    return _OUT_OF_SET.sub("\x7f", _CRLF.sub("\n", s))
+  """File contents as the editor shows them (see module docstring)."""
+  s = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+  return _OUT_OF_SET.sub("\x7f", _CRLF.sub("\n", s))
 
 
 def normalize_path(path: bytes | str) -> str:
-    """Path as typed into the OPEN prompt: one line, printable ASCII or 0x7F."""
-    s = path.decode("utf-8", errors="replace") if isinstance(path, bytes) else path
-    return _PATH_OUT.sub("\x7f", s)
+  """Path as typed into the OPEN prompt: one line, printable ASCII or 0x7F."""
+  s = path.decode("utf-8", errors="replace") if isinstance(path, bytes) else path
+  return _PATH_OUT.sub("\x7f", s)
 
 
 def split_lines(text: str) -> list[str]:
-    """Editor buffer lines of `text`: 'a\\nb\\n' -> ['a', 'b', '']; '' -> ['']."""
-    return text.split("\n")
+  """Editor buffer lines of `text`: 'a\\nb\\n' -> ['a', 'b', '']; '' -> ['']."""
+  return text.split("\n")
 
 
 def join_lines(lines: list[str]) -> str:
-    return "\n".join(lines)
+  return "\n".join(lines)

@@ -5,6 +5,7 @@ Every experiment file defines `get_config(arg=None) -> ConfigDict` with six sect
 data, mesh.
 Their defaults are the dataclass defaults, so a config lists only what it changes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,9 @@ def _section(cls, **overrides):
     raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
   values.update(overrides)  # tuples stay tuples: ml_collections overrides them from flags
   hints = typing.get_type_hints(cls)
-  return ml_collections.ConfigDict({k: _typed_none(hints[k]) if v is None else v
-                                    for k, v in values.items()})
+  return ml_collections.ConfigDict(
+    {k: _typed_none(hints[k]) if v is None else v for k, v in values.items()}
+  )
 
 
 def _typed_none(hint):
@@ -34,8 +36,9 @@ def _typed_none(hint):
   return config_dict.placeholder(types[0]) if len(types) == 1 else None
 
 
-def base_config(*, model=None, exec_=None, optim_=None, train_=None, data_=None, mesh=None,
-                description: str = "") -> ml_collections.ConfigDict:
+def base_config(
+  *, model=None, exec_=None, optim_=None, train_=None, data_=None, mesh=None, description: str = ""
+) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.description = description
   c.model = _section(ModelConfig, **(model or {}))
@@ -57,6 +60,7 @@ def parse_arg(arg: str | None, **defaults):
     if k not in defaults:
       raise ValueError(f"unknown config arg {k!r}; known: {sorted(defaults)}")
     d = defaults[k]
-    out[k] = (v.lower() in ("1", "true", "yes") if isinstance(d, bool)
-              else v if d is None else type(d)(v))
+    out[k] = (
+      v.lower() in ("1", "true", "yes") if isinstance(d, bool) else v if d is None else type(d)(v)
+    )
   return out

@@ -4,6 +4,7 @@ Command: make train EXP=compilers_2
 Hardware: one NVIDIA H200.
 Expected: not run yet on the H200 (docs/SCALING.md ran T = 16, 128, 512, 2048).
 """
+
 from experiments import compilers
 
 

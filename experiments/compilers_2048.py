@@ -7,6 +7,7 @@ Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md
   The loss was measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """
+
 from experiments import compilers
 
 

@@ -23,6 +23,7 @@ Expected: the log reports `model: 94,030,848 parameters; fresh ... windows` (CPU
   chibicc at 48x160, docs/RESULTS.md section 4): 453 frames/s, 72 s per step, 70.6 GiB peak;
   train loss 9.93 -> 9.78 over the first 3 steps.
 """
+
 from experiments import common, compilers
 
 VOCAB = 20_352
@@ -31,20 +32,61 @@ VOCAB = 20_352
 def get_config(arg=None):
   a = common.parse_arg(arg, steps=100_000, batch=32, seq_len=1024)
   return common.base_config(
-      description="the author's debug.json configuration",
-      model=dict(rows=48, cols=160, d_model=1024, n_layer=3, n_head=8, mlp_ratio=4,
-                 downsample_blocks=2, downsample_mode="dilated", attention_bias=True,
-                 reduction="last_pos", lstm_hidden=1024, lstm_layers=1, lstm_biases=2,
-                 n_codepoints=256, rms_eps=1e-5, vocab_size=VOCAB, compute_dtype="bfloat16"),
-      # 256 frames of 48x160 per frame-head call.
-      exec_=dict(head_chunk=8, loss_chunk=128, attention_impl="cudnn"),
-      optim_=dict(name="muon", lr=2e-3, muon_lr=2e-3, muon_momentum=0.0, muon_nesterov=False,
-                  weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8, schedule="constant",
-                  warmup_steps=0, clip_norm=0.0),
-      train_=dict(steps=a["steps"], batch_size=a["batch"], seq_len=a["seq_len"],
-                  carry_state=False, log_every=10, eval_every=1000, eval_batches=4,
-                  eval_seq_len=1024, eval_batch_size=32, ckpt_every=1000, position_buckets=4),
-      data_=dict(dir="data/compilers_48x160", sources=compilers.TRAIN_SOURCES +
-                 compilers.VAL_SOURCES, val_sources=compilers.VAL_SOURCES,
-                 max_keys_per_commit=100_000, max_lane_steps=8192, tokenizer_size=VOCAB),
+    description="the author's debug.json configuration",
+    model=dict(
+      rows=48,
+      cols=160,
+      d_model=1024,
+      n_layer=3,
+      n_head=8,
+      mlp_ratio=4,
+      downsample_blocks=2,
+      downsample_mode="dilated",
+      attention_bias=True,
+      reduction="last_pos",
+      lstm_hidden=1024,
+      lstm_layers=1,
+      lstm_biases=2,
+      n_codepoints=256,
+      rms_eps=1e-5,
+      vocab_size=VOCAB,
+      compute_dtype="bfloat16",
+    ),
+    # 256 frames of 48x160 per frame-head call.
+    exec_=dict(head_chunk=8, loss_chunk=128, attention_impl="cudnn"),
+    optim_=dict(
+      name="muon",
+      lr=2e-3,
+      muon_lr=2e-3,
+      muon_momentum=0.0,
+      muon_nesterov=False,
+      weight_decay=0.01,
+      b1=0.9,
+      b2=0.999,
+      eps=1e-8,
+      schedule="constant",
+      warmup_steps=0,
+      clip_norm=0.0,
+    ),
+    train_=dict(
+      steps=a["steps"],
+      batch_size=a["batch"],
+      seq_len=a["seq_len"],
+      carry_state=False,
+      log_every=10,
+      eval_every=1000,
+      eval_batches=4,
+      eval_seq_len=1024,
+      eval_batch_size=32,
+      ckpt_every=1000,
+      position_buckets=4,
+    ),
+    data_=dict(
+      dir="data/compilers_48x160",
+      sources=compilers.TRAIN_SOURCES + compilers.VAL_SOURCES,
+      val_sources=compilers.VAL_SOURCES,
+      max_keys_per_commit=100_000,
+      max_lane_steps=8192,
+      tokenizer_size=VOCAB,
+    ),
   )

@@ -6,9 +6,11 @@
   reset   (B, T) bool, optional: the LSTM restarts from its learned (h0, c0) before this step
 Readers may return more keys (segment ids, positions); `select` keeps the model's inputs.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 
 class Batch(TypedDict, total=False):

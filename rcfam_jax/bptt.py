@@ -11,6 +11,7 @@ run as ExecConfig says:
      the (T, B, V) logits never exist.
 Gradients are exact: they equal plain backprop (`plain_loss`) up to float rounding.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,11 @@ def _masked(loss_BxT, batch, new_state, hits=None):
   valid_BxT = batch.get("valid")
   valid_BxT = jnp.ones(loss_BxT.shape, bool) if valid_BxT is None else valid_BxT
   loss_BxT = jnp.where(valid_BxT, loss_BxT, 0.0)
-  aux = {"loss_BxT": loss_BxT, "valid_BxT": valid_BxT,
-         "state": jax.tree.map(jax.lax.stop_gradient, new_state)}
+  aux = {
+    "loss_BxT": loss_BxT,
+    "valid_BxT": valid_BxT,
+    "state": jax.tree.map(jax.lax.stop_gradient, new_state),
+  }
   if hits is not None:  # (top-1, top-k) hits, (T, B) each
     aux["top1_BxT"], aux["topk_BxT"] = (h.T & valid_BxT for h in hits)
   return losses.masked_mean(loss_BxT, valid_BxT), aux
@@ -50,8 +54,17 @@ def frames_to_host(batch: dict, device=None) -> dict:
   return {**batch, "frames": jax.device_put(batch["frames"], host_sharding(device))}
 
 
-def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: ModelConfig,
-                   ex: ExecConfig, topk: int = 0):
+def _backbone_loss(
+  params,
+  emb_TxBxD,
+  state,
+  resets_TxB,
+  actions_TxB,
+  *,
+  cfg: ModelConfig,
+  ex: ExecConfig,
+  topk: int = 0,
+):
   """LSTM stack + chunked cross-entropy -> (loss_TxB, new_state, hits).
 
   topk > 0 also returns the (top-1, top-k) hits of the actions, (T, B) bool each; else None.
@@ -67,14 +80,21 @@ def _backbone_loss(params, emb_TxBxD, state, resets_TxB, actions_TxB, *, cfg: Mo
       out = (out, (hit_KxBxk[..., 0], jnp.any(hit_KxBxk, -1)))
     return carry, out
 
-  _, out = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), ex.loss_chunk,
-                        checkpoint=True)
+  _, out = blocked_scan(loss_block, (), (y_TxBxH, actions_TxB), ex.loss_chunk, checkpoint=True)
   loss_TxB, hits = out if topk else (out, None)
   return loss_TxB, new_state, hits
 
 
-def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
-                  ex: ExecConfig, mesh=None, topk: int = 0):
+def sequence_loss(
+  params,
+  batch,
+  state: model.State | None,
+  *,
+  cfg: ModelConfig,
+  ex: ExecConfig,
+  mesh=None,
+  topk: int = 0,
+):
   """Mean cross-entropy over valid positions of one window.
 
   batch: frames (B,T,rows,cols,7) int, actions (B,T) int, optional valid (B,T) bool and
@@ -99,23 +119,31 @@ def sequence_loss(params, batch, state: model.State | None, *, cfg: ModelConfig,
     embed_fn = sharding.frame_parallel(embed_fn, mesh)
     tail_fn = sharding.batch_parallel(tail_fn, mesh, n_args=4)
   emb_TxBxD = embed_fn(head_p, frames)
-  loss_TxB, new_state, hits = tail_fn(tail_p, emb_TxBxD, state, _resets_TxB(batch, b, t),
-                                      actions.T)
+  loss_TxB, new_state, hits = tail_fn(tail_p, emb_TxBxD, state, _resets_TxB(batch, b, t), actions.T)
   return _masked(loss_TxB.T, batch, new_state, hits)
 
 
-def plain_loss(params, batch, state: model.State, *, cfg: ModelConfig,
-               ex: ExecConfig = ExecConfig()):
+def plain_loss(
+  params, batch, state: model.State, *, cfg: ModelConfig, ex: ExecConfig = ExecConfig()
+):
   """The same loss through `model.apply` with no chunking or remat: the reference backprop
   (of `ex`, only the kernels are used)."""
-  ex = dataclasses.replace(ex, head_chunk=batch["actions"].shape[1], head_remat="none",
-                           layer_remat=False, lstm_remat="none", frames_on_host=False)
-  logits_BxTxV, new_state = model.apply(params, batch["frames"], state, batch.get("reset"),
-                                        cfg=cfg, ex=ex)
+  ex = dataclasses.replace(
+    ex,
+    head_chunk=batch["actions"].shape[1],
+    head_remat="none",
+    layer_remat=False,
+    lstm_remat="none",
+    frames_on_host=False,
+  )
+  logits_BxTxV, new_state = model.apply(
+    params, batch["frames"], state, batch.get("reset"), cfg=cfg, ex=ex
+  )
   return _masked(losses.cross_entropy(logits_BxTxV, batch["actions"]), batch, new_state)
 
 
 def loss_and_grad(params, batch, state, *, cfg: ModelConfig, ex: ExecConfig, mesh=None):
   """((loss, aux), grads) of `sequence_loss`."""
-  return jax.value_and_grad(sequence_loss, has_aux=True)(params, batch, state, cfg=cfg, ex=ex,
-                                                         mesh=mesh)
+  return jax.value_and_grad(sequence_loss, has_aux=True)(
+    params, batch, state, cfg=cfg, ex=ex, mesh=mesh
+  )

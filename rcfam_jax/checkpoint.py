@@ -9,6 +9,7 @@ One orbax CheckpointManager under `directory` keeps the last `keep` steps plus t
 Unreadable steps are moved to corrupt/<step>.<time> by `restore_latest`. Saves are async:
 `wait()` or `close()` makes them durable. This is the only module that imports orbax.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,20 +90,37 @@ class Checkpointer:
     self.directory = _path(directory)
     if (self.directory / "latest").exists():
       raise ValueError(
-          f"{self.directory} holds checkpoints in the layout of rcfam_jax before 2026-12-01 "
-          "(latest/, best/), whose optimizer state no longer matches: train into a new workdir")
+        f"{self.directory} holds checkpoints in the layout of rcfam_jax before 2026-12-01 "
+        "(latest/, best/), whose optimizer state no longer matches: train into a new workdir"
+      )
     self.best_metric = best_metric
     metric = lambda m: m.get(best_metric, math.inf)  # steps saved without it rank last
-    policy = pp.AnyPreservationPolicy([
+    policy = pp.AnyPreservationPolicy(
+      [
         pp.LatestN(n=keep),
         pp.BestN(get_metric_fn=metric, reverse=True, n=1, keep_checkpoints_without_metrics=False),
-    ])
-    self._mgr = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-        preservation_policy=policy, best_fn=metric, best_mode="min", create=True,
-        cleanup_tmp_directories=True))
+      ]
+    )
+    self._mgr = ocp.CheckpointManager(
+      self.directory,
+      options=ocp.CheckpointManagerOptions(
+        preservation_policy=policy,
+        best_fn=metric,
+        best_mode="min",
+        create=True,
+        cleanup_tmp_directories=True,
+      ),
+    )
 
-  def save(self, step: int, tree: dict, data_state: dict | None = None, *,
-           metrics: dict | None = None, force: bool = False) -> bool:
+  def save(
+    self,
+    step: int,
+    tree: dict,
+    data_state: dict | None = None,
+    *,
+    metrics: dict | None = None,
+    force: bool = False,
+  ) -> bool:
     """Starts an async save of the named items of `tree` and `data_state` at `step`.
 
     `metrics` holding a finite `best_metric` makes the step a candidate for best. A step at or
@@ -115,8 +133,12 @@ class Checkpointer:
     last = self._mgr.latest_step()
     if last is not None and step <= last:
       if step < last:
-        log.warning("Not saving step %d: %s already has step %d. Restore it or use a new "
-                    "directory.", step, self.directory, last)
+        log.warning(
+          "Not saving step %d: %s already has step %d. Restore it or use a new directory.",
+          step,
+          self.directory,
+          last,
+        )
       return False
     items = {k: ocp.args.StandardSave(v) for k, v in tree.items()}
     items["meta"] = ocp.args.JsonSave({"step": step, "metrics": scalars})
@@ -124,8 +146,7 @@ class Checkpointer:
       items["data"] = grain.checkpoint.CheckpointSave(_DataState(data_state))
     value = scalars.get(self.best_metric)
     ranked = {self.best_metric: value} if value is not None and math.isfinite(value) else {}
-    return bool(self._mgr.save(step, args=ocp.args.Composite(**items), metrics=ranked,
-                               force=force))
+    return bool(self._mgr.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=force))
 
   def latest_step(self) -> int | None:
     return self._mgr.latest_step()
@@ -137,8 +158,11 @@ class Checkpointer:
 
   def _items(self, step: int) -> list[str]:
     d = self.directory / str(step)
-    return sorted(p.name for p in d.iterdir()
-                  if p.is_dir() and p.name not in _RESERVED and not p.name.startswith("_"))
+    return sorted(
+      p.name
+      for p in d.iterdir()
+      if p.is_dir() and p.name not in _RESERVED and not p.name.startswith("_")
+    )
 
   def _has_data(self, step: int) -> bool:
     """Whether `step` holds a data state; raises if it holds one for another process count."""
@@ -149,16 +173,20 @@ class Checkpointer:
     if not (d / mine).exists():
       saved = sorted(p.name for p in d.iterdir() if p.name.startswith("process_"))
       raise ValueError(
-          f"{d} holds the data states {saved}, not {mine}: the run was saved by another number "
-          "of processes; resume with the same number of processes (or restore without the data "
-          "state)")
+        f"{d} holds the data states {saved}, not {mine}: the run was saved by another number "
+        "of processes; resume with the same number of processes (or restore without the data "
+        "state)"
+      )
     return True
 
   def _restore(self, step: int, abstract: dict | None, data: bool = True) -> Restored:
     names = self._items(step) if abstract is None else list(abstract)
-    items = {k: ocp.args.StandardRestore(None if abstract is None else
-                                         jax.tree.map(_as_target, abstract[k]))
-             for k in names}
+    items = {
+      k: ocp.args.StandardRestore(
+        None if abstract is None else jax.tree.map(_as_target, abstract[k])
+      )
+      for k in names
+    }
     has_data = data and self._has_data(step)
     holder = _DataState()
     if has_data:
@@ -166,8 +194,9 @@ class Checkpointer:
     out = self._mgr.restore(step, args=ocp.args.Composite(**items))
     return step, {k: out[k] for k in names}, holder.state if has_data else None
 
-  def restore(self, abstract: dict | None, step: int | None = None, *,
-              data: bool = True) -> Restored | None:
+  def restore(
+    self, abstract: dict | None, step: int | None = None, *, data: bool = True
+  ) -> Restored | None:
     """(step, items, data_state) at `step` (default: the newest), or None when there is none.
 
     `abstract`: {item name: pytree of jax.ShapeDtypeStruct (with .sharding for several
@@ -193,8 +222,12 @@ class Checkpointer:
       try:
         restored = self._restore(step, abstract, data)
       except Exception as e:
-        log.warning("Checkpoint %s step %d is unreadable (%s); trying an older one.",
-                    self.directory, step, _brief(e))
+        log.warning(
+          "Checkpoint %s step %d is unreadable (%s); trying an older one.",
+          self.directory,
+          step,
+          _brief(e),
+        )
         bad.append((step, e))
         continue
       if bad:
@@ -203,9 +236,9 @@ class Checkpointer:
     if bad:
       step, e = bad[0]
       raise RuntimeError(
-          f"None of the {len(steps)} checkpoints in {self.directory} could be restored "
-          f"(newest: step {step}, {_brief(e)}). If the abstract state no longer matches "
-          f"the saved state, fix the config; otherwise move the directory aside to start fresh."
+        f"None of the {len(steps)} checkpoints in {self.directory} could be restored "
+        f"(newest: step {step}, {_brief(e)}). If the abstract state no longer matches "
+        f"the saved state, fix the config; otherwise move the directory aside to start fresh."
       ) from e
     return None
 
@@ -225,8 +258,13 @@ class Checkpointer:
           src.rename(target)
           log.warning("Moved unreadable checkpoint %s to %s.", src, target)
         except Exception as e:
-          log.warning("Could not move unreadable checkpoint %s aside (%s); delete it by hand or "
-                      "saves up to step %d will be skipped.", src, e, step)
+          log.warning(
+            "Could not move unreadable checkpoint %s aside (%s); delete it by hand or "
+            "saves up to step %d will be skipped.",
+            src,
+            e,
+            step,
+          )
     self._mgr.reload()
 
   def wait(self) -> None:

@@ -8,10 +8,12 @@ Experiments are ml-collections ConfigDicts; `rcfam_jax.experiment.parse_config` 
 these dataclasses with `from_dict`, so that everything below gets hashable, typed values that
 `functools.partial` can close over.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
@@ -32,23 +34,24 @@ class ModelConfig:
   Defaults: 24x80 frames, d=512, 3 attention layers of 8 heads, 2 downsample blocks, one LSTM
   layer of 512, 4096 actions.
   """
-  rows: int = 24                 # frame size: the one source (the data is rendered at it)
+
+  rows: int = 24  # frame size: the one source (the data is rendered at it)
   cols: int = 80
-  n_codepoints: int = 256        # codepoints >= this are clamped to n_codepoints - 1 (as the
-                                 # author's loaders do)
-  d_model: int = 512             # frame-head width; the embedding fed to the LSTM
-  n_layer: int = 3               # transformer blocks in the frame head
+  n_codepoints: int = 256  # codepoints >= this are clamped to n_codepoints - 1 (as the
+  # author's loaders do)
+  d_model: int = 512  # frame-head width; the embedding fed to the LSTM
+  n_layer: int = 3  # transformer blocks in the frame head
   n_head: int = 8
   mlp_ratio: int = 4
-  downsample_blocks: int = 2     # each: RMSNorm -> 3x3 conv (dilation 2) -> GELU -> 2x2 avg pool
+  downsample_blocks: int = 2  # each: RMSNorm -> 3x3 conv (dilation 2) -> GELU -> 2x2 avg pool
   downsample_mode: str = "dilated"  # 'geglu': undilated conv to 2d channels, value * GELU(gate)
-  attention_bias: bool = True    # biases of the attention blocks' four dense layers
-  reduction: str = "last_pos"    # 'last_pos' (bottom-right token) or 'mean'
+  attention_bias: bool = True  # biases of the attention blocks' four dense layers
+  reduction: str = "last_pos"  # 'last_pos' (bottom-right token) or 'mean'
   lstm_hidden: int = 512
-  lstm_layers: int = 1           # residual stack: layers after the first add their input
-  lstm_biases: int = 1           # 2: separate input and recurrent biases (b_ih, b_hh) as in
-                                 # PyTorch and the author's code; the same function as one
-  forget_bias: float = 0.0       # added to the forget-gate bias at init
+  lstm_layers: int = 1  # residual stack: layers after the first add their input
+  lstm_biases: int = 1  # 2: separate input and recurrent biases (b_ih, b_hh) as in
+  # PyTorch and the author's code; the same function as one
+  forget_bias: float = 0.0  # added to the forget-gate bias at init
   vocab_size: int = 4096
   compute_dtype: str = "bfloat16"  # matmul inputs; params, norms, cell state and logits stay fp32
   rms_eps: float = 1e-5
@@ -58,24 +61,35 @@ class ModelConfig:
     _check_choice("compute_dtype", self.compute_dtype, DTYPES)
     _check_choice("downsample_mode", self.downsample_mode, DOWNSAMPLE_MODES)
     _check_choice("lstm_biases", self.lstm_biases, (1, 2))
-    for name in ("rows", "cols", "n_codepoints", "d_model", "n_head", "mlp_ratio", "lstm_hidden",
-                 "lstm_layers", "vocab_size"):
+    for name in (
+      "rows",
+      "cols",
+      "n_codepoints",
+      "d_model",
+      "n_head",
+      "mlp_ratio",
+      "lstm_hidden",
+      "lstm_layers",
+      "vocab_size",
+    ):
       if getattr(self, name) < 1:
         raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
     if self.n_layer < 0 or self.downsample_blocks < 0:
       raise ValueError("ModelConfig.n_layer and downsample_blocks must be >= 0")
     if self.d_model % self.n_head:
-      raise ValueError(f"ModelConfig.d_model={self.d_model} must be divisible by "
-                       f"n_head={self.n_head}")
+      raise ValueError(
+        f"ModelConfig.d_model={self.d_model} must be divisible by n_head={self.n_head}"
+      )
     f = self.downsample_factor
     if self.rows % f or self.cols % f:
       raise ValueError(
-          f"frame grid {self.rows}x{self.cols} is not divisible by 2^downsample_blocks={f}: "
-          f"use rows and cols that are multiples of {f}, or fewer downsample_blocks")
+        f"frame grid {self.rows}x{self.cols} is not divisible by 2^downsample_blocks={f}: "
+        f"use rows and cols that are multiples of {f}, or fewer downsample_blocks"
+      )
 
   @property
   def downsample_factor(self) -> int:
-    return 2 ** self.downsample_blocks
+    return 2**self.downsample_blocks
 
   @property
   def n_tokens(self) -> int:
@@ -123,8 +137,10 @@ class ExecConfig:
   loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.
   frames_on_host: the window's frames stay in pinned host memory and each head chunk is copied to
     the device inside the step (one device), so device memory no longer grows with T by the
-    frames themselves (2 bytes per packed cell, 7 unpacked); the caller places them (`frames_to_host`).
+    frames themselves (2 bytes per packed cell, 7 unpacked); the caller places them
+    (`frames_to_host`).
   """
+
   head_chunk: int = 64
   head_remat: str = "full"
   layer_remat: bool = False
@@ -143,8 +159,10 @@ class ExecConfig:
     _check_choice("lstm_impl", self.lstm_impl, LSTM_IMPLS)
     _check_choice("head_remat", self.head_remat, HEAD_REMATS)
     if self.layer_remat and self.head_remat in ("convs", "matmuls"):
-      raise ValueError(f"ExecConfig.layer_remat recomputes whole attention blocks, which "
-                       f"head_remat={self.head_remat!r} keeps: use head_remat='full' with it")
+      raise ValueError(
+        f"ExecConfig.layer_remat recomputes whole attention blocks, which "
+        f"head_remat={self.head_remat!r} keeps: use head_remat='full' with it"
+      )
     _check_choice("lstm_remat", self.lstm_remat, LSTM_REMATS)
     for name in ("head_chunk", "recompute_interval", "loss_chunk", "lstm_unroll"):
       if getattr(self, name) < 1:
@@ -155,15 +173,15 @@ class ExecConfig:
 class DataConfig:
   dir: str = "data/self_24x80"
   sources: tuple[str, ...] = ("self",)
-  val_sources: tuple[str, ...] = ()     # whole repositories held out for validation
-  val_fraction: float = 0.0             # and/or the last fraction of each repository's commits
-  window: int = 256                     # steps per stored record
-  max_keys_per_commit: int = 100_000    # commits above are teleported (skipped, reset)
+  val_sources: tuple[str, ...] = ()  # whole repositories held out for validation
+  val_fraction: float = 0.0  # and/or the last fraction of each repository's commits
+  window: int = 256  # steps per stored record
+  max_keys_per_commit: int = 100_000  # commits above are teleported (skipped, reset)
   max_segment_steps: int = 1 << 16
-  max_lane_steps: int | None = None     # reader: split segments into pieces for the lanes
-  tokenizer_size: int = 0               # 0: one action per key (128 ids)
-  build: bool = True                    # build the dataset when `dir` holds none
-  cache_dir: str | None = None          # where URL sources are cloned
+  max_lane_steps: int | None = None  # reader: split segments into pieces for the lanes
+  tokenizer_size: int = 0  # 0: one action per key (128 ids)
+  build: bool = True  # build the dataset when `dir` holds none
+  cache_dir: str | None = None  # where URL sources are cloned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,12 +189,14 @@ class MeshConfig:
   """Device mesh ("data", "fsdp") over every device of every process (rcfam_jax/sharding.py).
 
   data: batch shards; -1 = (devices / fsdp), reduced to its gcd with the global batch when that
-    does not divide the batch, the rest going to fsdp. The LSTM and the loss run data-parallel over it.
+    does not divide the batch, the rest going to fsdp. The LSTM and the loss run data-parallel
+    over it.
   fsdp: parameters of >= fsdp_min_bytes are sharded over it (LSTM weights stay replicated) and
     the frame head spreads each sequence's T frames over it.
   distributed: 'auto' calls jax.distributed.initialize() when SLURM (several tasks) or
     JAX_COORDINATOR_ADDRESS announce several processes; 'on' always (TPU pods); 'off' never.
   """
+
   data: int = -1
   fsdp: int = 1
   fsdp_min_bytes: int = 4 << 20
@@ -185,19 +205,24 @@ class MeshConfig:
   def __post_init__(self):
     _check_choice("distributed", self.distributed, DISTRIBUTED)
     if self.data == 0 or self.data < -1 or self.fsdp < 1:
-      raise ValueError(f"mesh.data must be -1 or >= 1 and mesh.fsdp >= 1, got data={self.data}, "
-                       f"fsdp={self.fsdp}")
+      raise ValueError(
+        f"mesh.data must be -1 or >= 1 and mesh.fsdp >= 1, got data={self.data}, fsdp={self.fsdp}"
+      )
 
 
 def check_exec(model: ModelConfig, ex: ExecConfig) -> None:
   """The execution choices that only some models support."""
   if ex.lstm_impl == "fused" and model.compute_dtype != "bfloat16":
-    raise ValueError("lstm_impl='fused' runs its recurrent matmul in bf16: it computes the "
-                     f"model only with compute_dtype='bfloat16', not {model.compute_dtype!r}; "
-                     "use lstm_impl='scan' with it")
+    raise ValueError(
+      "lstm_impl='fused' runs its recurrent matmul in bf16: it computes the "
+      f"model only with compute_dtype='bfloat16', not {model.compute_dtype!r}; "
+      "use lstm_impl='scan' with it"
+    )
   if ex.conv_impl == "parity" and model.downsample_mode != "dilated":
-    raise ValueError("conv_impl='parity' rewrites the dilated conv; downsample_mode="
-                     f"{model.downsample_mode!r} has none: use conv_impl='auto' with it")
+    raise ValueError(
+      "conv_impl='parity' rewrites the dilated conv; downsample_mode="
+      f"{model.downsample_mode!r} has none: use conv_impl='auto' with it"
+    )
 
 
 def _check_choice(name, value, choices):

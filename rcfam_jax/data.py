@@ -14,6 +14,7 @@ must match `DataConfig`, else `sidecar.DatasetError` names the fields and the fi
 whose HEAD moved since the build is an error with `data.build=True` (the data no longer
 matches it) and a warning with `data.build=False` (use the data as built: resuming, evaluating).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,14 +60,22 @@ def prepare(cfg: DataConfig, frame: tuple[int, int], *, overwrite: bool = False)
   if overwrite or not os.path.exists(_sidecar(cfg.dir)):
     if not cfg.build and not overwrite:
       raise FileNotFoundError(
-          f"no dataset at {cfg.dir!r}: build it with `make data EXP=<experiment>` or set "
-          "data.build=True")
+        f"no dataset at {cfg.dir!r}: build it with `make data EXP=<experiment>` or set "
+        "data.build=True"
+      )
     logging.info("building dataset %s from %s", cfg.dir, list(cfg.sources))
     summary = build_lib.build_from_sources(
-        list(cfg.sources), cfg.dir, *frame, window=cfg.window,
-        val_sources=tuple(cfg.val_sources), val_fraction=cfg.val_fraction,
-        cache_dir=cfg.cache_dir, max_keys_per_commit=cfg.max_keys_per_commit,
-        max_segment_steps=cfg.max_segment_steps, overwrite=overwrite)
+      list(cfg.sources),
+      cfg.dir,
+      *frame,
+      window=cfg.window,
+      val_sources=tuple(cfg.val_sources),
+      val_fraction=cfg.val_fraction,
+      cache_dir=cfg.cache_dir,
+      max_keys_per_commit=cfg.max_keys_per_commit,
+      max_segment_steps=cfg.max_segment_steps,
+      overwrite=overwrite,
+    )
     logging.info("dataset built: %s", json.dumps(summary))
   meta = sidecar.load(cfg.dir)
   check_fingerprint(cfg, frame, meta)
@@ -92,17 +101,22 @@ def check_fingerprint(cfg: DataConfig, frame: tuple[int, int], meta: dict) -> No
   """Raises sidecar.DatasetError unless the dataset `meta` describes was built as `cfg` and
   `frame` ask; a moved source HEAD is an error only with cfg.build (else a warning)."""
   fp = sidecar.fingerprint(meta, _sidecar(cfg.dir))
-  want = {"builder_version": sidecar.BUILDER_VERSION, "sources": list(cfg.sources),
-          "val_sources": list(cfg.val_sources), **dict(zip(_FRAME, frame)),
-          **{k: getattr(cfg, k) for k in _FIELDS}}
+  want = {
+    "builder_version": sidecar.BUILDER_VERSION,
+    "sources": list(cfg.sources),
+    "val_sources": list(cfg.val_sources),
+    **dict(zip(_FRAME, frame)),
+    **{k: getattr(cfg, k) for k in _FIELDS},
+  }
   diffs = sidecar.differences(fp, want, cfg.cache_dir)
   if diffs:
     match = ", ".join(f"{_field(k)}={a!r}" for k, a, _ in diffs if k != "builder_version")
     said = "; ".join(f"{_field(k)}: dataset {a!r}, asked {b!r}" for k, a, b in diffs)
     raise sidecar.DatasetError(
-        f"dataset {cfg.dir!r} was built otherwise than the config asks: {said}. Point data.dir at another directory (built on "
-        f"first use), or rebuild this one: `{_REBUILD}`"
-        + (f"; or set {match} to use it as built" if match else ""))
+      f"dataset {cfg.dir!r} was built otherwise than the config asks: {said}. Point data.dir "
+      f"at another directory (built on first use), or rebuild this one: `{_REBUILD}`"
+      + (f"; or set {match} to use it as built" if match else "")
+    )
   moved, unchecked = sidecar.moved_heads(fp, cfg.cache_dir)
   for line in unchecked:
     log.warning("dataset %s: cannot check %s", cfg.dir, line)
@@ -110,9 +124,10 @@ def check_fingerprint(cfg: DataConfig, frame: tuple[int, int], meta: dict) -> No
     msg = f"dataset {cfg.dir!r}: {'; '.join(moved)}: the data no longer matches its sources"
     if cfg.build:
       raise sidecar.DatasetError(
-          f"{msg}. Rebuild it: `{_REBUILD}` (or delete the directory: it is rebuilt on first "
-          "use); or, to use the data as built (resuming a run, evaluating), set "
-          "data.build=False (--config.data.build=False)")
+        f"{msg}. Rebuild it: `{_REBUILD}` (or delete the directory: it is rebuilt on first "
+        "use); or, to use the data as built (resuming a run, evaluating), set "
+        "data.build=False (--config.data.build=False)"
+      )
     log.warning("%s; using it as built (data.build=False)", msg)
 
 
@@ -125,15 +140,24 @@ def _tokenizer(cfg: DataConfig) -> Tokenizer:
   tok = Tokenizer.load(path)
   if len(tok) > cfg.tokenizer_size:
     raise sidecar.DatasetError(
-        f"{path}: holds {len(tok)} tokens, more than the {cfg.tokenizer_size} its name says: "
-        "not this dataset's tokenizer; delete it and it is learned again from the train split")
+      f"{path}: holds {len(tok)} tokens, more than the {cfg.tokenizer_size} its name says: "
+      "not this dataset's tokenizer; delete it and it is learned again from the train split"
+    )
   return tok
 
 
-def train_reader(ds: Dataset, batch: int, seq_len: int, seed: int, *,
-                 vocab_size: int | None = None, max_lane_steps: int | None = None,
-                 shard_index: int | None = None, shard_count: int | None = None,
-                 packed: bool = False):
+def train_reader(
+  ds: Dataset,
+  batch: int,
+  seq_len: int,
+  seed: int,
+  *,
+  vocab_size: int | None = None,
+  max_lane_steps: int | None = None,
+  shard_index: int | None = None,
+  shard_count: int | None = None,
+  packed: bool = False,
+):
   """Lane reader for truncated BPTT: `next_batch()`, JSON `get_state()` / `set_state()`.
 
   vocab_size: the model's (ModelConfig.vocab_size); a batch holding an action id >= it raises
@@ -142,13 +166,32 @@ def train_reader(ds: Dataset, batch: int, seq_len: int, seed: int, *,
   reset), so that a corpus of few, long segments still gives every lane different data.
   packed: frames as uint16 cells (B, T, rows, cols), expanded on the device by the model.
   """
-  return reader_lib.LaneReader(ds.dir, "train", batch, seq_len, seed=seed, tokenizer=ds.tokenizer,
-                               max_lane_steps=max_lane_steps, shard_index=shard_index,
-                               shard_count=shard_count, vocab_size=vocab_size, packed=packed)
+  return reader_lib.LaneReader(
+    ds.dir,
+    "train",
+    batch,
+    seq_len,
+    seed=seed,
+    tokenizer=ds.tokenizer,
+    max_lane_steps=max_lane_steps,
+    shard_index=shard_index,
+    shard_count=shard_count,
+    vocab_size=vocab_size,
+    packed=packed,
+  )
 
 
-def train_dataset(ds: Dataset, batch: int, seq_len: int, seed: int, *, put=None,
-                  host_buffer: int = 2, device_buffer: int = 2, **reader_kwargs):
+def train_dataset(
+  ds: Dataset,
+  batch: int,
+  seq_len: int,
+  seed: int,
+  *,
+  put=None,
+  host_buffer: int = 2,
+  device_buffer: int = 2,
+  **reader_kwargs,
+):
   """The training batches as a grain pipeline: the lane reader (packed cells; `train_reader`'s
   arguments) read `host_buffer` batches ahead on a thread, then `put` (host batch -> device
   batch) `device_buffer` ahead on another, so reading and the transfer overlap the step.
@@ -156,39 +199,56 @@ def train_dataset(ds: Dataset, batch: int, seq_len: int, seed: int, *, put=None,
   Iterating gives device batches; the iterator's `get_state()` / `set_state()` are those of the
   reader right after the last batch handed out (grain accounts for the read-ahead).
   """
-  base = reader_lib.LaneBatchIterDataset(ds.dir, "train", batch, seq_len, seed=seed,
-                                         tokenizer=ds.tokenizer, packed=True, **reader_kwargs)
+  base = reader_lib.LaneBatchIterDataset(
+    ds.dir, "train", batch, seq_len, seed=seed, tokenizer=ds.tokenizer, packed=True, **reader_kwargs
+  )
   pipe = grain.experimental.ThreadPrefetchIterDataset(base, prefetch_buffer_size=host_buffer)
   if put is not None:
-    pipe = grain.experimental.ThreadPrefetchIterDataset(pipe.map(put),
-                                                        prefetch_buffer_size=device_buffer)
+    pipe = grain.experimental.ThreadPrefetchIterDataset(
+      pipe.map(put), prefetch_buffer_size=device_buffer
+    )
   return pipe
 
 
-def eval_batches(ds: Dataset, split: str, batch: int, seq_len: int, n_batches: int,
-                 seed: int = 1234, *, vocab_size: int | None = None,
-                 packed: bool = False) -> list[dict[str, Any]]:
+def eval_batches(
+  ds: Dataset,
+  split: str,
+  batch: int,
+  seq_len: int,
+  n_batches: int,
+  seed: int = 1234,
+  *,
+  vocab_size: int | None = None,
+  packed: bool = False,
+) -> list[dict[str, Any]]:
   """A fixed list of evaluation batches (random windows, each starting from a reset);
   vocab_size and packed as in train_reader."""
   if split not in ds.splits:
     raise ValueError(
-        f"dataset {ds.dir!r} has no {split!r} split (has {list(ds.splits)}): hold out data with "
-        "data.val_sources (whole repositories) or data.val_fraction (last commits)")
-  src = reader_lib.random_windows(ds.dir, split, seq_len, seed=seed, tokenizer=ds.tokenizer,
-                                 vocab_size=vocab_size, packed=packed)
+      f"dataset {ds.dir!r} has no {split!r} split (has {list(ds.splits)}): hold out data with "
+      "data.val_sources (whole repositories) or data.val_fraction (last commits)"
+    )
+  src = reader_lib.random_windows(
+    ds.dir, split, seq_len, seed=seed, tokenizer=ds.tokenizer, vocab_size=vocab_size, packed=packed
+  )
   items = [src[i] for i in range(batch * n_batches)]
-  return [{k: np.stack([it[k] for it in items[b * batch:(b + 1) * batch]]) for k in items[0]}
-          for b in range(n_batches)]
+  return [
+    {k: np.stack([it[k] for it in items[b * batch : (b + 1) * batch]]) for k in items[0]}
+    for b in range(n_batches)
+  ]
 
 
 def main(argv=None) -> int:
   import argparse
 
   from rcfam_jax import experiment
+
   p = argparse.ArgumentParser(
-      prog="python -m rcfam_jax.data", description="Build the dataset an experiment config names.",
-      epilog="Further --config.section.field=value arguments override the config, as for "
-             "rcfam_jax.main.")
+    prog="python -m rcfam_jax.data",
+    description="Build the dataset an experiment config names.",
+    epilog="Further --config.section.field=value arguments override the config, as for "
+    "rcfam_jax.main.",
+  )
   p.add_argument("--config", required=True, help="experiments/NAME.py[:ARG]")
   p.add_argument("--overwrite", action="store_true", help="rebuild the dataset if it exists")
   args, overrides = p.parse_known_args(argv)

@@ -8,8 +8,10 @@ or a module, 'experiments.NAME[:ARG]'; the text after the first colon is get_con
 Overrides are command-line arguments: '--config.section.field=value' (also '--config.flag' and
 '--noconfig.flag' for booleans, or the value as the next argument). ml_collections.config_flags
 itself parses them, so types, tuples and their errors are those of every command that takes an
-experiment: rcfam_jax.main, rcfam_jax.data, rcfam_jax.research.scaling and rcfam_jax.research.tasks.sweep.
+experiment: rcfam_jax.main, rcfam_jax.data, rcfam_jax.research.scaling and
+rcfam_jax.research.tasks.sweep.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,15 +19,14 @@ import importlib.util
 import os
 import re
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
 from rcfam_jax import optim, train
-from rcfam_jax.config import (DataConfig, ExecConfig, MeshConfig, ModelConfig, check_exec,
-                              from_dict)
+from rcfam_jax.config import DataConfig, ExecConfig, MeshConfig, ModelConfig, check_exec, from_dict
 
 _FLAG = "config"
 _OVERRIDE = re.compile(rf"^--?(?:no)?{_FLAG}\.([^=]+)")
@@ -45,19 +46,25 @@ def parse_config(config: ml_collections.ConfigDict) -> Experiment:
   """ConfigDict -> frozen dataclasses, with the cross-section checks."""
   c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
   if "bptt" in c:
-    raise ValueError("config section 'bptt' is now 'exec', which also holds model.conv_impl, "
-                     "attention_impl, lstm_impl and lstm_unroll; the frame size is model.rows/"
-                     "cols alone: start from experiments/common.py")
+    raise ValueError(
+      "config section 'bptt' is now 'exec', which also holds model.conv_impl, "
+      "attention_impl, lstm_impl and lstm_unroll; the frame size is model.rows/"
+      "cols alone: start from experiments/common.py"
+    )
   missing = [k for k in ("model", "exec", "optim", "train", "data") if k not in c]
   if missing:
     raise ValueError(f"config lacks section(s) {missing}; start from experiments/common.py")
   extra = sorted(set(c) - {"model", "exec", "optim", "train", "data", "mesh", "description"})
   if extra:
     raise ValueError(f"unknown config section(s) {extra}")
-  exp = Experiment(from_dict(ModelConfig, c["model"]), from_dict(ExecConfig, c["exec"]),
-                   from_dict(optim.OptimConfig, c["optim"]),
-                   from_dict(train.TrainConfig, c["train"]),
-                   from_dict(DataConfig, c["data"]), from_dict(MeshConfig, c.get("mesh")))
+  exp = Experiment(
+    from_dict(ModelConfig, c["model"]),
+    from_dict(ExecConfig, c["exec"]),
+    from_dict(optim.OptimConfig, c["optim"]),
+    from_dict(train.TrainConfig, c["train"]),
+    from_dict(DataConfig, c["data"]),
+    from_dict(MeshConfig, c.get("mesh")),
+  )
   check_exec(exp.model, exp.exec)
   return exp
 
@@ -82,8 +89,10 @@ def resolve(spec: str) -> tuple[str, str | None]:
     path = found.origin if found is not None else None
   if not path or not os.path.isfile(path):
     where = f" (from {os.getcwd()})" if target.endswith(".py") else ""
-    raise ExperimentNotFound(f"no experiment {target!r}{where}: give experiments/NAME.py[:ARG] "
-                             "or a module such as experiments.NAME")
+    raise ExperimentNotFound(
+      f"no experiment {target!r}{where}: give experiments/NAME.py[:ARG] "
+      "or a module such as experiments.NAME"
+    )
   return path, (arg if colon else None)
 
 
@@ -97,12 +106,14 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   overrides = list(overrides)
   again = [o for o in overrides if re.match(rf"^--?{_FLAG}(=|$)", o)]
   if again:
-    raise ExperimentError(f"{spec}: {again[0]!r}: the experiment is the spec; overrides are "
-                          f"--{_FLAG}.FIELD=VALUE")
+    raise ExperimentError(
+      f"{spec}: {again[0]!r}: the experiment is the spec; overrides are --{_FLAG}.FIELD=VALUE"
+    )
   argv = ["experiment", f"--{_FLAG}={path if arg is None else f'{path}:{arg}'}", *overrides]
   values = flags.FlagValues()
-  holder = config_flags.DEFINE_config_file(_FLAG, None, "experiment config", flag_values=values,
-                                           lock_config=True, sys_argv=argv)
+  holder = config_flags.DEFINE_config_file(
+    _FLAG, None, "experiment config", flag_values=values, lock_config=True, sys_argv=argv
+  )
   try:
     with warnings.catch_warnings():  # config_flags loads the file with SourceFileLoader.load_module
       warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)

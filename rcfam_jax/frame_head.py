@@ -5,14 +5,15 @@ conv, GELU, 2x2 average pool) -> pre-norm transformer blocks with full attention
 Every frame is independent, so the head runs over all B*T frames in parallel, outside the
 LSTM's time scan.
 """
+
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
-from jax.ad_checkpoint import checkpoint_name
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from data_pipelines import codec
 from rcfam_jax import nn
@@ -31,23 +32,29 @@ def init(key, cfg: ModelConfig):
   bias = cfg.attention_bias
 
   def down_init(k):
-    return {"norm": jnp.ones((d,), jnp.float32),
-            "conv": nn.uniform(k, (3, 3, d, d_conv), 1.0 / math.sqrt(9 * d))}
+    return {
+      "norm": jnp.ones((d,), jnp.float32),
+      "conv": nn.uniform(k, (3, 3, d, d_conv), 1.0 / math.sqrt(9 * d)),
+    }
 
   def block_init(k):
     kq, kp, kf, ko = jax.random.split(k, 4)
-    return {"norm1": jnp.ones((d,), jnp.float32), "qkv": nn.dense_init(kq, d, 3 * d, bias=bias),
-            "proj": nn.dense_init(kp, d, d, bias=bias), "norm2": jnp.ones((d,), jnp.float32),
-            "fc": nn.dense_init(kf, d, hidden, bias=bias),
-            "out": nn.dense_init(ko, hidden, d, bias=bias)}
+    return {
+      "norm1": jnp.ones((d,), jnp.float32),
+      "qkv": nn.dense_init(kq, d, 3 * d, bias=bias),
+      "proj": nn.dense_init(kp, d, d, bias=bias),
+      "norm2": jnp.ones((d,), jnp.float32),
+      "fc": nn.dense_init(kf, d, hidden, bias=bias),
+      "out": nn.dense_init(ko, hidden, d, bias=bias),
+    }
 
   return {
-      "cp_embed": normal(k_cp, (cfg.n_codepoints, d)),
-      "pos_embed": normal(k_pos, (cfg.rows * cfg.cols, d)),
-      "color": normal(k_col, (N_CHANNELS - 1, d)),
-      "down": [down_init(k) for k in jax.random.split(k_down, cfg.downsample_blocks)],
-      # Attention blocks are stacked on a leading layer axis and applied with one scan.
-      "blocks": jax.vmap(block_init)(jax.random.split(k_blocks, cfg.n_layer)),
+    "cp_embed": normal(k_cp, (cfg.n_codepoints, d)),
+    "pos_embed": normal(k_pos, (cfg.rows * cfg.cols, d)),
+    "color": normal(k_col, (N_CHANNELS - 1, d)),
+    "down": [down_init(k) for k in jax.random.split(k_down, cfg.downsample_blocks)],
+    # Attention blocks are stacked on a leading layer axis and applied with one scan.
+    "blocks": jax.vmap(block_init)(jax.random.split(k_blocks, cfg.n_layer)),
   }
 
 
@@ -72,10 +79,11 @@ def check_frames(frames, cfg: ModelConfig):
   expected = cfg.frame_shape
   if len(shape) < 3 or shape[-3:] != expected:
     raise ValueError(
-        f"frames have shape {shape}; expected (..., {expected[0]}, {expected[1]}, {expected[2]}) "
-        f"= (..., rows, cols, [codepoint, fg R, G, B, bg R, G, B]) for this ModelConfig "
-        f"(rows={cfg.rows}, cols={cfg.cols}), or packed uint16 cells (..., rows, cols); render "
-        f"frames at that size or change the config")
+      f"frames have shape {shape}; expected (..., {expected[0]}, {expected[1]}, {expected[2]}) "
+      f"= (..., rows, cols, [codepoint, fg R, G, B, bg R, G, B]) for this ModelConfig "
+      f"(rows={cfg.rows}, cols={cfg.cols}), or packed uint16 cells (..., rows, cols); render "
+      f"frames at that size or change the config"
+    )
   if not jnp.issubdtype(frames.dtype, jnp.integer):
     raise ValueError(f"frames must hold integer cells (uint8 or int32), got dtype {frames.dtype}")
 
@@ -103,7 +111,9 @@ def _lookup(table_VxD, cp_xN, colour_xNxC):
   n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
   x = jnp.take(table_VxD[:n_cp], cp_xN, axis=0, mode="fill", fill_value=0).astype(jnp.float32)
   for c in range(colour_xNxC.shape[-1]):  # six multiply-adds, fused with the gather
-    x = x + colour_xNxC[..., c:c + 1].astype(jnp.float32) * table_VxD[n_cp + c].astype(jnp.float32)
+    x = x + colour_xNxC[..., c : c + 1].astype(jnp.float32) * table_VxD[n_cp + c].astype(
+      jnp.float32
+    )
   return x
 
 
@@ -117,8 +127,7 @@ def _lookup_bwd(res, g_xNxD):
   n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
   a = jnp.concatenate([jax.nn.one_hot(cp_xN, n_cp, dtype=dt), colour_xNxC.astype(dt)], axis=-1)
   _, pull = jax.vjp(lambda t: nn.matmul(a, t, dt), table_VxD)  # the one-hot matmul's gradient
-  return (pull(g_xNxD)[0], np.zeros(cp_xN.shape, jax.dtypes.float0),
-          jnp.zeros_like(colour_xNxC))
+  return (pull(g_xNxD)[0], np.zeros(cp_xN.shape, jax.dtypes.float0), jnp.zeros_like(colour_xNxC))
 
 
 _lookup.defvjp(_lookup_fwd, _lookup_bwd)
@@ -175,8 +184,13 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   """
   n, h, w, d = x_NxHxWxD.shape
   geglu = cfg.downsample_mode == "geglu"
-  y = conv(p["conv"], nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps),
-           jnp.dtype(cfg.compute_dtype), conv_impl, dilation=1 if geglu else 2)
+  y = conv(
+    p["conv"],
+    nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps),
+    jnp.dtype(cfg.compute_dtype),
+    conv_impl,
+    dilation=1 if geglu else 2,
+  )
   y = checkpoint_name(y, "head_conv")
   if geglu:
     value, gate = jnp.split(y, 2, axis=-1)

@@ -11,6 +11,7 @@ every host saves the same step and exits together; a non-finite loss (the same r
 on every host) stops all of them, keeping the last good checkpoint. Every output goes through
 etils.epath, so `workdir` may be a cloud bucket (gs://...).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,7 +19,8 @@ import functools
 import logging
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -27,7 +29,6 @@ from etils import epath
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt as bptt_lib
 from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
-from rcfam_jax.config import DataConfig
 from rcfam_jax.experiment import Experiment, parse_config
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,15 @@ def _from_items(items: dict):
 @dataclasses.dataclass
 class _Job:
   """One training job, built for its mesh: one code path for one device and for many."""
+
   exp: Experiment
   mesh: Any
   ds: data.Dataset
-  init: Callable        # () -> (TrainState, LSTM lane state), born with their shardings
-  step: Callable        # (state, batch, rnn) -> (state, rnn, metrics)
-  eval: Callable        # (params, batch) -> sums (train.eval_step)
-  put: Callable         # this process's host batch -> global device batch
-  eval_put: Callable    # a host batch every process holds in full -> global device batch
+  init: Callable  # () -> (TrainState, LSTM lane state), born with their shardings
+  step: Callable  # (state, batch, rnn) -> (state, rnn, metrics)
+  eval: Callable  # (params, batch) -> sums (train.eval_step)
+  put: Callable  # this process's host batch -> global device batch
+  eval_put: Callable  # a host batch every process holds in full -> global device batch
   rows: tuple[int, int]  # (shard index, shard count) of this process's rows of the batch
 
 
@@ -77,15 +79,19 @@ def _build(exp: Experiment) -> _Job:
   spmd = mesh if mesh.size > 1 else None  # one device: exactly the unsharded program
   if spmd is not None:
     if exp.exec.frames_on_host:
-      raise ValueError("exec.frames_on_host is single-device for now: set it to False on a "
-                       f"mesh of {mesh.size} devices")
+      raise ValueError(
+        "exec.frames_on_host is single-device for now: set it to False on a "
+        f"mesh of {mesh.size} devices"
+      )
     sharding.check_batch(mesh, tc.batch_size // tc.microbatches, tc.seq_len)
     sharding.check_batch(mesh, tc.eval_batch_size, tc.eval_seq_len)
     log.info("mesh %s over %d process(es)", dict(mesh.shape), jax.process_count())
   ds = _prepare_data(exp)
   if exp.model.vocab_size < ds.n_actions:
-    raise ValueError(f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
-                     f"data: raise model.vocab_size to at least {ds.n_actions}")
+    raise ValueError(
+      f"model.vocab_size={exp.model.vocab_size} < {ds.n_actions} actions in the "
+      f"data: raise model.vocab_size to at least {ds.n_actions}"
+    )
   tx = optim.make(exp.optim, tc.steps)
 
   def init():
@@ -94,23 +100,38 @@ def _build(exp: Experiment) -> _Job:
 
   state_sh = sharding.tree_shardings(jax.eval_shape(init)[0], mesh, exp.mesh.fsdp_min_bytes)
   rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)
-  step = functools.partial(train.train_step, cfg=exp.model, ex=exp.exec, tx=tx,
-                           microbatches=tc.microbatches, mesh=spmd, carry_state=tc.carry_state)
-  evaluate = functools.partial(train.eval_step, cfg=exp.model, ex=exp.exec,
-                               buckets=tc.position_buckets, mesh=spmd)
+  step = functools.partial(
+    train.train_step,
+    cfg=exp.model,
+    ex=exp.exec,
+    tx=tx,
+    microbatches=tc.microbatches,
+    mesh=spmd,
+    carry_state=tc.carry_state,
+  )
+  evaluate = functools.partial(
+    train.eval_step, cfg=exp.model, ex=exp.exec, buckets=tc.position_buckets, mesh=spmd
+  )
   put = lambda b: sharding.global_batch(batch_lib.select(b), mesh, tc.batch_size)
   if exp.exec.frames_on_host:
-    put = lambda b: bptt_lib.frames_to_host(sharding.global_batch(batch_lib.select(b), mesh,
-                                                                  tc.batch_size))
+    put = lambda b: bptt_lib.frames_to_host(
+      sharding.global_batch(batch_lib.select(b), mesh, tc.batch_size)
+    )
   # The arguments arrive with their shardings (born or restored so, batches made so): jit
   # follows them, and pins what it returns.
   return _Job(
-      exp, mesh, ds, jax.jit(init, out_shardings=(state_sh, rnn_sh)),
-      jax.jit(step, out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)),
-              donate_argnums=(0, 2)),
-      jax.jit(evaluate, out_shardings=sharding.replicated(mesh)),
-      put, lambda b: sharding.put_global(batch_lib.select(b), batch_sh),
-      sharding.process_rows(mesh, tc.batch_size))
+    exp,
+    mesh,
+    ds,
+    jax.jit(init, out_shardings=(state_sh, rnn_sh)),
+    jax.jit(
+      step, out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)), donate_argnums=(0, 2)
+    ),
+    jax.jit(evaluate, out_shardings=sharding.replicated(mesh)),
+    put,
+    lambda b: sharding.put_global(batch_lib.select(b), batch_sh),
+    sharding.process_rows(mesh, tc.batch_size),
+  )
 
 
 def _restore_or_init(job: _Job, ckpt: checkpoint.Checkpointer):
@@ -145,8 +166,9 @@ class _NullWriter:
     pass
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       stop_after: int | None = None) -> dict[str, Any]:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None
+) -> dict[str, Any]:
   """Trains to `train.steps` (or, for tests, stops after `stop_after` steps of this call).
 
   Returns the last logged metrics.
@@ -161,23 +183,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   tc = exp.train
   has_val = "validation" in job.ds.splits
   if not has_val:
-    log.warning("dataset %s has no validation split: evaluating on fixed train windows "
-                "(set data.val_sources or data.val_fraction for held-out data)", job.ds.dir)
-  eval_data = [job.eval_put(b) for b in data.eval_batches(
-      job.ds, "validation" if has_val else "train", tc.eval_batch_size, tc.eval_seq_len,
-      tc.eval_batches, vocab_size=exp.model.vocab_size, packed=True)]
+    log.warning(
+      "dataset %s has no validation split: evaluating on fixed train windows "
+      "(set data.val_sources or data.val_fraction for held-out data)",
+      job.ds.dir,
+    )
+  eval_data = [
+    job.eval_put(b)
+    for b in data.eval_batches(
+      job.ds,
+      "validation" if has_val else "train",
+      tc.eval_batch_size,
+      tc.eval_seq_len,
+      tc.eval_batches,
+      vocab_size=exp.model.vocab_size,
+      packed=True,
+    )
+  ]
   ckpt = checkpoint.Checkpointer(str(wd / "checkpoints"), keep=tc.keep_checkpoints)
   try:
     state, rnn, data_state = _restore_or_init(job, ckpt)
     index, count = job.rows
-    batches = iter(data.train_dataset(
-        job.ds, tc.batch_size // count, tc.seq_len, tc.seed, put=job.put,
-        vocab_size=exp.model.vocab_size, max_lane_steps=exp.data.max_lane_steps,
-        shard_index=index, shard_count=count))
+    batches = iter(
+      data.train_dataset(
+        job.ds,
+        tc.batch_size // count,
+        tc.seq_len,
+        tc.seed,
+        put=job.put,
+        vocab_size=exp.model.vocab_size,
+        max_lane_steps=exp.data.max_lane_steps,
+        shard_index=index,
+        shard_count=count,
+      )
+    )
     if data_state is not None:
       batches.set_state(data_state)
-    log.info("model: %s parameters; %s windows", f"{model.n_params(state.params):,}",
-             "carried-state" if tc.carry_state else "fresh (from the learned h0, c0)")
+    log.info(
+      "model: %s parameters; %s windows",
+      f"{model.n_params(state.params):,}",
+      "carried-state" if tc.carry_state else "fresh (from the learned h0, c0)",
+    )
     last = _train(job, state, rnn, batches, eval_data, ckpt, wd, stop_after)
   finally:
     ckpt.close()
@@ -186,8 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return last
 
 
-def _train(job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path,
-           stop_after: int | None) -> dict[str, Any]:
+def _train(
+  job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path, stop_after: int | None
+) -> dict[str, Any]:
   """The step loop over `batches` (a grain iterator of device batches); returns the last logged
   metrics."""
   tc = job.exp.train
@@ -202,19 +249,23 @@ def _train(job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path,
   window = [time.perf_counter(), 0]  # start time and frames of the current logging window
 
   def save(step, force=False, extra=None):
-    ckpt.save(step, checkpoint_items(state, rnn), batches.get_state(), metrics=extra,
-              force=force)
+    ckpt.save(step, checkpoint_items(state, rnn), batches.get_state(), metrics=extra, force=force)
 
   def check(step, m, t_start, frames):
     """A step's metrics on the host (waits for the step); raises on a non-finite loss."""
     m = {k: float(v) for k, v in jax.device_get(m).items()}
     if not math.isfinite(m["loss"]):
       raise NonFiniteLossError(
-          f"non-finite training loss {m['loss']} at step {step}; the last good checkpoint in "
-          f"{wd / 'checkpoints'} is kept. Lower optim.lr / optim.muon_lr, raise "
-          "optim.warmup_steps or check the data, then rerun to resume from it.")
-    out = {"train_loss": m["loss"], "grad_norm": m["grad_norm"], "lr": float(lr_fn(step - 1)),
-           "frames_per_s": frames / max(time.perf_counter() - t_start, 1e-9)}
+        f"non-finite training loss {m['loss']} at step {step}; the last good checkpoint in "
+        f"{wd / 'checkpoints'} is kept. Lower optim.lr / optim.muon_lr, raise "
+        "optim.warmup_steps or check the data, then rerun to resume from it."
+      )
+    out = {
+      "train_loss": m["loss"],
+      "grad_norm": m["grad_norm"],
+      "lr": float(lr_fn(step - 1)),
+      "frames_per_s": frames / max(time.perf_counter() - t_start, 1e-9),
+    }
     peak = (jax.local_devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
     if peak:  # GPU and TPU report it; the CPU does not
       out["peak_mem_gib"] = peak / 2**30
@@ -231,16 +282,22 @@ def _train(job: _Job, state, rnn, batches, eval_data, ckpt, wd: epath.Path,
         if pending is not None:
           check(*pending)
         pending = (step, m, window[0], window[1])
-        stop = sharding.agree({"deadline": time.monotonic() >= deadline,
-                               "signal": guard.requested})
+        stop = sharding.agree({"deadline": time.monotonic() >= deadline, "signal": guard.requested})
         if stop["deadline"]:
-          log.warning("train.max_minutes=%g reached at step %d: evaluating, saving, stopping",
-                      tc.max_minutes, step)
+          log.warning(
+            "train.max_minutes=%g reached at step %d: evaluating, saving, stopping",
+            tc.max_minutes,
+            step,
+          )
         elif stop["signal"]:
-          log.warning("%s: saving step %d and exiting",
-                      guard.signal_name or "a stop signal on another process", step)
-        evaluate = (step % tc.eval_every == 0 or step == tc.steps or step in tc.eval_at
-                    or stop["deadline"])
+          log.warning(
+            "%s: saving step %d and exiting",
+            guard.signal_name or "a stop signal on another process",
+            step,
+          )
+        evaluate = (
+          step % tc.eval_every == 0 or step == tc.steps or step in tc.eval_at or stop["deadline"]
+        )
         if step % tc.log_every == 0 or step == end or evaluate or any(stop.values()):
           check(*pending)  # never checkpoint a state whose loss was not checked
           pending = None

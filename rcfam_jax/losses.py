@@ -1,4 +1,5 @@
 """Masked next-action cross-entropy."""
+
 from __future__ import annotations
 
 import jax

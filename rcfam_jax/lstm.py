@@ -7,6 +7,7 @@ scan. Matmul inputs may be bf16; gates, h and c are float32. Each layer is its o
 (layer-wise is faster than all layers inside one step: PERF.md section 2). impl='fused' runs
 each layer's recurrence as one persistent CUDA kernel instead (lstm_fused.py; NVIDIA GPUs).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,12 +22,12 @@ from rcfam_jax.scan import blocked_scan
 
 class State(NamedTuple):
   """Recurrent state of the stack: h and c, each (layers, B, H) float32."""
+
   h: jax.Array
   c: jax.Array
 
 
-def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0,
-         biases: int = 1):
+def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0, biases: int = 1):
   """U(-1/sqrt(H), 1/sqrt(H)) weights and bias; learned h0/c0 start at zero.
 
   biases=2 adds a second bias `b_h` (PyTorch's b_hh beside b_ih): the same function as one bias
@@ -34,22 +35,29 @@ def init(key, d_in: int, hidden: int, layers: int, *, forget_bias: float = 0.0,
   """
   bound = 1.0 / math.sqrt(hidden)
   out = []
-  for l, k in enumerate(jax.random.split(key, layers)):
+  for layer, k in enumerate(jax.random.split(key, layers)):
     kx, kh, kb = jax.random.split(k, 3)
-    b = nn.uniform(kb, (4 * hidden,), bound).at[hidden:2 * hidden].add(forget_bias)
-    p = {"w_x": nn.uniform(kx, (d_in if l == 0 else hidden, 4 * hidden), bound),
-         "w_h": nn.uniform(kh, (hidden, 4 * hidden), bound), "b": b}
+    b = nn.uniform(kb, (4 * hidden,), bound).at[hidden : 2 * hidden].add(forget_bias)
+    p = {
+      "w_x": nn.uniform(kx, (d_in if layer == 0 else hidden, 4 * hidden), bound),
+      "w_h": nn.uniform(kh, (hidden, 4 * hidden), bound),
+      "b": b,
+    }
     if biases == 2:
       p["b_h"] = nn.uniform(jax.random.fold_in(kb, 1), (4 * hidden,), bound)
     out.append(p)
-  return {"layers": out, "h0": jnp.zeros((layers, hidden), jnp.float32),
-          "c0": jnp.zeros((layers, hidden), jnp.float32)}
+  return {
+    "layers": out,
+    "h0": jnp.zeros((layers, hidden), jnp.float32),
+    "c0": jnp.zeros((layers, hidden), jnp.float32),
+  }
 
 
 def initial_state(params, batch: int) -> State:
   shape = (params["h0"].shape[0], batch, params["h0"].shape[1])
-  return State(jnp.broadcast_to(params["h0"][:, None], shape),
-               jnp.broadcast_to(params["c0"][:, None], shape))
+  return State(
+    jnp.broadcast_to(params["h0"][:, None], shape), jnp.broadcast_to(params["c0"][:, None], shape)
+  )
 
 
 def _input_proj(p):
@@ -87,8 +95,18 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
   return blocked_scan(block, hc, (x_TxBxD, reset_TxB), size, checkpoint=remat == "nested")
 
 
-def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, unroll: int = 1,
-          remat: str = "none", interval: int = 64, impl: str = "scan"):
+def apply(
+  params,
+  x_TxBxD,
+  state: State,
+  reset_TxB=None,
+  *,
+  dtype=jnp.float32,
+  unroll: int = 1,
+  remat: str = "none",
+  interval: int = 64,
+  impl: str = "scan",
+):
   """Runs the stack over time. Returns (y_TxBxH float32, new State).
 
   reset_TxB: where True, the layer restores its learned (h0, c0) before that step.
@@ -100,11 +118,21 @@ def apply(params, x_TxBxD, state: State, reset_TxB=None, *, dtype=jnp.float32, u
   if reset_TxB is None:
     reset_TxB = jnp.zeros((t, b), bool)
   hs, cs, y = [], [], x_TxBxD
-  for l, p in enumerate(params["layers"]):
-    (h, c), out = _layer(p, params["h0"][l], params["c0"][l], y, (state.h[l], state.c[l]),
-                         reset_TxB, dtype=jnp.dtype(dtype), unroll=unroll, remat=remat,
-                         interval=interval, impl=impl)
-    y = out if l == 0 else y + out
+  for layer, p in enumerate(params["layers"]):
+    (h, c), out = _layer(
+      p,
+      params["h0"][layer],
+      params["c0"][layer],
+      y,
+      (state.h[layer], state.c[layer]),
+      reset_TxB,
+      dtype=jnp.dtype(dtype),
+      unroll=unroll,
+      remat=remat,
+      interval=interval,
+      impl=impl,
+    )
+    y = out if layer == 0 else y + out
     hs.append(h)
     cs.append(c)
   return y, State(jnp.stack(hs), jnp.stack(cs))

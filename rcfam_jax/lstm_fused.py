@@ -13,6 +13,7 @@ portable path (CPU, TPU, any GPU); tests compare the two on a GPU. `forward_refe
 `backward_reference` are the two kernels as lax.scans (same algorithm and bf16 roundings): the
 GPU tests check each kernel against its reference, and CI runs the custom VJP with them.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -42,12 +43,16 @@ class Unavailable(RuntimeError):
 
 
 def _nvcc() -> str:
-  for cand in (os.environ.get("NVCC"), shutil.which("nvcc"),
-               os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")):
+  for cand in (
+    os.environ.get("NVCC"),
+    shutil.which("nvcc"),
+    os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc"),
+  ):
     if cand and os.access(cand, os.X_OK):
       return cand
-  raise Unavailable("nvcc not found: install the CUDA toolkit (or set NVCC=/path/to/nvcc), "
-                    "or use lstm_impl='scan'")
+  raise Unavailable(
+    "nvcc not found: install the CUDA toolkit (or set NVCC=/path/to/nvcc), or use lstm_impl='scan'"
+  )
 
 
 def _source() -> pathlib.Path:
@@ -63,21 +68,35 @@ def build(arch: str, ablate: int = 0) -> pathlib.Path:
   src = _source().read_bytes()
   inc = jax.ffi.include_dir()
   key = hashlib.sha256(src + f"{arch}/{ablate}".encode() + inc.encode()).hexdigest()[:16]
-  cache = pathlib.Path(os.environ.get("RCFAM_KERNEL_CACHE",
-                                      pathlib.Path.home() / ".cache" / "rcfam_jax"))
+  cache = pathlib.Path(
+    os.environ.get("RCFAM_KERNEL_CACHE", pathlib.Path.home() / ".cache" / "rcfam_jax")
+  )
   lib = cache / f"liblstm_persistent_sm{arch}{f'_ablate{ablate}' if ablate else ''}_{key}.so"
   if lib.exists():
     return lib
   cache.mkdir(parents=True, exist_ok=True)
   tmp = lib.with_name(f"{lib.name}.tmp{os.getpid()}")
-  cmd = [_nvcc(), "-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}",
-         f"-DRCFAM_ABLATE={ablate}", "--shared", "-Xcompiler", "-fPIC", "-I", inc, str(_source()),
-         "-o", str(tmp)]
+  cmd = [
+    _nvcc(),
+    "-O3",
+    "-std=c++17",
+    f"-gencode=arch=compute_{arch},code=sm_{arch}",
+    f"-DRCFAM_ABLATE={ablate}",
+    "--shared",
+    "-Xcompiler",
+    "-fPIC",
+    "-I",
+    inc,
+    str(_source()),
+    "-o",
+    str(tmp),
+  ]
   r = subprocess.run(cmd, capture_output=True, text=True)
   if r.returncode:
     tmp.unlink(missing_ok=True)
-    raise Unavailable(f"building the fused LSTM kernel failed ({' '.join(cmd)}):\n"
-                      f"{r.stderr[-2000:]}")
+    raise Unavailable(
+      f"building the fused LSTM kernel failed ({' '.join(cmd)}):\n{r.stderr[-2000:]}"
+    )
   os.replace(tmp, lib)  # atomic: a concurrent process sees the whole library or none
   return lib
 
@@ -97,8 +116,10 @@ def _register() -> None:
   gpu = next((d for d in jax.devices() if d.platform == "gpu"), None)
   cc = str(getattr(gpu, "compute_capability", ""))
   if not cc.replace(".", "").isdigit():
-    raise Unavailable(f"lstm_impl='fused' needs an NVIDIA GPU; this process has "
-                      f"{jax.devices()[0].device_kind}: use lstm_impl='scan'")
+    raise Unavailable(
+      f"lstm_impl='fused' needs an NVIDIA GPU; this process has "
+      f"{jax.devices()[0].device_kind}: use lstm_impl='scan'"
+    )
   lib = ctypes.cdll.LoadLibrary(str(build(cc.replace(".", ""), _ablate)))
   jax.ffi.register_ffi_target(_FWD, jax.ffi.pycapsule(lib.RcfamLstmFwd), platform="CUDA")
   jax.ffi.register_ffi_target(_BWD, jax.ffi.pycapsule(lib.RcfamLstmBwd), platform="CUDA")
@@ -116,26 +137,33 @@ def available() -> tuple[bool, str]:
 def _out(*shapes_dtypes):
   """Result shapes of an ffi_call, then the grid-barrier flags every kernel takes."""
   return tuple(jax.ShapeDtypeStruct(s, d) for s, d in shapes_dtypes) + (
-      jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32),)
+    jax.ShapeDtypeStruct((_FLAGS,), jnp.uint32),
+  )
 
 
 def _forward(gx, w, h0, c0, h, c, reset):
   t, b, g = gx.shape
-  out = _out(((t, b, g // 4), jnp.float32), ((t, b, g // 4), jnp.float32),
-             ((t, b, g // 4), jnp.bfloat16))
+  out = _out(
+    ((t, b, g // 4), jnp.float32), ((t, b, g // 4), jnp.float32), ((t, b, g // 4), jnp.bfloat16)
+  )
   return jax.ffi.ffi_call(_FWD, out)(gx, w, h, c, h0, c0, reset)[:3]
 
 
 def _backward(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
   t, b, g = pre.shape
-  out = _out(((t, b, g), jnp.float32), ((t, b, g), jnp.bfloat16), ((t, b, g // 4), jnp.float32),
-             ((t, b, g // 4), jnp.float32))
+  out = _out(
+    ((t, b, g), jnp.float32),
+    ((t, b, g), jnp.bfloat16),
+    ((t, b, g // 4), jnp.float32),
+    ((t, b, g // 4), jnp.float32),
+  )
   return jax.ffi.ffi_call(_BWD, out)(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb)[:4]
 
 
 def forward_reference(gx, w, h0, c0, h, c, reset):
   """What the forward kernel computes, as a lax.scan (the same bf16 rounding of h_{t-1}):
   (y_t, c_t, hp_t = the bf16 matmul input of step t) for every t. For tests."""
+
   def step(hc, inp):
     gx_t, r = inp
     r = r[:, None].astype(bool)
@@ -150,6 +178,7 @@ def forward_reference(gx, w, h0, c0, h, c, reset):
 def backward_reference(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
   """What the backward kernel computes, as a reverse lax.scan: the gate cotangents (f32 and
   the bf16 copy the recurrent product takes) and the cotangents of hp_t and cp_t. For tests."""
+
   def step(carry, inp):
     pre_t, c_t, cp_t, dy_t, r_t = inp
     i, f, g, o = jnp.split(pre_t, 4, axis=-1)
@@ -157,8 +186,10 @@ def backward_reference(pre, c_seq, cp, dy, dh_fin, dc_fin, reset, wb):
     tc = jnp.tanh(c_t)
     dh = carry[0] + dy_t
     dc = carry[1] + dh * o * (1 - tc * tc)
-    dg = jnp.concatenate([dc * g * i * (1 - i), dc * cp_t * f * (1 - f), dc * i * (1 - g * g),
-                          dh * tc * o * (1 - o)], axis=-1)
+    dg = jnp.concatenate(
+      [dc * g * i * (1 - i), dc * cp_t * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)],
+      axis=-1,
+    )
     dgb = dg.astype(jnp.bfloat16)
     dhp = jnp.matmul(dgb, wb.T, preferred_element_type=jnp.float32)
     r = r_t[:, None].astype(bool)  # step t restored (h0, c0): nothing flows on to t-1
@@ -207,13 +238,21 @@ def layer(gx_TxBx4H, w_h_Hx4H, h0_H, c0_H, h_BxH, c_BxH, reset_TxB):
   _register()
   t, b, g = gx_TxBx4H.shape
   if g % 64 or g != 4 * w_h_Hx4H.shape[0] or g > 4 * MAX_HIDDEN:
-    raise ValueError(f"fused LSTM: gx is {gx_TxBx4H.shape}, W_h {w_h_Hx4H.shape}; need "
-                     f"4H = {4 * w_h_Hx4H.shape[0]} gate columns, H % 16 == 0 and "
-                     f"H <= {MAX_HIDDEN} (W_h's slices live in shared memory); else "
-                     f"lstm_impl='scan'")
+    raise ValueError(
+      f"fused LSTM: gx is {gx_TxBx4H.shape}, W_h {w_h_Hx4H.shape}; need "
+      f"4H = {4 * w_h_Hx4H.shape[0]} gate columns, H % 16 == 0 and "
+      f"H <= {MAX_HIDDEN} (W_h's slices live in shared memory); else "
+      f"lstm_impl='scan'"
+    )
   pad = -b % 16
   padb = lambda x, axis: jnp.pad(x, [(0, pad if i == axis else 0) for i in range(x.ndim)])
-  y, h, c = _core(padb(gx_TxBx4H.astype(jnp.float32), 1), w_h_Hx4H, h0_H.astype(jnp.float32),
-                  c0_H.astype(jnp.float32), padb(h_BxH.astype(jnp.float32), 0),
-                  padb(c_BxH.astype(jnp.float32), 0), padb(reset_TxB, 1))
+  y, h, c = _core(
+    padb(gx_TxBx4H.astype(jnp.float32), 1),
+    w_h_Hx4H,
+    h0_H.astype(jnp.float32),
+    c0_H.astype(jnp.float32),
+    padb(h_BxH.astype(jnp.float32), 0),
+    padb(c_BxH.astype(jnp.float32), 0),
+    padb(reset_TxB, 1),
+  )
   return y[:, :b], h[:b], c[:b]

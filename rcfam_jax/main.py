@@ -4,6 +4,7 @@
 
 Re-running the same command resumes from the newest checkpoint in DIR.
 """
+
 import logging
 
 from absl import app, flags
@@ -12,8 +13,9 @@ from ml_collections import config_flags
 
 from rcfam_jax import loop
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/NAME.py[:ARG]",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "experiments/NAME.py[:ARG]", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints and metrics go")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -23,6 +25,7 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)  # orbax and tfds are chatty at INFO
   logging.getLogger("rcfam_jax").setLevel(logging.INFO)
   import jax
+
   jax.config.update("jax_threefry_partitionable", True)
   last = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   logging.getLogger("rcfam_jax").info("done: %s", {k: round(v, 4) for k, v in last.items()})

@@ -5,6 +5,7 @@ any URI epath opens (`gs://bucket/run`, `s3://...`). `metrics.jsonl` is append-o
 run continues it, and `plot_curves` keeps, for each step, the record of the run that wrote it
 last.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,9 +14,9 @@ import os
 import sys
 import time
 
-from etils import epath
 import numpy as np
 import tqdm
+from etils import epath
 from tensorboardX import event_file_writer, record_writer
 from tensorboardX.proto import event_pb2, summary_pb2
 
@@ -86,7 +87,7 @@ def _open_log(path):
   """`path` opened for appending bytes; a torn last line (killed writer) is dropped first."""
   p = epath.Path(path)
   old = p.read_bytes() if p.exists() else b""
-  kept = old[:old.rfind(b"\n") + 1]
+  kept = old[: old.rfind(b"\n") + 1]
   if not _is_local(p):
     return _ObjectFile(p, kept)
   if kept != old:
@@ -110,14 +111,16 @@ class _EventFile:
       record_writer.register_writer_factory(os.fspath(logdir).split("://")[0], _EpathRecordFiles())
     # The name holds the time in seconds; the suffix (ns) keeps two writers started in the same
     # second apart and in creation order, the order TensorBoard reads a run's files in.
-    self._w = event_file_writer.EventsWriter(os.path.join(os.fspath(logdir), "events"),
-                                             f".{time.time_ns()}")
+    self._w = event_file_writer.EventsWriter(
+      os.path.join(os.fspath(logdir), "events"), f".{time.time_ns()}"
+    )
     self.flush()
 
   def scalars(self, values: dict, step: int) -> None:
     """Several tags at one step in one event."""
-    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=k, simple_value=float(v))
-                                         for k, v in values.items()])
+    summary = summary_pb2.Summary(
+      value=[summary_pb2.Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()]
+    )
     self._w.write_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
   def flush(self) -> None:
@@ -128,7 +131,8 @@ class _EventFile:
 
 
 class MetricWriter:
-  """Writes `workdir/metrics.jsonl` (one {"step", "wall_time", **metrics} per line) and `workdir/tb/`."""
+  """Writes `workdir/metrics.jsonl` (one {"step", "wall_time", **metrics} per line) and
+  `workdir/tb/`."""
 
   def __init__(self, workdir, *, tensorboard: bool = True):
     workdir = epath.Path(workdir)
@@ -191,8 +195,10 @@ class _Lines:
     self.stream.flush()
 
 
-_PLAIN_FORMAT = ("step {n_fmt}/{total_fmt} ({percentage:.1f}%) | {rate_fmt} | "
-                 "elapsed {elapsed}, ETA {remaining}{postfix}")
+_PLAIN_FORMAT = (
+  "step {n_fmt}/{total_fmt} ({percentage:.1f}%) | {rate_fmt} | "
+  "elapsed {elapsed}, ETA {remaining}{postfix}"
+)
 
 
 class Progress:
@@ -203,18 +209,33 @@ class Progress:
   every `miniters` steps, so long runs do not flood the log.
   """
 
-  def __init__(self, total_steps: int, *, start_step: int = 0, stream=None,
-               mininterval: float | None = None, miniters: int = 1, disable: bool = False):
+  def __init__(
+    self,
+    total_steps: int,
+    *,
+    start_step: int = 0,
+    stream=None,
+    mininterval: float | None = None,
+    miniters: int = 1,
+    disable: bool = False,
+  ):
     stream = sys.stderr if stream is None else stream
     self.tty = bool(getattr(stream, "isatty", lambda: False)())
     if mininterval is None:
       mininterval = 0.1 if self.tty else 30.0
     self._scalars = {}
     self._bar = tqdm.tqdm(
-        total=int(total_steps), initial=int(start_step), unit="step",
-        file=stream if self.tty else _Lines(stream), dynamic_ncols=self.tty,
-        bar_format=None if self.tty else _PLAIN_FORMAT, mininterval=mininterval,
-        miniters=max(1, int(miniters)), leave=True, disable=disable)
+      total=int(total_steps),
+      initial=int(start_step),
+      unit="step",
+      file=stream if self.tty else _Lines(stream),
+      dynamic_ncols=self.tty,
+      bar_format=None if self.tty else _PLAIN_FORMAT,
+      mininterval=mininterval,
+      miniters=max(1, int(miniters)),
+      leave=True,
+      disable=disable,
+    )
 
   def update(self, step: int, **scalars) -> None:
     if scalars:
@@ -257,8 +278,11 @@ def plot_curves(jsonl_path, png_path, keys=("train_loss", "val_loss")) -> None:
   t0 = records[0]["wall_time"] if records else 0.0
   plotted = False
   for key in keys:
-    rows = [(r["step"], (r["wall_time"] - t0) / 3600, r[key]) for r in records
-            if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
+    rows = [
+      (r["step"], (r["wall_time"] - t0) / 3600, r[key])
+      for r in records
+      if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
+    ]
     if not rows:
       continue
     steps, hours, values = zip(*rows)
@@ -273,14 +297,21 @@ def plot_curves(jsonl_path, png_path, keys=("train_loss", "val_loss")) -> None:
     if plotted:
       ax.legend()
     else:
-      ax.text(0.5, 0.5, f"no {', '.join(keys)} in {jsonl_path.name}",
-              ha="center", va="center", transform=ax.transAxes)
+      ax.text(
+        0.5,
+        0.5,
+        f"no {', '.join(keys)} in {jsonl_path.name}",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+      )
   fig.suptitle(_run_name(jsonl_path))
   save_png(fig, png_path)
 
 
 def _write_atomic(path, data: bytes) -> None:
-  """Writes `data` to a temporary file beside `path` (any epath filesystem), renamed when complete."""
+  """Writes `data` to a temporary file beside `path` (any epath filesystem), renamed when
+  complete."""
   path = epath.Path(path)
   tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
   try:

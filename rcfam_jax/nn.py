@@ -3,6 +3,7 @@
 Parameters are stored in float32; `dtype` arguments are the compute dtype of matmul inputs.
 Matmuls accumulate in float32 (`preferred_element_type`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -92,9 +93,13 @@ def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
   if impl == "im2col":
     return _conv3x3_im2col(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
   return jax.lax.conv_general_dilated(
-      x_NxHxWxD.astype(dtype), w_3x3xDxE.astype(dtype),
-      window_strides=(1, 1), padding=((dilation, dilation), (dilation, dilation)),
-      rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x_NxHxWxD.astype(dtype),
+    w_3x3xDxE.astype(dtype),
+    window_strides=(1, 1),
+    padding=((dilation, dilation), (dilation, dilation)),
+    rhs_dilation=(dilation, dilation),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
 
 
 def _taps(x_NxHxWxD, dtype, dilation):
@@ -102,14 +107,18 @@ def _taps(x_NxHxWxD, dtype, dilation):
   _, h, w, _ = x_NxHxWxD.shape
   pad = ((0, 0), (dilation, dilation), (dilation, dilation), (0, 0))
   x = jnp.pad(x_NxHxWxD.astype(dtype), pad)
-  return [x[:, ky * dilation:ky * dilation + h, kx * dilation:kx * dilation + w]
-          for ky in range(3) for kx in range(3)]
+  return [
+    x[:, ky * dilation : ky * dilation + h, kx * dilation : kx * dilation + w]
+    for ky in range(3)
+    for kx in range(3)
+  ]
 
 
 def _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
   out = None
-  for tap, w_DxE in zip(_taps(x_NxHxWxD, dtype, dilation), w_3x3xDxE.reshape((9,) +
-                                                                              w_3x3xDxE.shape[2:])):
+  for tap, w_DxE in zip(
+    _taps(x_NxHxWxD, dtype, dilation), w_3x3xDxE.reshape((9,) + w_3x3xDxE.shape[2:])
+  ):
     y = jnp.matmul(tap, w_DxE.astype(dtype), preferred_element_type=jnp.float32)
     out = y if out is None else out + y
   return out.astype(dtype)
@@ -136,8 +145,9 @@ def attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=None):
   (elsewhere 'cudnn' falls back to JAX's choice: the same function, so configs run anywhere)."""
   if implementation == "cudnn" and jax.default_backend() != "gpu":
     implementation = None
-  return jax.nn.dot_product_attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK,
-                                      implementation=implementation)
+  return jax.nn.dot_product_attention(
+    q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=implementation
+  )
 
 
 def lstm_cell(gates_Bx4H, c_BxH):

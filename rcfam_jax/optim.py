@@ -20,6 +20,7 @@ has none: the same update at his momentum 0, a different g/m mix in the first st
 run uses momentum 0 with nesterov off, which equals his Nesterov form at momentum 0);
 Newton-Schulz runs in float32 (the author: bfloat16) with the AdamW eps as its epsilon.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,20 +39,20 @@ TABLES = ("cp_embed", "pos_embed")
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-  name: str = "adamw"            # 'adamw' | 'muon'
-  lr: float = 3e-4               # AdamW peak learning rate
-  muon_lr: float = 2e-3          # Muon peak learning rate (matrices)
-  schedule: str = "constant"     # 'constant' | 'cosine' (after the warm-up)
+  name: str = "adamw"  # 'adamw' | 'muon'
+  lr: float = 3e-4  # AdamW peak learning rate
+  muon_lr: float = 2e-3  # Muon peak learning rate (matrices)
+  schedule: str = "constant"  # 'constant' | 'cosine' (after the warm-up)
   warmup_steps: int = 100
-  min_lr_ratio: float = 0.1      # cosine floor, as a fraction of the peak
+  min_lr_ratio: float = 0.1  # cosine floor, as a fraction of the peak
   b1: float = 0.9
   b2: float = 0.999
   eps: float = 1e-8
-  weight_decay: float = 0.01     # both groups, decoupled (multiplied by the learning rate)
+  weight_decay: float = 0.01  # both groups, decoupled (multiplied by the learning rate)
   muon_momentum: float = 0.95
-  muon_nesterov: bool = True     # optax.contrib.muon applies it to both groups
+  muon_nesterov: bool = True  # optax.contrib.muon applies it to both groups
   ns_steps: int = 5
-  clip_norm: float = 1.0         # global-norm clipping; 0 disables
+  clip_norm: float = 1.0  # global-norm clipping; 0 disables
 
   def __post_init__(self):
     if self.name not in ("adamw", "muon"):
@@ -71,8 +72,9 @@ def schedule(peak: float, cfg: OptimConfig, total_steps: int) -> optax.Schedule:
   if cfg.schedule == "constant":
     after = optax.constant_schedule(peak)
   else:
-    after = optax.cosine_decay_schedule(peak, max(total_steps - cfg.warmup_steps, 1),
-                                        alpha=cfg.min_lr_ratio)
+    after = optax.cosine_decay_schedule(
+      peak, max(total_steps - cfg.warmup_steps, 1), alpha=cfg.min_lr_ratio
+    )
   if not cfg.warmup_steps:
     return after
   warmup = optax.linear_schedule(0.0, peak, cfg.warmup_steps)
@@ -85,6 +87,7 @@ def _names(path) -> list:
 
 def muon_dims(params):
   """Per leaf: the MuonDimensionNumbers Muon orthogonalises it with, or None for AdamW."""
+
   def dims(path, leaf):
     names = _names(path)
     if leaf.ndim < 2 or any(n in ADAM_ONLY for n in names):
@@ -97,8 +100,11 @@ def muon_dims(params):
       return CONV
     if leaf.ndim == 2:
       return DENSE
-    raise ValueError(f"no Muon rule for parameter {jax.tree_util.keystr(path)} of shape "
-                     f"{leaf.shape}: add one to optim.muon_dims")
+    raise ValueError(
+      f"no Muon rule for parameter {jax.tree_util.keystr(path)} of shape "
+      f"{leaf.shape}: add one to optim.muon_dims"
+    )
+
   return jax.tree_util.tree_map_with_path(dims, params)
 
 
@@ -109,8 +115,16 @@ def make(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     tx = optax.adamw(adam_lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
   else:
     tx = optax.contrib.muon(
-        schedule(cfg.muon_lr, cfg, total_steps), ns_steps=cfg.ns_steps, beta=cfg.muon_momentum,
-        eps=cfg.eps, weight_decay=cfg.weight_decay, nesterov=cfg.muon_nesterov,
-        adam_b1=cfg.b1, adam_b2=cfg.b2, adam_weight_decay=cfg.weight_decay,
-        adam_learning_rate=adam_lr, muon_weight_dimension_numbers=muon_dims)
+      schedule(cfg.muon_lr, cfg, total_steps),
+      ns_steps=cfg.ns_steps,
+      beta=cfg.muon_momentum,
+      eps=cfg.eps,
+      weight_decay=cfg.weight_decay,
+      nesterov=cfg.muon_nesterov,
+      adam_b1=cfg.b1,
+      adam_b2=cfg.b2,
+      adam_weight_decay=cfg.weight_decay,
+      adam_learning_rate=adam_lr,
+      muon_weight_dimension_numbers=muon_dims,
+    )
   return optax.chain(*clip, tx)

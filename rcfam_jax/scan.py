@@ -4,6 +4,7 @@
 of `xs`), optionally under `jax.checkpoint`: reverse mode then stores only each block's inputs
 and recomputes its internals, which bounds memory by one block's activations.
 """
+
 from __future__ import annotations
 
 import jax
@@ -24,6 +25,6 @@ def blocked_scan(fn, carry, xs, block: int, *, checkpoint: bool = False, policy=
   carry, ys = jax.lax.scan(f, carry, jax.tree.map(split, xs))
   ys = jax.tree.map(lambda y: y.reshape((n * block,) + y.shape[2:]), ys)
   if rem:
-    carry, ys_tail = f(carry, jax.tree.map(lambda x: x[n * block:], xs))
+    carry, ys_tail = f(carry, jax.tree.map(lambda x: x[n * block :], xs))
     ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), ys, ys_tail)
   return carry, ys

@@ -18,6 +18,7 @@ device accumulates its own gradient through the loops and the single psum (data-
 all-reduce) happens after them: no collective runs inside the serial time loop, forward or
 backward (STYLE.md section 6; tests/sharding_test.py checks the compiled HLO).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,8 @@ import os
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from rcfam_jax.config import MeshConfig
 
@@ -56,12 +58,19 @@ def initialize_distributed(cfg: MeshConfig) -> bool:
   env = os.environ
   kwargs = {}
   if env.get("JAX_COORDINATOR_ADDRESS") and env.get("JAX_NUM_PROCESSES"):
-    kwargs = {"coordinator_address": env["JAX_COORDINATOR_ADDRESS"],
-              "num_processes": int(env["JAX_NUM_PROCESSES"]),
-              "process_id": int(env["JAX_PROCESS_ID"])}
+    kwargs = {
+      "coordinator_address": env["JAX_COORDINATOR_ADDRESS"],
+      "num_processes": int(env["JAX_NUM_PROCESSES"]),
+      "process_id": int(env["JAX_PROCESS_ID"]),
+    }
   jax.distributed.initialize(**kwargs)
-  log.info("jax.distributed: process %d of %d, %d local / %d global devices", jax.process_index(),
-           jax.process_count(), jax.local_device_count(), jax.device_count())
+  log.info(
+    "jax.distributed: process %d of %d, %d local / %d global devices",
+    jax.process_index(),
+    jax.process_count(),
+    jax.local_device_count(),
+    jax.device_count(),
+  )
   return True
 
 
@@ -76,11 +85,15 @@ def mesh_shape(cfg: MeshConfig, n_devices: int, batch: int | None = None) -> tup
       data = math.gcd(batch, data)  # the other devices spread frames over time instead
       fsdp = n_devices // data
   if data * fsdp != n_devices:
-    raise ValueError(f"mesh data={data} x fsdp={fsdp} != {n_devices} devices: set mesh.data=-1 "
-                     "or make data*fsdp equal the device count")
+    raise ValueError(
+      f"mesh data={data} x fsdp={fsdp} != {n_devices} devices: set mesh.data=-1 "
+      "or make data*fsdp equal the device count"
+    )
   if batch is not None and batch % data:
-    raise ValueError(f"global batch {batch} is not divisible by mesh.data={data}: use a batch "
-                     "that is a multiple of it, or a smaller mesh.data (larger mesh.fsdp)")
+    raise ValueError(
+      f"global batch {batch} is not divisible by mesh.data={data}: use a batch "
+      "that is a multiple of it, or a smaller mesh.data (larger mesh.fsdp)"
+    )
   return data, fsdp
 
 
@@ -108,8 +121,11 @@ def state_sharding(mesh) -> NamedSharding:
 
 def leaf_spec(path, shape, nbytes: int, fsdp: int, min_bytes: int) -> P:
   """Replicated, or the largest dim divisible by fsdp sharded over it (FSDP rule)."""
-  if fsdp == 1 or nbytes < min_bytes or any(k in jax.tree_util.keystr(path)
-                                            for k in _REPLICATED_KEYS):
+  if (
+    fsdp == 1
+    or nbytes < min_bytes
+    or any(k in jax.tree_util.keystr(path) for k in _REPLICATED_KEYS)
+  ):
     return P()
   for i in sorted(range(len(shape)), key=lambda i: -shape[i]):
     if shape[i] % fsdp == 0:
@@ -144,14 +160,18 @@ def process_rows(mesh, batch: int) -> tuple[int, int]:
 def global_batch(local, mesh, batch: int):
   """This process's rows (numpy, leading axis B/shard_count) -> global arrays sharded on data."""
   sh = batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sh, np.asarray(v), (batch,) + v.shape[1:])
-          for k, v in local.items()}
+  return {
+    k: jax.make_array_from_process_local_data(sh, np.asarray(v), (batch,) + v.shape[1:])
+    for k, v in local.items()
+  }
 
 
 def put_global(host_tree, sharding):
   """A tree of numpy arrays that every process holds in full -> global arrays with `sharding`."""
-  return jax.tree.map(lambda x: jax.make_array_from_callback(
-      np.shape(x), sharding, lambda i, x=x: np.asarray(x)[i]), host_tree)
+  return jax.tree.map(
+    lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda i, x=x: np.asarray(x)[i]),
+    host_tree,
+  )
 
 
 def _vary(tree, axes):
@@ -165,8 +185,10 @@ def check_batch(mesh, b: int, t: int | None = None):
   if b % mesh.shape[DATA]:
     raise ValueError(f"batch {b} is not divisible by mesh data={mesh.shape[DATA]}")
   if t is not None and t % mesh.shape[FSDP]:
-    raise ValueError(f"sequence length {t} is not divisible by mesh fsdp={mesh.shape[FSDP]}: "
-                     "the frame head splits time over fsdp")
+    raise ValueError(
+      f"sequence length {t} is not divisible by mesh fsdp={mesh.shape[FSDP]}: "
+      "the frame head splits time over fsdp"
+    )
 
 
 def frame_parallel(embed_fn, mesh):
@@ -180,8 +202,7 @@ def frame_parallel(embed_fn, mesh):
   def local(params, frames):
     return embed_fn(_vary(params, axes), frames)
 
-  run = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(DATA, FSDP)),
-                      out_specs=P(FSDP, DATA))
+  run = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(DATA, FSDP)), out_specs=P(FSDP, DATA))
 
   def wrapped(params, frames):
     check_batch(mesh, frames.shape[0], frames.shape[1])
@@ -221,6 +242,7 @@ def agree(flags: dict[str, bool]) -> dict[str, bool]:
   if jax.process_count() == 1:
     return dict(flags)
   from jax.experimental import multihost_utils
+
   names = sorted(flags)
   got = multihost_utils.process_allgather(np.array([bool(flags[k]) for k in names], np.int32))
   return {k: bool(v) for k, v in zip(names, np.asarray(got).reshape(-1, len(names)).max(0))}
@@ -230,4 +252,5 @@ def barrier(name: str) -> None:
   """Waits until every process reaches the barrier `name` (a no-op for one process)."""
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils
+
     multihost_utils.sync_global_devices(name)

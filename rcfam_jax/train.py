@@ -9,6 +9,7 @@ lane's window starts from the previous window's final state (truncated BPTT: T b
 backprop span). Configs and the optimizer are closed over with functools.partial before
 `jax.jit`; nothing here touches the host.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,26 +28,37 @@ from rcfam_jax.config import ExecConfig, ModelConfig
 class TrainConfig:
   steps: int = 1000
   batch_size: int = 16
-  seq_len: int = 512               # trained sequence length (actions per lane per update)
-  microbatches: int = 1            # gradient accumulation inside one update
+  seq_len: int = 512  # trained sequence length (actions per lane per update)
+  microbatches: int = 1  # gradient accumulation inside one update
   seed: int = 0
   log_every: int = 10
   eval_every: int = 200
   eval_batches: int = 4
-  eval_seq_len: int = 512          # fixed across runs, so runs of any seq_len compare
+  eval_seq_len: int = 512  # fixed across runs, so runs of any seq_len compare
   eval_batch_size: int = 16
-  position_buckets: int = 4        # validation loss by position: early ... late
+  position_buckets: int = 4  # validation loss by position: early ... late
   ckpt_every: int = 500
   keep_checkpoints: int = 3
-  max_minutes: float = 0.0         # wall-clock budget of one invocation (0: none); ends with eval
-  eval_at: tuple[int, ...] = ()    # extra evaluation steps (e.g. log-spaced, shared by a sweep)
-  carry_state: bool = False        # False: every window starts from the learned (h0, c0) (the
-                                   # author's regime); True: carried across a lane's windows
+  max_minutes: float = 0.0  # wall-clock budget of one invocation (0: none); ends with eval
+  eval_at: tuple[int, ...] = ()  # extra evaluation steps (e.g. log-spaced, shared by a sweep)
+  carry_state: bool = False  # False: every window starts from the learned (h0, c0) (the
+  # author's regime); True: carried across a lane's windows
 
   def __post_init__(self):
-    for name in ("steps", "batch_size", "seq_len", "microbatches", "log_every", "eval_every",
-                 "eval_batches", "eval_seq_len", "eval_batch_size", "position_buckets",
-                 "ckpt_every", "keep_checkpoints"):
+    for name in (
+      "steps",
+      "batch_size",
+      "seq_len",
+      "microbatches",
+      "log_every",
+      "eval_every",
+      "eval_batches",
+      "eval_seq_len",
+      "eval_batch_size",
+      "position_buckets",
+      "ckpt_every",
+      "keep_checkpoints",
+    ):
       if getattr(self, name) < 1:
         raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
     if any(s < 1 for s in self.eval_at):
@@ -54,8 +66,10 @@ class TrainConfig:
     if self.max_minutes < 0:
       raise ValueError(f"train.max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}")
     if self.batch_size % self.microbatches:
-      raise ValueError(f"train.batch_size={self.batch_size} is not divisible by "
-                       f"train.microbatches={self.microbatches}")
+      raise ValueError(
+        f"train.batch_size={self.batch_size} is not divisible by "
+        f"train.microbatches={self.microbatches}"
+      )
 
 
 class TrainState(NamedTuple):
@@ -71,8 +85,7 @@ def init_train_state(key, cfg: ModelConfig, tx: optax.GradientTransformation) ->
 
 def _summed_loss_and_grad(params, batch, rnn_state, cfg, ex, mesh):
   """Sum (not mean) of the valid positions' losses, its gradient, the final state, the count."""
-  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, ex=ex,
-                                              mesh=mesh)
+  (loss, aux), grads = bptt_lib.loss_and_grad(params, batch, rnn_state, cfg=cfg, ex=ex, mesh=mesh)
   n = jnp.sum(aux["valid_BxT"]).astype(jnp.float32)
   return loss * n, jax.tree.map(lambda g: g * n, grads), aux["state"], n
 
@@ -84,17 +97,18 @@ def _split(x, m, axis, strided=False):
   """
   n = x.shape[axis] // m
   pair = (n, m) if strided else (m, n)
-  x = x.reshape(x.shape[:axis] + pair + x.shape[axis + 1:])
+  x = x.reshape(x.shape[:axis] + pair + x.shape[axis + 1 :])
   return jnp.moveaxis(x, axis + 1 if strided else axis, 0)
 
 
 def _merge(x, axis, strided=False):
   x = jnp.moveaxis(x, 0, axis + 1 if strided else axis)
-  return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2:])
+  return x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 2 :])
 
 
-def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, ex: ExecConfig,
-                  microbatches: int = 1, mesh=None):
+def loss_and_grad(
+  params, batch, rnn_state, *, cfg: ModelConfig, ex: ExecConfig, microbatches: int = 1, mesh=None
+):
   """(mean loss, grads, final state, n_valid), accumulated over `microbatches` batch slices.
 
   rnn_state: None starts every sequence from the learned (h0, c0) (bptt.sequence_loss).
@@ -109,8 +123,8 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, ex: ExecConfig,
 
     def body(acc, xs):
       mb, st = xs
-      l, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, ex, mesh)
-      acc = jax.tree.map(jnp.add, acc, (l, g, n))
+      loss, g, new_state, n = _summed_loss_and_grad(params, mb, st, cfg, ex, mesh)
+      acc = jax.tree.map(jnp.add, acc, (loss, g, n))
       return acc, new_state
 
     zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params), jnp.zeros(()))
@@ -120,9 +134,18 @@ def loss_and_grad(params, batch, rnn_state, *, cfg: ModelConfig, ex: ExecConfig,
   return total / denom, jax.tree.map(lambda g: g / denom, grads), state, n
 
 
-def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelConfig,
-               ex: ExecConfig, tx: optax.GradientTransformation, microbatches: int = 1,
-               mesh=None, carry_state: bool = False):
+def train_step(
+  state: TrainState,
+  batch,
+  rnn_state: model.State,
+  *,
+  cfg: ModelConfig,
+  ex: ExecConfig,
+  tx: optax.GradientTransformation,
+  microbatches: int = 1,
+  mesh=None,
+  carry_state: bool = False,
+):
   """One update. Returns (new TrainState, final recurrent state, metrics).
 
   carry_state: start from `rnn_state` (carried, no gradient); False ignores it and starts from
@@ -131,8 +154,9 @@ def train_step(state: TrainState, batch, rnn_state: model.State, *, cfg: ModelCo
   """
   if not carry_state:
     rnn_state = None
-  loss, grads, rnn_state, n = loss_and_grad(state.params, batch, rnn_state, cfg=cfg, ex=ex,
-                                            microbatches=microbatches, mesh=mesh)
+  loss, grads, rnn_state, n = loss_and_grad(
+    state.params, batch, rnn_state, cfg=cfg, ex=ex, microbatches=microbatches, mesh=mesh
+  )
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
@@ -151,8 +175,12 @@ def eval_step(params, batch, *, cfg: ModelConfig, ex: ExecConfig, buckets: int, 
   _, aux = bptt_lib.sequence_loss(params, batch, None, cfg=cfg, ex=ex, mesh=mesh, topk=5)
   onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
   out = {}
-  for name, key in (("loss", "loss_BxT"), ("top1", "top1_BxT"), ("top5", "topk_BxT"),
-                    ("count", "valid_BxT")):
+  for name, key in (
+    ("loss", "loss_BxT"),
+    ("top1", "top1_BxT"),
+    ("top5", "topk_BxT"),
+    ("count", "valid_BxT"),
+  ):
     s_T = jnp.sum(aux[key].astype(jnp.float32), 0)
     out[name], out[f"bucket_{name}"] = jnp.sum(s_T), s_T @ onehot_TxK
   return out
@@ -161,10 +189,16 @@ def eval_step(params, batch, *, cfg: ModelConfig, ex: ExecConfig, buckets: int, 
 def ratios(sums, buckets: int) -> dict:
   """eval_step sums (added over batches, as numpy) -> loss, acc (top-1), top5 and count,
   overall and per bucket."""
+
   def one(pick):
     n = max(float(pick("count")), 1.0)
-    return {"loss": float(pick("loss")) / n, "acc": float(pick("top1")) / n,
-            "top5": float(pick("top5")) / n, "count": int(pick("count"))}
+    return {
+      "loss": float(pick("loss")) / n,
+      "acc": float(pick("top1")) / n,
+      "top5": float(pick("top5")) / n,
+      "count": int(pick("count")),
+    }
+
   res = one(lambda k: sums[k])
   res["buckets"] = [one(lambda k, i=i: sums[f"bucket_{k}"][i]) for i in range(buckets)]
   return res

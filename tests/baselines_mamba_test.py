@@ -1,4 +1,5 @@
 """Mamba-2 SSD: the chunked form equals the sequential recurrence it stands for."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +19,9 @@ def ssd_sequential(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN):
     return s, jnp.einsum("bhpn,bn->bhp", s, c)
 
   tm = lambda z: jnp.swapaxes(z, 0, 1)
-  _, y = jax.lax.scan(step, jnp.zeros((bsz, h, p, n)),
-                      (tm(x_BxTxHxP), tm(a_BxTxH), tm(b_BxTxN), tm(c_BxTxN)))
+  _, y = jax.lax.scan(
+    step, jnp.zeros((bsz, h, p, n)), (tm(x_BxTxHxP), tm(a_BxTxH), tm(b_BxTxN), tm(c_BxTxN))
+  )
   return tm(y)
 
 
@@ -51,5 +53,6 @@ def test_segsum_and_causal_conv():
   np.testing.assert_allclose(s, [[0, -np.inf, -np.inf], [2, 0, -np.inf], [5, 3, 0]])
   w = jnp.array([[1.0], [10.0], [100.0]])
   x = jnp.arange(1.0, 6.0)[None, :, None]
-  np.testing.assert_allclose(mamba.causal_conv(w, jnp.zeros(1), x)[0, :, 0],
-                             [100, 210, 321, 432, 543])
+  np.testing.assert_allclose(
+    mamba.causal_conv(w, jnp.zeros(1), x)[0, :, 0], [100, 210, 321, 432, 543]
+  )

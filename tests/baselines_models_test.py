@@ -1,4 +1,5 @@
 """Every baseline is causal (gradient test), pads safely, and learns a trivial instance."""
+
 import functools
 
 import jax
@@ -11,10 +12,10 @@ from rcfam_jax.research import baselines
 from rcfam_jax.research.baselines import ModelConfig
 
 CONFIGS = {
-    "transformer2": ModelConfig("transformer", 11, 5, d_model=16, layers=2, n_head=2),
-    "mamba2": ModelConfig("mamba", 11, 5, d_model=16, layers=2, head_dim=8, d_state=4, chunk=4),
-    "lstm1": ModelConfig("lstm", 11, 5, d_model=16, layers=1, unroll=2),
-    "lstm2": ModelConfig("lstm", 11, 5, d_model=16, layers=2),
+  "transformer2": ModelConfig("transformer", 11, 5, d_model=16, layers=2, n_head=2),
+  "mamba2": ModelConfig("mamba", 11, 5, d_model=16, layers=2, head_dim=8, d_state=4, chunk=4),
+  "lstm1": ModelConfig("lstm", 11, 5, d_model=16, layers=1, unroll=2),
+  "lstm2": ModelConfig("lstm", 11, 5, d_model=16, layers=2),
 }
 
 
@@ -32,8 +33,8 @@ def test_causal_by_gradient(name):
 
   for t in (0, 3, 9):
     g_T = np.asarray(grad_at(t))
-    assert (g_T[t + 1:] == 0).all(), (t, g_T)
-    assert (g_T[:t + 1] > 0).all(), (t, g_T)
+    assert (g_T[t + 1 :] == 0).all(), (t, g_T)
+    assert (g_T[: t + 1] > 0).all(), (t, g_T)
 
 
 @pytest.mark.parametrize("name", ["transformer2", "mamba2", "lstm1"])

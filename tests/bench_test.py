@@ -1,5 +1,6 @@
-"""`python -m rcfam_jax.research.bench` end to end at a tiny size on CPU: every part runs, JSON lines and
-the table come out (no timing asserts)."""
+"""`python -m rcfam_jax.research.bench` end to end at a tiny size on CPU: every part runs, JSON
+lines and the table come out (no timing asserts)."""
+
 import json
 import sys
 
@@ -8,8 +9,19 @@ import pytest
 from data_pipelines import build, sources, synthetic
 from rcfam_jax.research.bench import cli as bench
 
-TINY = ["rows=8", "cols=16", "d_model=16", "n_layer=1", "n_head=2", "downsample_blocks=1",
-        "lstm_hidden=8", "vocab_size=128", "compute_dtype=float32", "head_chunk=4", "loss_chunk=8"]
+TINY = [
+  "rows=8",
+  "cols=16",
+  "d_model=16",
+  "n_layer=1",
+  "n_head=2",
+  "downsample_blocks=1",
+  "lstm_hidden=8",
+  "vocab_size=128",
+  "compute_dtype=float32",
+  "head_chunk=4",
+  "loss_chunk=8",
+]
 FAKE_TORCH = """import json, sys
 print(json.dumps({"impl": "torch-ref", "T": 16, "B": 2, "step_s": 0.1, "frames_per_s": 320.0,
                   "peak_gib": 0.1, "argv": sys.argv[1:]}))
@@ -21,8 +33,9 @@ def dataset(tmp_path_factory):
   root = tmp_path_factory.mktemp("bench")
   repo = synthetic.make_repo(str(root / "repo"), n_commits=6, seed=1)
   out = str(root / "ds")
-  cfg = build.BuildConfig(rows=8, cols=16, window=32, max_keys_per_commit=3000,
-                          max_segment_steps=150, workers=1)
+  cfg = build.BuildConfig(
+    rows=8, cols=16, window=32, max_keys_per_commit=3000, max_segment_steps=150, workers=1
+  )
   build.build([sources.resolve(repo.path)], out, cfg)
   return out
 
@@ -31,20 +44,71 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   torch_script = tmp_path / "fake_torch.py"
   torch_script.write_text(FAKE_TORCH)
-  bench.main(["--batch", "2", "--seq-len", "16", "--steps", "2", "--matmul-n", "64",
-              "--mem-seq-lens", "8,16", "--long-seq-len", "32", "--lstm-batch", "2",
-              "--lstm-hidden", "8", "--lstm-seq-len", "16", "--lstm-reps", "1",
-              "--lstm-unrolls", "2", "--lstm-remats", "step", "--data", dataset,
-              "--sweep-chunks", "", "--sweep-attention", "", "--sweep-conv", "im2col",
-              "--sweep-set", "conv_impl=parity,head_chunk=8",
-              "--sweep-head-remat", "convs", "--budget-s", "100000",
-              "--compare-torch", str(torch_script), "--torch-python", sys.executable, *TINY])
+  bench.main(
+    [
+      "--batch",
+      "2",
+      "--seq-len",
+      "16",
+      "--steps",
+      "2",
+      "--matmul-n",
+      "64",
+      "--mem-seq-lens",
+      "8,16",
+      "--long-seq-len",
+      "32",
+      "--lstm-batch",
+      "2",
+      "--lstm-hidden",
+      "8",
+      "--lstm-seq-len",
+      "16",
+      "--lstm-reps",
+      "1",
+      "--lstm-unrolls",
+      "2",
+      "--lstm-remats",
+      "step",
+      "--data",
+      dataset,
+      "--sweep-chunks",
+      "",
+      "--sweep-attention",
+      "",
+      "--sweep-conv",
+      "im2col",
+      "--sweep-set",
+      "conv_impl=parity,head_chunk=8",
+      "--sweep-head-remat",
+      "convs",
+      "--budget-s",
+      "100000",
+      "--compare-torch",
+      str(torch_script),
+      "--torch-python",
+      sys.executable,
+      *TINY,
+    ]
+  )
   out = capsys.readouterr().out
-  recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+  recs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
   kinds = {r["kind"] for r in recs}
   assert not [r for r in recs if "error" in r], recs
-  assert {"train", "matmul_peak", "mfu", "feed", "torch_ref", "torch_compare", "lstm", "memory",
-          "compile_memory", "longest_T", "sweep", "breakdown"} <= kinds
+  assert {
+    "train",
+    "matmul_peak",
+    "mfu",
+    "feed",
+    "torch_ref",
+    "torch_compare",
+    "lstm",
+    "memory",
+    "compile_memory",
+    "longest_T",
+    "sweep",
+    "breakdown",
+  } <= kinds
   sweep = {r["label"]: r for r in recs if r["kind"] == "sweep"}
   assert sweep["head_remat convs"]["frames_per_s"] > 0 and "conv im2col" in sweep
   combo = sweep["conv_impl=parity,head_chunk=8"]  # a --sweep-set point, in its own process
@@ -76,10 +140,24 @@ def test_sweep_points_default_to_the_fastest_settings_first():
   """No --sweep-set: the measured fastest combinations come first; --sweep-set replaces them."""
   parse = lambda *a: bench.sweep_points(bench.parse_args(list(a)), {}, {})
   labels = [p["label"] for p in parse()]
-  assert labels[:len(bench.SWEEP_SETS)] == list(bench.SWEEP_SETS)
+  assert labels[: len(bench.SWEEP_SETS)] == list(bench.SWEEP_SETS)
   assert "conv parity" not in labels  # parity at the default chunk: no default point
-  assert [p["label"] for p in parse("--sweep-set", "head_chunk=8", "--sweep-chunks", "",
-                                    "--sweep-head-remat", "", "--sweep-attention", "")] == [
-                                        "head_chunk=8"]
-  assert parse("--sweep-set", "", "--sweep-chunks", "", "--sweep-head-remat", "",
-               "--sweep-attention", "") == []
+  assert [
+    p["label"]
+    for p in parse(
+      "--sweep-set",
+      "head_chunk=8",
+      "--sweep-chunks",
+      "",
+      "--sweep-head-remat",
+      "",
+      "--sweep-attention",
+      "",
+    )
+  ] == ["head_chunk=8"]
+  assert (
+    parse(
+      "--sweep-set", "", "--sweep-chunks", "", "--sweep-head-remat", "", "--sweep-attention", ""
+    )
+    == []
+  )

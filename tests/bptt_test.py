@@ -1,5 +1,5 @@
 """Memory-bounded BPTT: exact gradients, memory flat in T, and a model that learns."""
-import dataclasses
+
 import functools
 import json
 
@@ -8,16 +8,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
 from conftest import TINY, random_batch
+
 from rcfam_jax import bptt, model, train
-from rcfam_jax.research.bench import cli as bench
 from rcfam_jax.config import ExecConfig, ModelConfig
+from rcfam_jax.research.bench import cli as bench
 
 
 def _max_rel_err(ref, got):
-  errs = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b)) / (jnp.max(jnp.abs(a)) + 1e-30)),
-                      ref, got)
+  errs = jax.tree.map(
+    lambda a, b: float(jnp.max(jnp.abs(a - b)) / (jnp.max(jnp.abs(a)) + 1e-30)), ref, got
+  )
   return max(jax.tree.leaves(errs))
 
 
@@ -26,24 +27,41 @@ def reference(tiny_params):
   b, t = 2, 9
   batch = random_batch(jax.random.PRNGKey(1), TINY, b, t, resets=True)
   state = model.initial_state(tiny_params, b)
-  (loss, aux), grads = jax.jit(jax.value_and_grad(
-      functools.partial(bptt.plain_loss, cfg=TINY), has_aux=True))(tiny_params, batch, state)
+  (loss, aux), grads = jax.jit(
+    jax.value_and_grad(functools.partial(bptt.plain_loss, cfg=TINY), has_aux=True)
+  )(tiny_params, batch, state)
   return batch, state, loss, aux, grads
 
 
 # Every value of every remat knob appears at least once (the full product is slow on 2 CPUs).
-@pytest.mark.parametrize("head_remat, layer_remat, lstm_remat", [
-    ("full", False, "none"), ("full", True, "step"), ("full", False, "nested"),
-    ("none", False, "step"), ("none", True, "nested"), ("convs", False, "none"),
-    ("matmuls", False, "step")])
-def test_bounded_gradient_equals_plain_backprop(tiny_params, reference, lstm_remat, head_remat,
-                                                layer_remat):
+@pytest.mark.parametrize(
+  "head_remat, layer_remat, lstm_remat",
+  [
+    ("full", False, "none"),
+    ("full", True, "step"),
+    ("full", False, "nested"),
+    ("none", False, "step"),
+    ("none", True, "nested"),
+    ("convs", False, "none"),
+    ("matmuls", False, "step"),
+  ],
+)
+def test_bounded_gradient_equals_plain_backprop(
+  tiny_params, reference, lstm_remat, head_remat, layer_remat
+):
   batch, state, loss, aux, grads = reference
   # Chunk sizes that do not divide T=9 exercise the tail blocks too.
-  cfg = ExecConfig(head_chunk=4, head_remat=head_remat, layer_remat=layer_remat,
-                   lstm_remat=lstm_remat, recompute_interval=2, loss_chunk=4)
+  cfg = ExecConfig(
+    head_chunk=4,
+    head_remat=head_remat,
+    layer_remat=layer_remat,
+    lstm_remat=lstm_remat,
+    recompute_interval=2,
+    loss_chunk=4,
+  )
   (b_loss, b_aux), b_grads = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, ex=cfg))(
-      tiny_params, batch, state)
+    tiny_params, batch, state
+  )
   np.testing.assert_allclose(b_loss, loss, rtol=1e-6)
   np.testing.assert_allclose(b_aux["loss_BxT"], aux["loss_BxT"], rtol=1e-5, atol=1e-6)
   assert _max_rel_err(grads, b_grads) < 1e-5
@@ -81,14 +99,25 @@ def test_padding_never_counts(tiny_params):
   assert _max_rel_err(g1, g2) == 0.0
 
 
-MEM_CFG = ModelConfig(rows=16, cols=32, d_model=32, n_layer=1, n_head=2, downsample_blocks=1,
-                      lstm_hidden=32, vocab_size=64, compute_dtype="float32")
+MEM_CFG = ModelConfig(
+  rows=16,
+  cols=32,
+  d_model=32,
+  n_layer=1,
+  n_head=2,
+  downsample_blocks=1,
+  lstm_hidden=32,
+  vocab_size=64,
+  compute_dtype="float32",
+)
 
 
 def _temp_bytes(loss_fn, t, b=2):
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), MEM_CFG))
-  batch = {"frames": jax.ShapeDtypeStruct((b, t) + MEM_CFG.frame_shape, jnp.uint8),
-           "actions": jax.ShapeDtypeStruct((b, t), jnp.int32)}
+  batch = {
+    "frames": jax.ShapeDtypeStruct((b, t) + MEM_CFG.frame_shape, jnp.uint8),
+    "actions": jax.ShapeDtypeStruct((b, t), jnp.int32),
+  }
   state = jax.eval_shape(lambda p: model.initial_state(p, b), params)
   grad = jax.jit(jax.grad(lambda p, x, s: loss_fn(p, x, s)[0]))
   return grad.lower(params, batch, state).compile().memory_analysis().temp_size_in_bytes
@@ -96,9 +125,11 @@ def _temp_bytes(loss_fn, t, b=2):
 
 @pytest.mark.parametrize("lstm_remat", ["none", "nested"])
 def test_compiled_memory_is_flat_in_t_only_for_the_bounded_scheme(lstm_remat):
-  bounded = functools.partial(bptt.sequence_loss, cfg=MEM_CFG,
-                              ex=ExecConfig(head_chunk=8, lstm_remat=lstm_remat,
-                                              recompute_interval=8, loss_chunk=8))
+  bounded = functools.partial(
+    bptt.sequence_loss,
+    cfg=MEM_CFG,
+    ex=ExecConfig(head_chunk=8, lstm_remat=lstm_remat, recompute_interval=8, loss_chunk=8),
+  )
   plain = functools.partial(bptt.plain_loss, cfg=MEM_CFG)
   t = 16
   b_small, b_large = _temp_bytes(bounded, t), _temp_bytes(bounded, 8 * t)
@@ -113,8 +144,7 @@ def test_tiny_model_learns_fixed_frames():
   state = train.init_train_state(jax.random.PRNGKey(0), cfg, tx)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 4, 8)
   rnn0 = model.initial_state(state.params, 4)
-  step = jax.jit(functools.partial(train.train_step, cfg=cfg, ex=ExecConfig(head_chunk=4),
-                                   tx=tx))
+  step = jax.jit(functools.partial(train.train_step, cfg=cfg, ex=ExecConfig(head_chunk=4), tx=tx))
   losses = []
   for _ in range(40):
     state, _, metrics = step(state, batch, rnn0)
@@ -125,16 +155,27 @@ def test_tiny_model_learns_fixed_frames():
 
 
 def test_bench_train_worker_prints_a_json_line(capsys):
-  m, b = bench.parse_overrides(["rows=8", "cols=16", "d_model=16", "n_layer=1", "n_head=2",
-                                "downsample_blocks=1", "lstm_hidden=16", "vocab_size=32",
-                                "head_chunk=2", "compute_dtype=float32"])
+  m, b = bench.parse_overrides(
+    [
+      "rows=8",
+      "cols=16",
+      "d_model=16",
+      "n_layer=1",
+      "n_head=2",
+      "downsample_blocks=1",
+      "lstm_hidden=16",
+      "vocab_size=32",
+      "head_chunk=2",
+      "compute_dtype=float32",
+    ]
+  )
   bench.worker("train", {"batch": 2, "m": m, "b": b, "T": 3, "steps": 1})
-  lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
-  lines = [l for l in lines if l["kind"] == "train"]
-  assert [l["T"] for l in lines] == [3]
-  for l in lines:
-    assert {"T", "batch", "step_s", "frames_per_s", "peak_bytes"} <= set(l)
-    assert l["frames_per_s"] > 0 and np.isfinite(l["loss"])
+  lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+  lines = [line for line in lines if line["kind"] == "train"]
+  assert [line["T"] for line in lines] == [3]
+  for line in lines:
+    assert {"T", "batch", "step_s", "frames_per_s", "peak_bytes"} <= set(line)
+    assert line["frames_per_s"] > 0 and np.isfinite(line["loss"])
 
 
 def test_bench_rejects_unknown_fields():
@@ -165,8 +206,11 @@ def test_head_remat_convs_skips_the_convolution_recompute(tiny_params):
   state = model.initial_state(tiny_params, 2)
   counts, grads = {}, {}
   for remat in ("full", "convs"):
-    f = jax.jit(functools.partial(bptt.loss_and_grad, cfg=cfg,
-                                  ex=ExecConfig(head_chunk=3, head_remat=remat, conv_impl="xla")))
+    f = jax.jit(
+      functools.partial(
+        bptt.loss_and_grad, cfg=cfg, ex=ExecConfig(head_chunk=3, head_remat=remat, conv_impl="xla")
+      )
+    )
     counts[remat] = f.lower(tiny_params, batch, state).compile().as_text().count("convolution(")
     grads[remat] = f(tiny_params, batch, state)[1]
   assert counts["convs"] == counts["full"] - cfg.downsample_blocks, counts

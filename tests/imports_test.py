@@ -1,6 +1,7 @@
 """The import graph keeps its layers: no cycles, the data pipeline below the trainer, the core
 below the research tools. Imports are read from the source (every `import`, also inside a
 function), so a lazy import cannot hide a cycle."""
+
 import ast
 import pathlib
 
@@ -48,7 +49,7 @@ def test_no_import_cycles():
     state[node] = "open"
     for dep in sorted(GRAPH[node]):
       if state.get(dep) == "open":
-        cycles.append(stack[stack.index(dep):] + [dep])
+        cycles.append(stack[stack.index(dep) :] + [dep])
       elif dep not in state:
         visit(dep, stack + [dep])
     state[node] = "done"
@@ -57,7 +58,9 @@ def test_no_import_cycles():
     if node not in state:
       visit(node, [node])
   # Package __init__ files that import their own submodules are not cycles of code.
-  cycles = [c for c in cycles if not any(c[i + 1].startswith(c[i] + ".") for i in range(len(c) - 1))]
+  cycles = [
+    c for c in cycles if not any(c[i + 1].startswith(c[i] + ".") for i in range(len(c) - 1))
+  ]
   assert not cycles, cycles
 
 
@@ -67,20 +70,25 @@ def test_data_pipeline_imports_no_trainer_and_no_experiment(module):
   assert not bad, f"{module} imports {bad}"
 
 
-@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("rcfam_jax")
-                                          and not _inside(m, TOOLS)))
+@pytest.mark.parametrize(
+  "module", sorted(m for m in GRAPH if m.startswith("rcfam_jax") and not _inside(m, TOOLS))
+)
 def test_core_imports_no_research_tool(module):
   bad = [d for d in GRAPH[module] if _inside(d, TOOLS)]
   assert not bad, f"{module} imports {bad}"
 
 
 def test_the_research_tools_are_found():
-  assert {"rcfam_jax.research.bench.cli", "rcfam_jax.research.evaluate",
-          "rcfam_jax.research.tasks.sweep"} <= set(GRAPH)
+  assert {
+    "rcfam_jax.research.bench.cli",
+    "rcfam_jax.research.evaluate",
+    "rcfam_jax.research.tasks.sweep",
+  } <= set(GRAPH)
 
 
-@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("rcfam_jax")
-                                          and not _inside(m, TOOLS)))
+@pytest.mark.parametrize(
+  "module", sorted(m for m in GRAPH if m.startswith("rcfam_jax") and not _inside(m, TOOLS))
+)
 def test_core_imports_no_experiment(module):
   bad = [d for d in GRAPH[module] if _inside(d, ("experiments",))]
   assert not bad, f"{module} imports {bad}"

@@ -1,4 +1,5 @@
 """The training loop end to end on a synthetic repository: learning, resume, guards, configs."""
+
 import dataclasses
 import functools
 import glob
@@ -15,8 +16,11 @@ from experiments import smoke
 from rcfam_jax import checkpoint, experiment, loop, metrics, model, optim, train
 from rcfam_jax.config import ModelConfig, from_dict
 
-EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob("experiments/*.py")
-                     if not os.path.basename(p).startswith(("_", "common")))
+EXPERIMENTS = sorted(
+  os.path.basename(p)[:-3]
+  for p in glob.glob("experiments/*.py")
+  if not os.path.basename(p).startswith(("_", "common"))
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +57,7 @@ def test_smoke_training_lowers_loss_and_writes_outputs(repo, dataset_dir, tmp_pa
   c = smoke_config(repo, dataset_dir, steps=30)
   c.optim.lr = 1e-2
   last = loop.train_and_evaluate(c, workdir)
-  log = [r for r in metrics.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-         if "train_loss" in r]
+  log = [r for r in metrics.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "train_loss" in r]
   assert log[-1]["train_loss"] < 0.8 * log[0]["train_loss"], log
   assert np.isfinite(last["val_loss"]) and "val_loss_pos1" in last
   assert os.path.exists(os.path.join(workdir, "loss.png"))
@@ -116,13 +119,16 @@ def test_non_finite_loss_stops_with_a_clear_error(repo, dataset_dir, tmp_path):
     loop.train_and_evaluate(c, str(tmp_path / "run"))
 
 
-@pytest.mark.parametrize("section, key, value, match", [
+@pytest.mark.parametrize(
+  "section, key, value, match",
+  [
     ("model", "vocab_size", 16, "raise model.vocab_size"),
     ("model", "rows", 16, "model.rows: dataset 8, asked 16"),
     ("train", "microbatches", 3, "not divisible by train.microbatches"),
     ("optim", "name", "sgd", "optim.name"),
     ("train", "max_minutes", -1.0, "max_minutes must be >= 0"),
-])
+  ],
+)
 def test_bad_config_values_fail_at_start(repo, dataset_dir, tmp_path, section, key, value, match):
   c = smoke_config(repo, dataset_dir)
   c[section][key] = value
@@ -140,17 +146,31 @@ def test_missing_dataset_without_build_says_what_to_do(tmp_path):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_loads_and_lowers_at_tiny_size(name):
   exp = experiment.parse_config(importlib.import_module(f"experiments.{name}").get_config())
-  tiny = from_dict(ModelConfig, {**exp.model.__dict__, "d_model": 16, "n_head": 2, "n_layer": 1,
-                                 "lstm_hidden": 16, "vocab_size": 32,
-                                 "compute_dtype": "float32"})
+  tiny = from_dict(
+    ModelConfig,
+    {
+      **exp.model.__dict__,
+      "d_model": 16,
+      "n_head": 2,
+      "n_layer": 1,
+      "lstm_hidden": 16,
+      "vocab_size": 32,
+      "compute_dtype": "float32",
+    },
+  )
   tx = optim.make(exp.optim, exp.train.steps)
   b, t = 2, min(exp.train.seq_len, 4)
   state = jax.eval_shape(lambda: train.init_train_state(jax.random.PRNGKey(0), tiny, tx))
   rnn = jax.eval_shape(lambda p: model.initial_state(p, b), state.params)
-  batch = {"frames": jax.ShapeDtypeStruct((b, t) + tiny.frame_shape, jnp.uint8),
-           "actions": jax.ShapeDtypeStruct((b, t), jnp.int32),
-           "valid": jax.ShapeDtypeStruct((b, t), jnp.bool_),
-           "reset": jax.ShapeDtypeStruct((b, t), jnp.bool_)}
-  step = jax.jit(functools.partial(train.train_step, cfg=tiny, ex=dataclasses.replace(exp.exec, attention_impl=None),
-                                 tx=tx))
+  batch = {
+    "frames": jax.ShapeDtypeStruct((b, t) + tiny.frame_shape, jnp.uint8),
+    "actions": jax.ShapeDtypeStruct((b, t), jnp.int32),
+    "valid": jax.ShapeDtypeStruct((b, t), jnp.bool_),
+    "reset": jax.ShapeDtypeStruct((b, t), jnp.bool_),
+  }
+  step = jax.jit(
+    functools.partial(
+      train.train_step, cfg=tiny, ex=dataclasses.replace(exp.exec, attention_impl=None), tx=tx
+    )
+  )
   assert step.lower(state, batch, rnn) is not None

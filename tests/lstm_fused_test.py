@@ -4,6 +4,7 @@ The kernel tests need an NVIDIA GPU and nvcc; CI (CPU) runs the error paths and 
 with the kernels' lax.scan references in their place.
 On a GPU machine: python -m pytest -q tests/lstm_fused_test.py
 """
+
 import dataclasses
 
 import jax
@@ -24,11 +25,14 @@ def _problem(t, b, d, h, layers, seed=0):
   params["h0"] = jax.random.normal(k[1], params["h0"].shape) * 0.5
   params["c0"] = jax.random.normal(k[2], params["c0"].shape) * 0.5
   x = jax.random.normal(k[3], (t, b, d))
-  state = lstm.State(jax.random.normal(k[4], (layers, b, h)) * 0.5,
-                     jax.random.normal(k[5], (layers, b, h)) * 0.5)
+  state = lstm.State(
+    jax.random.normal(k[4], (layers, b, h)) * 0.5, jax.random.normal(k[5], (layers, b, h)) * 0.5
+  )
   reset = (jax.random.uniform(k[6], (t, b)) < 0.1).at[0, 0].set(True)  # also the first step
-  cts = [jax.random.normal(kk, s) for kk, s in
-         zip(jax.random.split(k[7], 3), [(t, b, h), (layers, b, h), (layers, b, h)])]
+  cts = [
+    jax.random.normal(kk, s)
+    for kk, s in zip(jax.random.split(k[7], 3), [(t, b, h), (layers, b, h), (layers, b, h)])
+  ]
   return params, x, state, reset, cts
 
 
@@ -55,8 +59,9 @@ def test_fused_matches_scan_values_and_gradients(t, b, h, layers):
   (_, (y_f, st_f)), g_f = grads["fused"]
   assert _rel(y_f, y_s) < 1e-2
   assert _rel(st_f.h, st_s.h) < 1e-2 and _rel(st_f.c, st_s.c) < 1e-2
-  for path, a, b_ in zip(jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f),
-                         jax.tree.leaves(g_s)):
+  for path, a, b_ in zip(
+    jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f), jax.tree.leaves(g_s)
+  ):
     assert np.all(np.isfinite(a)), path[0]
     assert _rel(a, b_) < 3e-2, (jax.tree_util.keystr(path[0]), _rel(a, b_))
 
@@ -77,8 +82,9 @@ def test_fused_vjp_with_the_kernels_reference_loops_matches_scan(t, b, h, layers
   f = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)), static_argnums=3)
   (l_s, g_s), (l_f, g_f) = f(params, x, state, "scan"), f(params, x, state, "fused")
   assert abs(float(l_f) - float(l_s)) < 1e-2 * abs(float(l_s))
-  for path, a, b_ in zip(jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f),
-                         jax.tree.leaves(g_s)):
+  for path, a, b_ in zip(
+    jax.tree_util.tree_leaves_with_path(g_f), jax.tree.leaves(g_f), jax.tree.leaves(g_s)
+  ):
     assert _rel(a, b_) < 3e-2, (jax.tree_util.keystr(path[0]), _rel(a, b_))
 
 
@@ -92,15 +98,25 @@ def test_kernels_match_their_reference_loops():
   h0, c0 = jax.random.normal(k[2], (h,)), jax.random.normal(k[3], (h,))
   hi, ci = jax.random.normal(k[4], (b, h)), jax.random.normal(k[5], (b, h))
   reset = (jax.random.uniform(k[6], (t, b)) < 0.1).astype(jnp.uint8)
-  fwd = [jax.jit(f)(gx, w, h0, c0, hi, ci, reset)
-         for f in (lstm_fused._forward, lstm_fused.forward_reference)]
+  fwd = [
+    jax.jit(f)(gx, w, h0, c0, hi, ci, reset)
+    for f in (lstm_fused._forward, lstm_fused.forward_reference)
+  ]
   for a, b_ in zip(*fwd):
     assert _rel(a.astype(jnp.float32), b_.astype(jnp.float32)) < 1e-2
   y, c_seq, hp = fwd[1]
   pre = gx + jnp.matmul(hp, w, preferred_element_type=jnp.float32)
   cp = jnp.where(reset[..., None] > 0, c0, jnp.concatenate([ci[None], c_seq[:-1]]))
-  args = (pre, c_seq, cp, jax.random.normal(k[7], (t, b, h)), jax.random.normal(k[8], (b, h)),
-          jax.random.normal(k[9], (b, h)), reset, w)
+  args = (
+    pre,
+    c_seq,
+    cp,
+    jax.random.normal(k[7], (t, b, h)),
+    jax.random.normal(k[8], (b, h)),
+    jax.random.normal(k[9], (b, h)),
+    reset,
+    w,
+  )
   bwd = [jax.jit(f)(*args) for f in (lstm_fused._backward, lstm_fused.backward_reference)]
   for a, b_ in zip(*bwd):
     assert _rel(a.astype(jnp.float32), b_.astype(jnp.float32)) < 1e-2
@@ -110,15 +126,20 @@ def test_kernels_match_their_reference_loops():
 def test_fused_model_loss_matches_scan():
   """The whole model (frame head + fused LSTM + head) gives the scan path's loss and grads."""
   from conftest import TINY, random_batch
+
   from rcfam_jax import bptt
+
   cfg = dataclasses.replace(TINY, lstm_hidden=32, compute_dtype="bfloat16")
   params = model.init(jax.random.PRNGKey(0), cfg)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 3, 12, resets=True)
   out = {}
   for impl in ("scan", "fused"):
     ex = ExecConfig(head_chunk=4, lstm_impl=impl)
-    f = jax.jit(jax.value_and_grad(lambda p, ex=ex: bptt.sequence_loss(
-        p, batch, model.initial_state(p, 3), cfg=cfg, ex=ex)[0]))
+    f = jax.jit(
+      jax.value_and_grad(
+        lambda p, ex=ex: bptt.sequence_loss(p, batch, model.initial_state(p, 3), cfg=cfg, ex=ex)[0]
+      )
+    )
     out[impl] = f(params)
   assert abs(float(out["fused"][0]) - float(out["scan"][0])) < 1e-2 * abs(float(out["scan"][0]))
   for a, b in zip(jax.tree.leaves(out["fused"][1]), jax.tree.leaves(out["scan"][1])):

@@ -1,4 +1,5 @@
 """The LSTM stack against two oracles: flax's OptimizedLSTMCell and a float64 NumPy loop."""
+
 import flax.linen as fnn
 import jax
 import jax.numpy as jnp
@@ -16,18 +17,18 @@ def numpy_stack(params, x_TxBxD, h_LxBxH, c_LxBxH, reset_TxB):
   p64 = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
   y = np.asarray(x_TxBxD, np.float64)
   h_all, c_all = np.array(h_LxBxH, np.float64), np.array(c_LxBxH, np.float64)
-  for l, p in enumerate(p64["layers"]):
-    h, c, outs = h_all[l], c_all[l], []
+  for layer, p in enumerate(p64["layers"]):
+    h, c, outs = h_all[layer], c_all[layer], []
     for t in range(y.shape[0]):
       r = np.asarray(reset_TxB[t])[:, None]
-      h, c = np.where(r, p64["h0"][l], h), np.where(r, p64["c0"][l], c)
+      h, c = np.where(r, p64["h0"][layer], h), np.where(r, p64["c0"][layer], c)
       i, f, g, o = np.split(y[t] @ p["w_x"] + h @ p["w_h"] + p["b"], 4, axis=-1)
       c = sig(f) * c + sig(i) * np.tanh(g)
       h = sig(o) * np.tanh(c)
       outs.append(h)
     out = np.stack(outs)
-    y = out if l == 0 else y + out
-    h_all[l], c_all[l] = h, c
+    y = out if layer == 0 else y + out
+    h_all[layer], c_all[layer] = h, c
   return y, h_all, c_all
 
 
@@ -67,8 +68,9 @@ def test_cell_matches_flax_optimized_lstm_cell():
     flax_params["params"]["h" + gate] = {"kernel": w_h[k], "bias": bias[k]}
   cell = fnn.OptimizedLSTMCell(features=h)
   # Check our mapping covers flax's parameter tree exactly.
-  ref_tree = cell.init(jax.random.PRNGKey(0), (jnp.zeros((b, h)), jnp.zeros((b, h))),
-                       jnp.zeros((b, d)))
+  ref_tree = cell.init(
+    jax.random.PRNGKey(0), (jnp.zeros((b, h)), jnp.zeros((b, h))), jnp.zeros((b, d))
+  )
   assert jax.tree.structure(ref_tree) == jax.tree.structure(flax_params)
   x = jax.random.normal(jax.random.PRNGKey(2), (t, b, d))
   carry, outs = (jnp.zeros((b, h)), jnp.zeros((b, h))), []
@@ -106,6 +108,7 @@ def test_bf16_recurrent_weight_gradient_sums_in_fp32():
     return jax.jit(jax.grad(loss))(params)["layers"][0]
 
   g32, g16 = grads(jnp.float32), grads(jnp.bfloat16)
-  err = {k: float(jnp.linalg.norm(g16[k] - g32[k]) / jnp.linalg.norm(g32[k]))
-         for k in ("w_x", "w_h")}
+  err = {
+    k: float(jnp.linalg.norm(g16[k] - g32[k]) / jnp.linalg.norm(g32[k])) for k in ("w_x", "w_h")
+  }
   assert err["w_h"] < 2 * err["w_x"] + 1e-3, err

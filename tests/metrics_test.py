@@ -1,14 +1,15 @@
 """MetricWriter (JSONL + TensorBoard via tensorboardX) on local and remote epath workdirs,
 Progress (tqdm) and plot_curves."""
+
 import io
 import math
 import os
 import struct
 
-from etils import epath
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from etils import epath
 from tensorboardX import crc32c as tbx_crc
 from tensorboardX.proto import event_pb2
 
@@ -24,11 +25,11 @@ def read_events(path) -> list:
   """The Event protos of a TFRecord event file read through epath; both CRCs are checked."""
   buf, i, out = epath.Path(path).read_bytes(), 0, []
   while i < len(buf):
-    header = buf[i:i + 8]
+    header = buf[i : i + 8]
     (n,) = struct.unpack("<Q", header)
-    assert struct.unpack("<I", buf[i + 8:i + 12])[0] == _masked_crc(header), "length CRC"
-    data = buf[i + 12:i + 12 + n]
-    assert struct.unpack("<I", buf[i + 12 + n:i + 16 + n])[0] == _masked_crc(data), "data CRC"
+    assert struct.unpack("<I", buf[i + 8 : i + 12])[0] == _masked_crc(header), "length CRC"
+    data = buf[i + 12 : i + 12 + n]
+    assert struct.unpack("<I", buf[i + 12 + n : i + 16 + n])[0] == _masked_crc(data), "data CRC"
     out.append(event_pb2.Event.FromString(data))
     i += 16 + n
   return out
@@ -37,8 +38,9 @@ def read_events(path) -> list:
 def read_scalars(logdir) -> list[tuple[int, str, float]]:
   """(step, tag, value) of all event files of `logdir`, in file-name order."""
   files = sorted(f for f in epath.Path(logdir).iterdir() if "tfevents" in f.name)
-  return [(e.step, v.tag, v.simple_value) for f in files for e in read_events(f)
-          for v in e.summary.value]
+  return [
+    (e.step, v.tag, v.simple_value) for f in files for e in read_events(f) for v in e.summary.value
+  ]
 
 
 def test_crc32c_is_castagnoli():
@@ -57,8 +59,12 @@ def test_event_file_round_trip(tmp_path):
   (path,) = (tmp_path / "tb").iterdir()
   assert path.name.startswith("events.out.tfevents.")
   assert read_scalars(tmp_path / "tb") == [
-      (0, "loss", 2.5), (10, "loss", 1.25), (-1, "neg/step", -3.0), (2**40, "a", 1.0),
-      (2**40, "b", 0.5)]
+    (0, "loss", 2.5),
+    (10, "loss", 1.25),
+    (-1, "neg/step", -3.0),
+    (2**40, "a", 1.0),
+    (2**40, "b", 0.5),
+  ]
   events = read_events(path)
   assert events[0].file_version == "brain.Event:2" and not events[0].summary.value
   assert all(abs(e.wall_time - events[0].wall_time) < 60 for e in events)
@@ -86,7 +92,9 @@ def test_metric_writer_jsonl_and_resume(tmp_path):
   w.close()
   recs = metrics.read_jsonl(tmp_path / "metrics.jsonl")
   assert [r["step"] for r in recs] == [1, 2, 3]
-  assert recs[0]["train_loss"] == 2.0 and recs[0]["n_valid"] == 5 and isinstance(recs[0]["n_valid"], int)
+  assert (
+    recs[0]["train_loss"] == 2.0 and recs[0]["n_valid"] == 5 and isinstance(recs[0]["n_valid"], int)
+  )
   assert recs[1]["note"] == "warmup" and recs[2]["val_loss"] == 1.2
   assert all(isinstance(r["wall_time"], float) for r in recs)
   with open(tmp_path / "metrics.jsonl", "a") as f:
@@ -135,13 +143,21 @@ def test_metric_writer_on_remote_workdir(gs_memory, tmp_path):
   assert [r["step"] for r in recs] == [1, 2, 3] and recs[1]["note"] == "warmup"
   assert len(list((root / "tb").iterdir())) == 2
   assert read_scalars(root / "tb") == [
-      (1, "train_loss", 2.0), (2, "train_loss", 1.5), (2, "val_loss", 1.75),
-      (3, "train_loss", 1.0)]
+    (1, "train_loss", 2.0),
+    (2, "train_loss", 1.5),
+    (2, "val_loss", 1.75),
+    (3, "train_loss", 1.0),
+  ]
   metrics.plot_curves("gs://bucket/run/metrics.jsonl", "gs://bucket/run/loss.png")
   assert (root / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   metrics.write_text(root / "config.json", '{"seed": 1}\n')
   assert (root / "config.json").read_text() == '{"seed": 1}\n'
-  assert sorted(p.name for p in root.iterdir()) == ["config.json", "loss.png", "metrics.jsonl", "tb"]
+  assert sorted(p.name for p in root.iterdir()) == [
+    "config.json",
+    "loss.png",
+    "metrics.jsonl",
+    "tb",
+  ]
   assert all(k.startswith("/bucket/run/") for k in gs_memory.store)
   assert os.listdir(tmp_path) == []  # nothing under a local "gs:" folder (or anywhere here)
 

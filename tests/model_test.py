@@ -1,4 +1,5 @@
 """The pure-function model: shapes, errors, streaming equivalence, resets, causality."""
+
 import dataclasses
 
 import chex
@@ -6,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import TINY, random_batch
+
 from rcfam_jax import frame_head, model
 from rcfam_jax.config import ExecConfig, ModelConfig, check_exec, from_dict
 
@@ -35,11 +36,14 @@ def test_bf16_compute_keeps_fp32_state_and_logits():
   chex.assert_tree_all_finite(logits)
 
 
-@pytest.mark.parametrize("shape, match", [
+@pytest.mark.parametrize(
+  "shape, match",
+  [
     ((2, 3, 8, 17, 7), r"expected \(\.\.\., 8, 16, 7\)"),
     ((2, 3, 8, 16, 3), r"expected \(\.\.\., 8, 16, 7\)"),
     ((16, 7), r"expected"),
-])
+  ],
+)
 def test_malformed_frames_raise(tiny_params, shape, match):
   frames = jnp.zeros(shape, jnp.uint8)
   with pytest.raises(ValueError, match=match):
@@ -51,12 +55,15 @@ def test_float_frames_raise(tiny_params):
     frame_head.apply(tiny_params["frame_head"], jnp.zeros((1, 8, 16, 7)), TINY)
 
 
-@pytest.mark.parametrize("bad, match", [
+@pytest.mark.parametrize(
+  "bad, match",
+  [
     ({"rows": 9}, "not divisible by 2\\^downsample_blocks=2"),
     ({"d_model": 31}, "divisible by n_head"),
     ({"reduction": "max"}, "reduction"),
     ({"no_such_field": 1}, "unknown ModelConfig field"),
-])
+  ],
+)
 def test_bad_config_values_raise(bad, match):
   with pytest.raises(ValueError, match=match):
     from_dict(ModelConfig, {**TINY.__dict__, **bad})
@@ -90,8 +97,7 @@ def test_windows_with_carried_state_equal_one_pass(tiny_params):
   s0 = model.initial_state(tiny_params, b)
   full, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
   a, s1 = model.apply(tiny_params, batch["frames"][:, :5], s0, cfg=TINY)
-  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY,
-                     ex=ExecConfig(head_chunk=2))
+  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY, ex=ExecConfig(head_chunk=2))
   np.testing.assert_allclose(jnp.concatenate([a, c], 1), full, rtol=1e-5, atol=1e-5)
 
 
@@ -122,7 +128,7 @@ def test_causality_by_gradient(tiny_params):
     return jnp.sum(model.logits(tiny_params, y[probe]))
 
   g = jax.grad(out_at_probe)(emb)
-  assert np.all(np.asarray(g[probe + 1:]) == 0.0)
+  assert np.all(np.asarray(g[probe + 1 :]) == 0.0)
   assert np.all(np.abs(np.asarray(g[: probe + 1])).sum(axis=(1, 2)) > 0)
 
 
@@ -131,10 +137,10 @@ def test_future_frames_do_not_change_past_outputs(tiny_params):
   batch = random_batch(jax.random.PRNGKey(6), TINY, b, t)
   s0 = model.initial_state(tiny_params, b)
   a, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
-  changed = batch["frames"].at[:, probe + 1:].set(7)
+  changed = batch["frames"].at[:, probe + 1 :].set(7)
   c, _ = model.apply(tiny_params, changed, s0, cfg=TINY)
   np.testing.assert_array_equal(a[:, : probe + 1], c[:, : probe + 1])
-  assert not np.allclose(a[:, probe + 1:], c[:, probe + 1:])
+  assert not np.allclose(a[:, probe + 1 :], c[:, probe + 1 :])
 
 
 def test_out_of_range_codepoints_are_clamped_to_the_last_row(tiny_params):
@@ -143,18 +149,29 @@ def test_out_of_range_codepoints_are_clamped_to_the_last_row(tiny_params):
   params = frame_head.init(jax.random.PRNGKey(0), cfg)
   cells = jnp.zeros((1,) + cfg.frame_shape, jnp.int32).at[..., 0].set(200)
   x = frame_head.embed_cells(params, cells, cfg)
-  expect = params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)[None] + \
-      params["cp_embed"][127]
+  expect = (
+    params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)[None] + params["cp_embed"][127]
+  )
   np.testing.assert_allclose(x, expect, rtol=1e-6)
 
 
 def test_reference_parameter_counts():
   """The author's debug.json model (fbamtrain working_dir/run-configs/debug.json): 94,030,848
   parameters with his two LSTM biases; one bias and 24x80 frames give fewer."""
+
   def count(cfg):
     return model.n_params(jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), cfg)))
-  debug = ModelConfig(rows=48, cols=160, d_model=1024, n_layer=3, n_head=8, lstm_hidden=1024,
-                      vocab_size=20352, lstm_biases=2)
+
+  debug = ModelConfig(
+    rows=48,
+    cols=160,
+    d_model=1024,
+    n_layer=3,
+    n_head=8,
+    lstm_hidden=1024,
+    vocab_size=20352,
+    lstm_biases=2,
+  )
   assert count(debug) == 94_030_848
   assert count(dataclasses.replace(debug, lstm_biases=1)) == 94_030_848 - 4 * 1024
   assert count(dataclasses.replace(debug, attention_bias=False)) == 94_030_848 - 3 * 9 * 1024
@@ -176,13 +193,19 @@ def test_two_lstm_biases_are_one_bias_of_their_sum(tiny_params):
 def test_geglu_downsample_is_value_times_gelu_of_gate():
   """The author's 'geglu' mode: undilated 3x3 conv to 2d channels, value * GELU(gate), pool."""
   from rcfam_jax import nn
+
   cfg = dataclasses.replace(TINY, downsample_mode="geglu")
   p = frame_head.init(jax.random.PRNGKey(0), cfg)["down"][0]
   assert p["conv"].shape == (3, 3, cfg.d_model, 2 * cfg.d_model)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 16, cfg.d_model))
-  y = jax.lax.conv_general_dilated(nn.rms_norm(p["norm"], x, cfg.rms_eps), p["conv"], (1, 1),
-                                   ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  value, gate = y[..., :cfg.d_model], y[..., cfg.d_model:]
+  y = jax.lax.conv_general_dilated(
+    nn.rms_norm(p["norm"], x, cfg.rms_eps),
+    p["conv"],
+    (1, 1),
+    ((1, 1), (1, 1)),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
+  value, gate = y[..., : cfg.d_model], y[..., cfg.d_model :]
   expect = nn.avg_pool2x2(value * jax.nn.gelu(gate, approximate=False))
   for impl in ("xla", "matmul"):
     got = frame_head.downsample(p, x, cfg, impl)
@@ -194,13 +217,15 @@ def test_geglu_downsample_is_value_times_gelu_of_gate():
 def test_conv_implementations_agree():
   """Shifted matmuls (CPU default) and im2col equal lax.conv (GPU default), grads too."""
   from rcfam_jax import nn
+
   w = jax.random.normal(jax.random.PRNGKey(0), (3, 3, 8, 6))
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 12, 8))
   f = lambda impl: lambda w, x: jnp.sum(jnp.sin(nn.conv3x3_dilated(w, x, jnp.float32, impl=impl)))
   for impl in ("matmul", "im2col"):
     np.testing.assert_allclose(f(impl)(w, x), f("xla")(w, x), rtol=1e-5)
-    chex.assert_trees_all_close(jax.grad(f(impl), (0, 1))(w, x),
-                                jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4)
+    chex.assert_trees_all_close(
+      jax.grad(f(impl), (0, 1))(w, x), jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_parity_downsample_equals_the_dilated_block():
@@ -211,10 +236,15 @@ def test_parity_downsample_equals_the_dilated_block():
   p = {**p, "norm": p["norm"] + jax.random.normal(jax.random.PRNGKey(2), p["norm"].shape)}
   x = jax.random.normal(jax.random.PRNGKey(1), (3, 8, 12, cfg.d_model))
   f = lambda impl: lambda p, x: jnp.sum(jnp.sin(frame_head.downsample(p, x, cfg, impl)))
-  np.testing.assert_allclose(frame_head.downsample(p, x, cfg, "parity"),
-                             frame_head.downsample(p, x, cfg, "xla"), rtol=1e-5, atol=1e-6)
-  chex.assert_trees_all_close(jax.grad(f("parity"), (0, 1))(p, x),
-                              jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    frame_head.downsample(p, x, cfg, "parity"),
+    frame_head.downsample(p, x, cfg, "xla"),
+    rtol=1e-5,
+    atol=1e-6,
+  )
+  chex.assert_trees_all_close(
+    jax.grad(f("parity"), (0, 1))(p, x), jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5
+  )
 
 
 def _equations(jaxpr):
@@ -222,7 +252,7 @@ def _equations(jaxpr):
   for e in jaxpr.eqns:
     yield e
     for v in e.params.values():
-      for j in (v if isinstance(v, (list, tuple)) else [v]):
+      for j in v if isinstance(v, (list, tuple)) else [v]:
         j = getattr(j, "jaxpr", j)  # ClosedJaxpr -> Jaxpr
         if hasattr(j, "eqns"):
           yield from _equations(j)
@@ -233,16 +263,23 @@ def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   """embed_cells (gather forward, matmul backward) is [one_hot(cp), colour/255] @ [E_cp; u] + P,
   values and gradients, with codepoints past n_codepoints clamped to the last row."""
   from rcfam_jax import nn
+
   cfg = from_dict(ModelConfig, {**TINY.__dict__, "n_codepoints": 128, "compute_dtype": dtype})
   params = frame_head.init(jax.random.PRNGKey(0), cfg)
-  cells = jax.random.randint(jax.random.PRNGKey(1), (3,) + cfg.frame_shape, 0, 256
-                             ).astype(jnp.uint8)
+  cells = jax.random.randint(jax.random.PRNGKey(1), (3,) + cfg.frame_shape, 0, 256).astype(
+    jnp.uint8
+  )
   dt = jnp.dtype(dtype)
 
   def reference(params):
     cp = jnp.minimum(cells[..., 0], cfg.n_codepoints - 1)
-    a = jnp.concatenate([jax.nn.one_hot(cp, cfg.n_codepoints, dtype=dt),
-                         cells[..., 1:].astype(dt) * jnp.asarray(1 / 255, dt)], axis=-1)
+    a = jnp.concatenate(
+      [
+        jax.nn.one_hot(cp, cfg.n_codepoints, dtype=dt),
+        cells[..., 1:].astype(dt) * jnp.asarray(1 / 255, dt),
+      ],
+      axis=-1,
+    )
     table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0)
     x = nn.matmul(a, table, dt) + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
     return x.astype(dt)
@@ -251,14 +288,16 @@ def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=2e-2, atol=2e-2)
   chex.assert_trees_all_close(ours(params), reference(params), **tol)
   loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p).astype(jnp.float32)))
-  chex.assert_trees_all_close(jax.grad(loss(ours))(params), jax.grad(loss(reference))(params),
-                              **tol)
+  chex.assert_trees_all_close(
+    jax.grad(loss(ours))(params), jax.grad(loss(reference))(params), **tol
+  )
 
 
 def test_bf16_matmul_backward_runs_in_bf16():
   """nn.matmul's backward GEMMs take bf16 operands (JAX's own transpose would upcast them to
   f32), and its gradients match the f32 ones within bf16 tolerance; f32 is the plain matmul."""
   from rcfam_jax import nn
+
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 6, 32))
   w = jax.random.normal(jax.random.PRNGKey(1), (32, 16)) / 6
   f = lambda dt: lambda x, w: jnp.sum(jnp.sin(nn.matmul(x, w, dt)))
@@ -267,13 +306,18 @@ def test_bf16_matmul_backward_runs_in_bf16():
   assert len(dots) == 3  # forward, dx, dw
   assert all(v.aval.dtype == jnp.bfloat16 for e in dots for v in e.invars)
   assert nn.matmul(x, w, jnp.bfloat16).dtype == jnp.float32
-  chex.assert_trees_all_close(jax.grad(f(jnp.bfloat16), (0, 1))(x, w),
-                              jax.grad(f(jnp.float32), (0, 1))(x, w), rtol=3e-2, atol=3e-2)
+  chex.assert_trees_all_close(
+    jax.grad(f(jnp.bfloat16), (0, 1))(x, w),
+    jax.grad(f(jnp.float32), (0, 1))(x, w),
+    rtol=3e-2,
+    atol=3e-2,
+  )
   np.testing.assert_allclose(nn.matmul(x, w, jnp.float32), x @ w, rtol=1e-6)
   y16 = nn.matmul(x, w, jnp.bfloat16, out_dtype=jnp.bfloat16)  # bf16 activations
   assert y16.dtype == jnp.bfloat16
-  np.testing.assert_allclose(y16.astype(jnp.float32), nn.matmul(x, w, jnp.bfloat16),
-                             rtol=1e-2, atol=1e-2)
+  np.testing.assert_allclose(
+    y16.astype(jnp.float32), nn.matmul(x, w, jnp.bfloat16), rtol=1e-2, atol=1e-2
+  )
   g = lambda x, w: jnp.sum(jnp.sin(nn.matmul(x, w, jnp.bfloat16, jnp.bfloat16).astype(float)))
   for a, b in zip(jax.grad(g, (0, 1))(x, w), jax.grad(f(jnp.float32), (0, 1))(x, w)):
     assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-2
@@ -283,6 +327,7 @@ def test_packed_cells_embed_as_their_contract_frames(tiny_params):
   """uint16 cells (what the training reader hands the device) expand on the device to the
   frames the host expansion gives."""
   from data_pipelines import codec
+
   rng = np.random.default_rng(0)
   cells = rng.integers(0, codec.CELL_LUT.shape[0], (2, 3, TINY.rows, TINY.cols)).astype(np.uint16)
   np.testing.assert_array_equal(frame_head.unpack(jnp.asarray(cells)), codec.to_rgb(cells))
@@ -293,12 +338,20 @@ def test_packed_cells_embed_as_their_contract_frames(tiny_params):
   np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("ex", [
+@pytest.mark.parametrize(
+  "ex",
+  [
     ExecConfig(conv_impl="xla", head_chunk=1, lstm_unroll=1),
     ExecConfig(conv_impl="im2col", head_chunk=3, head_remat="convs", lstm_unroll=5),
-    ExecConfig(conv_impl="parity", attention_impl="xla", layer_remat=True, lstm_remat="nested",
-               recompute_interval=2),
-])
+    ExecConfig(
+      conv_impl="parity",
+      attention_impl="xla",
+      layer_remat=True,
+      lstm_remat="nested",
+      recompute_interval=2,
+    ),
+  ],
+)
 def test_equal_model_configs_compute_the_same_function(tiny_params, ex):
   """ExecConfig says how the model runs, never what it computes: logits and the final state
   under any execution equal those under the defaults."""

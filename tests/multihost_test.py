@@ -4,6 +4,7 @@ Each process runs `python -m rcfam_jax.main` with one CPU device and half of the
 One of them receives SIGTERM mid-run: both must save the same step and exit cleanly, and a restart
 of both must end with the parameters and data order of an uninterrupted two-process run.
 """
+
 import json
 import os
 import pathlib
@@ -35,10 +36,15 @@ def _config(repo, data_dir):
 
 
 def _flags(c) -> list[str]:
-  return [f"--config.data.sources=('{c.data.sources[0]}',)", f"--config.data.dir={c.data.dir}",
-          "--config.data.val_fraction=0.3", "--config.data.max_segment_steps=200",
-          "--config.train.log_every=1", "--config.train.eval_every=1000",
-          "--config.train.ckpt_every=1000"]
+  return [
+    f"--config.data.sources=('{c.data.sources[0]}',)",
+    f"--config.data.dir={c.data.dir}",
+    "--config.data.val_fraction=0.3",
+    "--config.data.max_segment_steps=200",
+    "--config.train.log_every=1",
+    "--config.train.eval_every=1000",
+    "--config.train.ckpt_every=1000",
+  ]
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +66,29 @@ def _free_port() -> int:
 def _start(c, workdir, port):
   procs = []
   for i in range(2):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-           "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i), "PYTHONPATH": str(ROOT)}
+    env = {
+      **os.environ,
+      "JAX_PLATFORMS": "cpu",
+      "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+      "JAX_NUM_PROCESSES": "2",
+      "JAX_PROCESS_ID": str(i),
+      "PYTHONPATH": str(ROOT),
+    }
     env.pop("XLA_FLAGS", None)  # one CPU device per process
-    cmd = [sys.executable, "-m", "rcfam_jax.main", "--config",
-           f"{ROOT}/experiments/smoke.py:steps={STEPS},dir={c.data.dir}",
-           f"--workdir={workdir}", *_flags(c)]
-    procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True))
+    cmd = [
+      sys.executable,
+      "-m",
+      "rcfam_jax.main",
+      "--config",
+      f"{ROOT}/experiments/smoke.py:steps={STEPS},dir={c.data.dir}",
+      f"--workdir={workdir}",
+      *_flags(c),
+    ]
+    procs.append(
+      subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+      )
+    )
   return procs
 
 
@@ -83,11 +104,19 @@ def _run(c, workdir):
 
 
 def _latest(workdir, c):
-  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), experiment.parse_config(c).model))
+  params = jax.eval_shape(
+    lambda: model.init(jax.random.PRNGKey(0), experiment.parse_config(c).model)
+  )
   with checkpoint.Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
     step, items, _ = ckpt.restore_latest({"params": params}, data=False)
-  states = [json.loads((pathlib.Path(workdir) / "checkpoints" / str(step) / "data" /
-                        f"process_{i}-of-2.json").read_text()) for i in range(2)]
+  states = [
+    json.loads(
+      (
+        pathlib.Path(workdir) / "checkpoints" / str(step) / "data" / f"process_{i}-of-2.json"
+      ).read_text()
+    )
+    for i in range(2)
+  ]
   return step, items["params"], states
 
 
@@ -130,8 +159,10 @@ def _train_steps_or_none(workdir):
 def test_process_shards_are_disjoint_and_cover_the_one_process_stream(dataset):
   d = dataset.data.dir
   one = reader_lib.LaneReader(d, "train", 2, 8, shard_index=0, shard_count=1, max_lane_steps=64)
-  two = [reader_lib.LaneReader(d, "train", 1, 8, shard_index=i, shard_count=2,
-                               max_lane_steps=64) for i in range(2)]
+  two = [
+    reader_lib.LaneReader(d, "train", 1, 8, shard_index=i, shard_count=2, max_lane_steps=64)
+    for i in range(2)
+  ]
   assert len(one.shard) >= 2
   assert not set(two[0].items) & set(two[1].items)
   assert sorted(two[0].items + two[1].items) == sorted(one.items)

@@ -1,17 +1,17 @@
 """Inference: streaming step == apply, flat compiled memory, samplers, load() of a trained run."""
+
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import TINY, random_batch
+
 from data_pipelines import synthetic
 from experiments import smoke
 from rcfam_jax import checkpoint, loop, model
 from rcfam_jax.research import rollout
-
 
 _RUNS = {}
 
@@ -33,16 +33,16 @@ def tiny_run(tmp_path_factory, steps=6):
 def test_step_over_frames_equals_apply(tiny_params):
   b, t = 2, 5
   frames = random_batch(jax.random.PRNGKey(1), TINY, b, t)["frames"]
-  want, want_state = model.apply(tiny_params, frames, rollout.init_state(tiny_params, b),
-                                 cfg=TINY)
+  want, want_state = model.apply(tiny_params, frames, rollout.init_state(tiny_params, b), cfg=TINY)
   step = rollout.make_step(TINY)
   state, got = rollout.init_state(tiny_params, b), []
   for i in range(t):
     logits, state = step(tiny_params, frames[:, i], state)
     got.append(logits)
   np.testing.assert_allclose(jnp.stack(got, 1), want, rtol=1e-4, atol=1e-5)
-  jax.tree.map(lambda a, w: np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5), state,
-               want_state)
+  jax.tree.map(
+    lambda a, w: np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5), state, want_state
+  )
   assert step._cache_size() == 1  # one program for every position
 
 
@@ -65,8 +65,9 @@ def test_step_compiled_memory_is_the_same_at_any_position(tiny_params):
 def test_greedy_is_argmax():
   logits = jax.random.normal(jax.random.PRNGKey(0), (7, 30))
   np.testing.assert_array_equal(rollout.greedy(logits), np.argmax(logits, -1))
-  np.testing.assert_array_equal(rollout.sample(None, logits, temperature=0.0),
-                                np.argmax(logits, -1))
+  np.testing.assert_array_equal(
+    rollout.sample(None, logits, temperature=0.0), np.argmax(logits, -1)
+  )
 
 
 def test_top_k_never_picks_outside_the_top_k():
@@ -82,8 +83,11 @@ def test_top_k_never_picks_outside_the_top_k():
 def test_low_temperature_approaches_greedy():
   logits = jax.random.normal(jax.random.PRNGKey(0), (64, 20))
   keys = jax.random.split(jax.random.PRNGKey(3), 50)
-  agree = lambda temp: float(np.mean(jax.vmap(
-      lambda k: rollout.sample(k, logits, temperature=temp))(keys) == np.argmax(logits, -1)))
+  agree = lambda temp: float(
+    np.mean(
+      jax.vmap(lambda k: rollout.sample(k, logits, temperature=temp))(keys) == np.argmax(logits, -1)
+    )
+  )
   a = [agree(t) for t in (1.0, 0.3, 0.1, 1e-4)]
   assert a == sorted(a) and a[0] < 0.9 and a[-1] == 1.0
 

@@ -5,6 +5,7 @@ The pytest process has already initialised JAX with one CPU device, so the multi
 run this file as a script in a subprocess (`python tests/sharding_test.py MODE DIR`) with
 XLA_FLAGS=--xla_force_host_platform_device_count=N; it prints one JSON object.
 """
+
 import functools
 import json
 import os
@@ -17,11 +18,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIVE = re.compile(
-    r"\b(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(-start)?\(")
+  r"\b(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(-start)?\("
+)
 LSTM_OP = re.compile(r'op_name="[^"]*lstm_time_scan/[^"]*while/body/')  # model.backbone's scope
 
 
 # ---------------------------------------------------------------- HLO analysis (pure text)
+
 
 def hlo_computations(txt: str) -> dict[str, str]:
   """Computation name -> its body text, from `compiled.as_text()`."""
@@ -61,21 +64,29 @@ def while_loops(txt: str) -> list[dict]:
   """Every while body: collectives inside it (nested loops included) and whether it is an LSTM
   time loop: its own ops (not only a nested loop's) lie in a while body under `lstm_time_scan`."""
   comps = hlo_computations(txt)
-  bodies = sorted({b for c in comps.values()
-                   for b in re.findall(r"\bwhile\(.*?body=%?([\w.\-]+)", c)})
+  bodies = sorted(
+    {b for c in comps.values() for b in re.findall(r"\bwhile\(.*?body=%?([\w.\-]+)", c)}
+  )
   out = []
   for b in bodies:
     own = " ".join(comps[c] for c in _reach(comps, b, into_loops=False))
     every = " ".join(comps[c] for c in _reach(comps, b, into_loops=True))
-    out.append({"body": b, "collectives": len(COLLECTIVE.findall(every)),
-                "lstm_step": bool(LSTM_OP.search(own))})
+    out.append(
+      {
+        "body": b,
+        "collectives": len(COLLECTIVE.findall(every)),
+        "lstm_step": bool(LSTM_OP.search(own)),
+      }
+    )
   return out
 
 
 # ---------------------------------------------------------------- subprocess side
 
+
 def _setup():
   import jax
+
   jax.config.update("jax_threefry_partitionable", True)
   sys.path.insert(0, ROOT)
 
@@ -83,6 +94,7 @@ def _setup():
 def _smoke():
   from experiments import smoke
   from rcfam_jax.config import ModelConfig
+
   c = smoke.get_config()
   return ModelConfig(**c.model.to_dict()), c.exec.to_dict()
 
@@ -92,6 +104,7 @@ def _grad_tx():
   import jax
   import jax.numpy as jnp
   import optax
+
   zeros = lambda t: jax.tree.map(jnp.zeros_like, t)
   return optax.GradientTransformation(zeros, lambda g, s, p=None: (zeros(g), g))
 
@@ -99,11 +112,14 @@ def _grad_tx():
 def _batch(cfg, b, t):
   import jax
   import jax.numpy as jnp
+
   kf, ka, kv = jax.random.split(jax.random.PRNGKey(1), 3)
-  return {"frames": jax.random.randint(kf, (b, t) + cfg.frame_shape, 0, 256).astype(jnp.uint8),
-          "actions": jax.random.randint(ka, (b, t), 0, cfg.vocab_size),
-          "valid": jax.random.uniform(kv, (b, t)) > 0.2,
-          "reset": jnp.zeros((b, t), bool).at[0, t // 2].set(True)}
+  return {
+    "frames": jax.random.randint(kf, (b, t) + cfg.frame_shape, 0, 256).astype(jnp.uint8),
+    "actions": jax.random.randint(ka, (b, t), 0, cfg.vocab_size),
+    "valid": jax.random.uniform(kv, (b, t)) > 0.2,
+    "reset": jnp.zeros((b, t), bool).at[0, t // 2].set(True),
+  }
 
 
 def _layout(name, data, fsdp, b, t, microbatches, ex_over):
@@ -111,10 +127,12 @@ def _layout(name, data, fsdp, b, t, microbatches, ex_over):
   import time
 
   import jax
+
   t0 = time.perf_counter()
 
   from rcfam_jax import model, sharding, train
   from rcfam_jax.config import ExecConfig, MeshConfig
+
   cfg, ex = _smoke()
   bcfg = ExecConfig(**{**ex, **ex_over})
   tx = _grad_tx()
@@ -126,22 +144,36 @@ def _layout(name, data, fsdp, b, t, microbatches, ex_over):
   mesh = sharding.make_mesh(MeshConfig(data=data, fsdp=fsdp))
   state_sh = sharding.tree_shardings(state, mesh, min_bytes=0)  # FSDP wherever it divides
   rnn_sh, batch_sh = sharding.state_sharding(mesh), sharding.batch_sharding(mesh)
-  compiled = jax.jit(functools.partial(step, mesh=mesh), in_shardings=(state_sh, batch_sh, rnn_sh),
-                     out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh))).lower(
-                         state, batch, rnn).compile()
-  got = compiled(jax.device_put(state, state_sh), jax.device_put(batch, batch_sh),
-                 jax.device_put(rnn, rnn_sh))
-  diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y))))
-                          for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  compiled = (
+    jax.jit(
+      functools.partial(step, mesh=mesh),
+      in_shardings=(state_sh, batch_sh, rnn_sh),
+      out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)),
+    )
+    .lower(state, batch, rnn)
+    .compile()
+  )
+  got = compiled(
+    jax.device_put(state, state_sh), jax.device_put(batch, batch_sh), jax.device_put(rnn, rnn_sh)
+  )
+  diff = lambda a, b: max(
+    float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y))))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+  )
   hlo = compiled.as_text()
   t2 = time.perf_counter()
-  return {"layout": name, "seconds": [round(t1 - t0, 1), round(t2 - t1, 1)], "mesh": dict(mesh.shape), "loss": float(ref[2]["loss"]),
-          "loss_diff": diff(ref[2]["loss"], got[2]["loss"]),
-          "grad_diff": diff(ref[0].opt_state, got[0].opt_state),
-          "grad_max": diff(ref[0].opt_state, jax.tree.map(np.zeros_like, ref[0].opt_state)),
-          "state_diff": diff(ref[1], got[1]),
-          "collectives_total": len(COLLECTIVE.findall(hlo)),
-          "loops": while_loops(hlo)}
+  return {
+    "layout": name,
+    "seconds": [round(t1 - t0, 1), round(t2 - t1, 1)],
+    "mesh": dict(mesh.shape),
+    "loss": float(ref[2]["loss"]),
+    "loss_diff": diff(ref[2]["loss"], got[2]["loss"]),
+    "grad_diff": diff(ref[0].opt_state, got[0].opt_state),
+    "grad_max": diff(ref[0].opt_state, jax.tree.map(np.zeros_like, ref[0].opt_state)),
+    "state_diff": diff(ref[1], got[1]),
+    "collectives_total": len(COLLECTIVE.findall(hlo)),
+    "loops": while_loops(hlo),
+  }
 
 
 def _checkpoint_state(mesh):
@@ -149,13 +181,15 @@ def _checkpoint_state(mesh):
   import optax
 
   from rcfam_jax import model, sharding, train
+
   cfg, _ = _smoke()
   tx = optax.adamw(1e-3)
   init = functools.partial(train.init_train_state, jax.random.PRNGKey(0), cfg, tx)
   sh = sharding.tree_shardings(jax.eval_shape(init), mesh, min_bytes=0)
   state = jax.jit(init, out_shardings=sh)()
   rnn = jax.jit(lambda p: model.initial_state(p, 8), out_shardings=sharding.state_sharding(mesh))(
-      state.params)
+    state.params
+  )
   rnn_sh = jax.tree.map(lambda _: sharding.state_sharding(mesh), rnn)
   return {"train": state, "rnn": rnn}, {"train": sh, "rnn": rnn_sh}
 
@@ -167,20 +201,30 @@ def run_devices(mode: str, workdir: str) -> dict:
 
   from rcfam_jax import checkpoint, sharding
   from rcfam_jax.config import MeshConfig
+
   out = {"devices": jax.device_count()}
   path = os.path.join(workdir, "ckpt")
   if mode == "train8":
     out["layouts"] = [
-        _layout("data_parallel", 8, 1, 8, 8, 1, {"head_chunk": 2}),
-        _layout("frame_parallel_fsdp", 2, 4, 4, 8, 2, {"head_chunk": 1, "lstm_remat": "nested",
-                                                       "recompute_interval": 4}),
+      _layout("data_parallel", 8, 1, 8, 8, 1, {"head_chunk": 2}),
+      _layout(
+        "frame_parallel_fsdp",
+        2,
+        4,
+        4,
+        8,
+        2,
+        {"head_chunk": 1, "lstm_remat": "nested", "recompute_interval": 4},
+      ),
     ]
     out["auto_mesh"] = dict(sharding.make_mesh(MeshConfig(), batch=2).shape)
     out["process_rows"] = sharding.process_rows(sharding.make_mesh(MeshConfig()), 16)
     import jax.numpy as jnp
+
     tree, shardings = _checkpoint_state(sharding.make_mesh(MeshConfig(data=2, fsdp=4)))
     tree["train"] = tree["train"]._replace(
-        params=jax.tree.map(lambda x: x + 0.5, tree["train"].params), step=jnp.int32(7))
+      params=jax.tree.map(lambda x: x + 0.5, tree["train"].params), step=jnp.int32(7)
+    )
     tree = jax.device_put(tree, shardings)
     out["saved_specs"] = sorted({str(x.sharding.spec) for x in jax.tree.leaves(tree)})
     np.savez(os.path.join(workdir, "want.npz"), *[np.asarray(x) for x in jax.tree.leaves(tree)])
@@ -197,27 +241,42 @@ def restore(path, workdir, mesh_cfg) -> dict:
   import jax
 
   from rcfam_jax import checkpoint, sharding
+
   mesh = sharding.make_mesh(mesh_cfg)
   tree, shardings = _checkpoint_state(mesh)
-  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                        jax.eval_shape(lambda: tree), shardings)  # restored onto this mesh
+  target = jax.tree.map(
+    lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+    jax.eval_shape(lambda: tree),
+    shardings,
+  )  # restored onto this mesh
   with checkpoint.Checkpointer(path) as ckpt:
     step, got, data_state = ckpt.restore_latest(target)
   want = np.load(os.path.join(workdir, "want.npz"))
   leaves = jax.tree.leaves(got)
   equal = all(np.array_equal(np.asarray(x), want[f"arr_{i}"]) for i, x in enumerate(leaves))
   same_sharding = all(x.sharding == s for x, s in zip(leaves, jax.tree.leaves(shardings)))
-  return {"step": step, "data_state": data_state, "equal": equal, "shardings": same_sharding,
-          "n_devices": len(mesh.devices.flat)}
+  return {
+    "step": step,
+    "data_state": data_state,
+    "equal": equal,
+    "shardings": same_sharding,
+    "n_devices": len(mesh.devices.flat),
+  }
 
 
 # ---------------------------------------------------------------- pytest side
 
+
 def _subprocess(n_devices: int, *args, timeout=300) -> str:
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}")
-  r = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                     timeout=timeout)
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    PYTHONPATH=ROOT,
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}",
+  )
+  r = subprocess.run(
+    [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+  )
   assert r.returncode == 0, r.stderr[-4000:]
   return r.stdout
 
@@ -238,7 +297,7 @@ def test_eight_devices_match_one(eight, layout):
   res = next(r for r in eight[1]["layouts"] if r["layout"] == layout)
   assert eight[1]["devices"] == 8
   assert res["loss_diff"] < 1e-5 * max(1.0, res["loss"]), res
-  assert res["grad_max"] > 1e-3, res                # the gradients are not trivially zero
+  assert res["grad_max"] > 1e-3, res  # the gradients are not trivially zero
   assert res["grad_diff"] < 2e-6, res
   assert res["state_diff"] < 1e-5, res
 
@@ -246,18 +305,18 @@ def test_eight_devices_match_one(eight, layout):
 @pytest.mark.parametrize("layout", ["data_parallel", "frame_parallel_fsdp"])
 def test_no_collective_inside_the_lstm_time_loop(eight, layout):
   res = next(r for r in eight[1]["layouts"] if r["layout"] == layout)
-  lstm_loops = [l for l in res["loops"] if l["lstm_step"]]
-  assert len(lstm_loops) >= 2, res["loops"]         # forward and backward time scans found
-  assert res["collectives_total"] > 0                # the program is partitioned (grad psum)
-  assert all(l["collectives"] == 0 for l in lstm_loops), res["loops"]
+  lstm_loops = [loop for loop in res["loops"] if loop["lstm_step"]]
+  assert len(lstm_loops) >= 2, res["loops"]  # forward and backward time scans found
+  assert res["collectives_total"] > 0  # the program is partitioned (grad psum)
+  assert all(loop["collectives"] == 0 for loop in lstm_loops), res["loops"]
   if layout == "data_parallel":  # one micro-batch: no loop at all holds a collective
-    assert all(l["collectives"] == 0 for l in res["loops"]), res["loops"]
+    assert all(loop["collectives"] == 0 for loop in res["loops"]), res["loops"]
 
 
 def test_mesh_rules(eight):
   assert eight[1]["auto_mesh"] == {"data": 2, "fsdp": 4}  # B=2 < 8 devices: frames over fsdp
-  assert eight[1]["process_rows"] == [0, 1]               # one process holds every row
-  assert "P()" in eight[1]["saved_specs"]                 # small leaves and the LSTM replicated
+  assert eight[1]["process_rows"] == [0, 1]  # one process holds every row
+  assert "P()" in eight[1]["saved_specs"]  # small leaves and the LSTM replicated
   assert any("fsdp" in s for s in eight[1]["saved_specs"])
 
 
@@ -268,16 +327,37 @@ def test_checkpoint_from_8_devices_restores_on_4_and_on_1(eight):
   assert four["equal"] and four["shardings"], four
   assert four["data_state"] == {"lanes": [1, 2]}
   from rcfam_jax.config import MeshConfig
+
   one = restore(os.path.join(workdir, "ckpt"), workdir, MeshConfig())  # this process: 1 device
   assert one["n_devices"] == 1 and one["equal"] and one["shardings"], one
 
 
 def test_scaleout_bench_runs_on_two_cpu_devices():
-  out = _subprocess(1, "-m", "rcfam_jax.research.bench.scaleout", "--devices-cpu", "2", "--seq-len", "8",
-                    "--batch-per-device", "2", "--steps", "1", "rows=8", "cols=16", "d_model=16",
-                    "n_layer=1", "n_head=2", "downsample_blocks=1", "lstm_hidden=16",
-                    "vocab_size=32", "compute_dtype=float32", "head_chunk=4", "loss_chunk=8")
-  rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+  out = _subprocess(
+    1,
+    "-m",
+    "rcfam_jax.research.bench.scaleout",
+    "--devices-cpu",
+    "2",
+    "--seq-len",
+    "8",
+    "--batch-per-device",
+    "2",
+    "--steps",
+    "1",
+    "rows=8",
+    "cols=16",
+    "d_model=16",
+    "n_layer=1",
+    "n_head=2",
+    "downsample_blocks=1",
+    "lstm_hidden=16",
+    "vocab_size=32",
+    "compute_dtype=float32",
+    "head_chunk=4",
+    "loss_chunk=8",
+  )
+  rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
   assert [r["devices"] for r in rows] == [1, 2], out
   assert rows[1]["global_batch"] == 2 * rows[0]["global_batch"] == 4
   assert all(r["frames_per_s"] > 0 and np.isfinite(r["loss"]) for r in rows), out

@@ -1,6 +1,8 @@
 """FRJT and Last-Write: the serial solvers agree with brute force on arbitrary streams."""
+
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rcfam_jax.research.tasks import FRJT, LastWrite
 
@@ -19,7 +21,7 @@ def frjt_brute_force(task: FRJT, row):
     reach = new
   out = np.full(len(row), -1)
   for t in range(n):
-    last = np.flatnonzero(reach[:t + 1]).max()
+    last = np.flatnonzero(reach[: t + 1]).max()
     out[t] = payload[last] if task.target == "payload" else last + offset[last] - t - 1
   return out, int(reach.sum())
 
@@ -56,8 +58,8 @@ def test_last_write_solver_matches_brute_force(tokens):
   row = np.array(tokens, np.int64)
   got = task.solve(row[None])[0]
   for t in range(len(row)):
-    if task.pad_id in row[:t + 1]:
+    if task.pad_id in row[: t + 1]:
       assert got[t] == -1
       continue
-    writes = [v for v in row[:t + 1] if v < task.n_payloads]
+    writes = [v for v in row[: t + 1] if v < task.n_payloads]
     assert got[t] == (writes[-1] if writes else -1)

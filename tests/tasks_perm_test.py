@@ -1,8 +1,10 @@
 """S_n composition: the Cayley table, the serial solver against permutation matrices."""
+
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rcfam_jax.research.tasks import Permutations
 from rcfam_jax.research.tasks.perm import cayley_table, elements
@@ -19,9 +21,9 @@ def matrix(p):
 def test_cayley_table_is_a_group(n):
   table = cayley_table(n)
   order = len(elements(n))
-  assert elements(n)[0] == tuple(range(n))                  # id 0 is the identity
+  assert elements(n)[0] == tuple(range(n))  # id 0 is the identity
   np.testing.assert_array_equal(table[0], np.arange(order))
-  for row in table:                                          # Latin square: g -> g o s bijective
+  for row in table:  # Latin square: g -> g o s bijective
     assert sorted(row) == list(range(order))
   assert len({tuple(r) for r in table.T}) == order
 
@@ -37,7 +39,7 @@ def test_solver_matches_matrix_products(n, raw):
   acc = np.eye(n, dtype=np.int64)
   index = {tuple(np.argmax(matrix(p), axis=0)): i for i, p in enumerate(perms)}
   for t, tok in enumerate(tokens):
-    acc = matrix(perms[tok]) @ acc                           # apply s first, then g
+    acc = matrix(perms[tok]) @ acc  # apply s first, then g
     assert got[t] == index[tuple(np.argmax(acc, axis=0))]
   assert got[len(tokens)] == -1
 
@@ -45,9 +47,10 @@ def test_solver_matches_matrix_products(n, raw):
 def test_non_abelian_and_never_synchronises():
   task = Permutations(n=3)
   table = cayley_table(3)
-  assert (table != table.T).any()                            # order of tokens matters
-  b = jax.tree.map(np.asarray, jax.jit(lambda k: task.sample_batch(k, 64, 16, 16))(
-      jax.random.PRNGKey(0)))
+  assert (table != table.T).any()  # order of tokens matters
+  b = jax.tree.map(
+    np.asarray, jax.jit(lambda k: task.sample_batch(k, 64, 16, 16))(jax.random.PRNGKey(0))
+  )
   # two different start states stay different under the same tokens (a bijection per step)
   s1, s2 = np.zeros(64, np.int64), np.ones(64, np.int64)
   for t in range(16):

@@ -1,4 +1,5 @@
 """Sampler contract for every task: jittable, deterministic, depth range, solver agreement."""
+
 import functools
 
 import jax
@@ -9,13 +10,19 @@ import pytest
 from rcfam_jax.research import tasks
 from rcfam_jax.research.tasks import task as task_lib
 
-TASKS = [tasks.FRJT(), tasks.FRJT(target="pointer", max_jump=3, n_payloads=5),
-         tasks.Maze(), tasks.Maze(width=3, height=5, wall_encoding="mask"), tasks.LastWrite(),
-         tasks.Permutations(), tasks.Permutations(n=4)]
+TASKS = [
+  tasks.FRJT(),
+  tasks.FRJT(target="pointer", max_jump=3, n_payloads=5),
+  tasks.Maze(),
+  tasks.Maze(width=3, height=5, wall_encoding="mask"),
+  tasks.LastWrite(),
+  tasks.Permutations(),
+  tasks.Permutations(n=4),
+]
 IDS = ["frjt", "frjt_pointer", "maze", "maze3x5_mask", "last_write", "perm3", "perm4"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sampler(task, batch, lo, hi):
   return jax.jit(functools.partial(task.sample_batch, batch=batch, min_depth=lo, max_depth=hi))
 
@@ -34,8 +41,8 @@ def test_shapes_vocab_and_padding(task):
   assert b.inputs.min() >= 0 and b.inputs.max() < task.input_size
   assert b.targets.min() >= 0 and b.targets.max() < task.output_size
   scored_or_prefix = np.cumsum(b.inputs[:, ::-1] != task.pad_id, axis=1)[:, ::-1] > 0
-  assert not (b.mask & ~scored_or_prefix).any()          # nothing scored after the padding
-  assert ((b.inputs == task.pad_id) <= ~b.mask).all()    # PAD is never scored
+  assert not (b.mask & ~scored_or_prefix).any()  # nothing scored after the padding
+  assert ((b.inputs == task.pad_id) <= ~b.mask).all()  # PAD is never scored
 
 
 @pytest.mark.parametrize("task", TASKS, ids=IDS)
@@ -55,7 +62,7 @@ def test_depth_range_and_solver_agree(task, lo, hi):
   solved = task.solve(b.inputs)
   np.testing.assert_array_equal(solved[b.mask], b.targets[b.mask])
   if task.name in ("maze", "perm"):
-    np.testing.assert_array_equal(b.mask.sum(1), b.depth)       # one target per move
+    np.testing.assert_array_equal(b.mask.sum(1), b.depth)  # one target per move
   if task.name == "frjt":
     np.testing.assert_array_equal(task.depth_of(b.inputs), b.depth)
   if task.name == "last_write":

@@ -1,4 +1,5 @@
 """The CPU-sized sweep runs end to end and writes results.json, table, plot and docs section."""
+
 import importlib
 import json
 import os
@@ -54,28 +55,36 @@ def test_frjt_jump_picks_the_label():
   assert experiment.load("experiments.depth.maze").name == "maze_lstm1"  # defaults: lstm, 1
 
 
-@pytest.mark.parametrize("family, arg, message", [
+@pytest.mark.parametrize(
+  "family, arg, message",
+  [
     ("frjt", "model=rnn", "config arg model='rnn' is not one of lstm|transformer|mamba"),
-    ("maze", "model=Transformer",
-     "config arg model='Transformer' is not one of lstm|transformer|mamba"),
+    (
+      "maze",
+      "model=Transformer",
+      "config arg model='Transformer' is not one of lstm|transformer|mamba",
+    ),
     ("frjt", "jump=8", "config arg jump=8 is not one of 4|16"),
     ("perm", "preset=huge", "config arg preset='huge' is not one of full|cpu|quick"),
     ("last_write", "layers=0", "config arg layers=0 must be >= 1"),
     ("last_write", "layers=two", "config arg layers='two': expected int"),
     ("maze", "jump=16", "unknown config arg 'jump'"),
-])
+  ],
+)
 def test_bad_arg_names_the_field_and_valid_values(family, arg, message):
   with pytest.raises(ValueError, match=re.escape(message)):
     importlib.import_module(f"experiments.depth.{family}").get_config(arg)
-  with pytest.raises(experiment.ExperimentError,
-                     match=re.escape(f"get_config failed: ValueError: {message}")):
+  with pytest.raises(
+    experiment.ExperimentError, match=re.escape(f"get_config failed: ValueError: {message}")
+  ):
     experiment.load(f"experiments.depth.{family}:{arg}")
 
 
 def test_config_overrides_as_main(tmp_path, capsys):
   """--config.run.steps=... as rcfam_jax.main takes them (config_flags); a bad one is named."""
-  cfg = sweep.load_config("maze_lstm1", "preset=quick",
-                          ["--config.run.steps=2", "--config.run.eval_depths=(1,)"])
+  cfg = sweep.load_config(
+    "maze_lstm1", "preset=quick", ["--config.run.steps=2", "--config.run.eval_depths=(1,)"]
+  )
   assert (sweep.build(cfg)[2].steps, sweep.build(cfg)[2].eval_depths) == (2, (1,))
   with pytest.raises(SystemExit):  # before any training or output
     sweep.main(["--quick", "--only=frjt_lstm1", "--config.run.nope=1", f"--out={tmp_path}/o"])
@@ -95,15 +104,21 @@ def test_full_preset_is_one_sweep_with_per_task_budgets():
   over = sweep.build(sweep.load_config("maze_lstm1", "preset=full,steps=7,batch=3"))[2]
   assert (over.steps, over.batch) == (7, 3)
   assert depth.spec("frjt16_mamba8", "preset=cpu") == (
-      "experiments.depth.frjt:jump=16,model=mamba,layers=8,preset=cpu")
+    "experiments.depth.frjt:jump=16,model=mamba,layers=8,preset=cpu"
+  )
 
 
-@pytest.mark.parametrize("argv, error", [
+@pytest.mark.parametrize(
+  "argv, error",
+  [
     (["--only=frjt16_lstm1,frjt_rnn1"], "unknown run(s) ['frjt_rnn1']"),
-    (["--only=frjt16_lstm1", "--arg=model=mamba"],
-     "this is run 'frjt16_mamba1', not 'frjt16_lstm1'; choose runs with --only"),
+    (
+      ["--only=frjt16_lstm1", "--arg=model=mamba"],
+      "this is run 'frjt16_mamba1', not 'frjt16_lstm1'; choose runs with --only",
+    ),
     (["--only=maze_lstm1", "--arg=jump=16"], "unknown config arg 'jump'"),
-])
+  ],
+)
 def test_only_takes_run_names_before_any_training(tmp_path, capsys, argv, error):
   with pytest.raises(SystemExit):
     sweep.main(["--quick", *argv, f"--out={tmp_path}/o"])
@@ -114,12 +129,13 @@ def test_only_takes_run_names_before_any_training(tmp_path, capsys, argv, error)
 def test_quick_sweep_end_to_end(tmp_path):
   docs = tmp_path / "docs" / "DEPTH.md"
   docs.parent.mkdir()
-  docs.write_text("# hand-written\n\n<!-- BEGIN results:quick -->\nold\n"
-                  "<!-- END results:quick -->\n<!-- BEGIN results:full -->\npending\n"
-                  "<!-- END results:full -->\n")
+  docs.write_text(
+    "# hand-written\n\n<!-- BEGIN results:quick -->\nold\n"
+    "<!-- END results:quick -->\n<!-- BEGIN results:full -->\npending\n"
+    "<!-- END results:full -->\n"
+  )
   out = tmp_path / "out"
-  sweep.main(["--quick", "--only=frjt16_lstm1,frjt_transformer1", f"--out={out}",
-              f"--docs={docs}"])
+  sweep.main(["--quick", "--only=frjt16_lstm1,frjt_transformer1", f"--out={out}", f"--docs={docs}"])
   results = json.loads((out / "results.json").read_text())
   assert list(results["runs"]) == ["frjt16_lstm1", "frjt_transformer1"]
   lstm, transformer = results["runs"].values()

@@ -1,4 +1,5 @@
 """Window regimes: fresh windows start from the learned (h0, c0); carried state does not."""
+
 import dataclasses
 import functools
 
@@ -7,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
 from conftest import TINY as _TINY
 from conftest import random_batch
+
 from rcfam_jax import bptt, model, train
 from rcfam_jax.config import ExecConfig
 
@@ -32,8 +33,9 @@ def setup():
 def _two_windows(params, w1, w2, carry_state):
   tx = optax.sgd(0.0)  # parameters stay put: the second window's loss shows only the state
   state = train.TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
-  step = jax.jit(functools.partial(train.train_step, cfg=TINY, ex=EX, tx=tx,
-                                   carry_state=carry_state))
+  step = jax.jit(
+    functools.partial(train.train_step, cfg=TINY, ex=EX, tx=tx, carry_state=carry_state)
+  )
   rnn = model.initial_state(params, 2)
   _, rnn, m1 = step(state, w1, rnn)
   _, _, m2 = step(state, w2, rnn)
@@ -72,7 +74,8 @@ def test_only_fresh_windows_train_the_initial_state(setup):
   carried = model.initial_state(params, 2)._replace(h=jnp.full((1, 2, 24), 0.1))
   for rnn, expect_grad in ((None, True), (carried, False)):
     _, grads, _, _ = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=EX))(
-        params, w2, rnn)
+      params, w2, rnn
+    )
     norm = float(jnp.linalg.norm(grads["lstm"]["h0"]))
     assert (norm > 1e-6) == expect_grad, norm
   np.testing.assert_array_equal(setup[0]["lstm"]["h0"], 0.5)

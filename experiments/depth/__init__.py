@@ -6,31 +6,32 @@ SWEEP is what `python -m rcfam_jax.research.tasks.sweep` runs by default, in thi
 for one ~8 min H200 run in the `full` preset); OPTIONAL (the S3 composition task) runs with
 --optional or --only.
 """
+
 from __future__ import annotations
 
 SWEEP = (
-    ("frjt_lstm1", "frjt", "model=lstm,layers=1"),
-    ("frjt_transformer1", "frjt", "model=transformer,layers=1"),
-    ("frjt_transformer2", "frjt", "model=transformer,layers=2"),
-    ("frjt_transformer4", "frjt", "model=transformer,layers=4"),
-    ("frjt_transformer8", "frjt", "model=transformer,layers=8"),
-    ("frjt_mamba1", "frjt", "model=mamba,layers=1"),
-    ("frjt_mamba8", "frjt", "model=mamba,layers=8"),
-    ("maze_lstm1", "maze", "model=lstm,layers=1"),
-    ("maze_transformer8", "maze", "model=transformer,layers=8"),
-    ("maze_mamba8", "maze", "model=mamba,layers=8"),
-    ("last_write_lstm1", "last_write", "model=lstm,layers=1"),
-    ("last_write_transformer1", "last_write", "model=transformer,layers=1"),
-    ("last_write_mamba8", "last_write", "model=mamba,layers=8"),
-    ("frjt16_lstm1", "frjt", "jump=16,model=lstm,layers=1"),
-    ("frjt16_transformer8", "frjt", "jump=16,model=transformer,layers=8"),
-    ("frjt16_mamba8", "frjt", "jump=16,model=mamba,layers=8"),
-    ("maze_transformer1", "maze", "model=transformer,layers=1"),
+  ("frjt_lstm1", "frjt", "model=lstm,layers=1"),
+  ("frjt_transformer1", "frjt", "model=transformer,layers=1"),
+  ("frjt_transformer2", "frjt", "model=transformer,layers=2"),
+  ("frjt_transformer4", "frjt", "model=transformer,layers=4"),
+  ("frjt_transformer8", "frjt", "model=transformer,layers=8"),
+  ("frjt_mamba1", "frjt", "model=mamba,layers=1"),
+  ("frjt_mamba8", "frjt", "model=mamba,layers=8"),
+  ("maze_lstm1", "maze", "model=lstm,layers=1"),
+  ("maze_transformer8", "maze", "model=transformer,layers=8"),
+  ("maze_mamba8", "maze", "model=mamba,layers=8"),
+  ("last_write_lstm1", "last_write", "model=lstm,layers=1"),
+  ("last_write_transformer1", "last_write", "model=transformer,layers=1"),
+  ("last_write_mamba8", "last_write", "model=mamba,layers=8"),
+  ("frjt16_lstm1", "frjt", "jump=16,model=lstm,layers=1"),
+  ("frjt16_transformer8", "frjt", "jump=16,model=transformer,layers=8"),
+  ("frjt16_mamba8", "frjt", "jump=16,model=mamba,layers=8"),
+  ("maze_transformer1", "maze", "model=transformer,layers=1"),
 )
 OPTIONAL = (
-    ("perm_lstm1", "perm", "model=lstm,layers=1"),
-    ("perm_transformer8", "perm", "model=transformer,layers=8"),
-    ("perm_mamba8", "perm", "model=mamba,layers=8"),
+  ("perm_lstm1", "perm", "model=lstm,layers=1"),
+  ("perm_transformer8", "perm", "model=transformer,layers=8"),
+  ("perm_mamba8", "perm", "model=mamba,layers=8"),
 )
 RUNS = {name: (family, arg) for name, family, arg in SWEEP + OPTIONAL}
 

@@ -11,6 +11,7 @@ The config's `name` is the run name, <label>_<model><layers> (e.g. frjt16_lstm1)
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
 Training depths are 1..16 (FRJT's training maximum in the paper's setup) for every task.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -18,27 +19,58 @@ import ml_collections
 from experiments.common import parse_arg
 
 PRESETS = {
-    "full": dict(train_max_depth=16, d_model=128, head_dim=32, d_state=32, steps=3000,
-                 batch=128, warmup=200, eval_depths=(1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64),
-                 eval_per_depth=512, eval_batch=512, log_every=500),
-    "cpu": dict(train_max_depth=16, d_model=64, head_dim=16, d_state=16, steps=600, batch=32,
-                warmup=50, eval_depths=(1, 2, 4, 8, 12, 16, 24, 32), eval_per_depth=128,
-                eval_batch=128, log_every=100),
-    "quick": dict(train_max_depth=3, d_model=16, head_dim=8, d_state=8, unroll=1, steps=3, batch=4,
-                  warmup=1, eval_depths=(1, 3, 5), eval_per_depth=4, eval_batch=4, log_every=1),
+  "full": dict(
+    train_max_depth=16,
+    d_model=128,
+    head_dim=32,
+    d_state=32,
+    steps=3000,
+    batch=128,
+    warmup=200,
+    eval_depths=(1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64),
+    eval_per_depth=512,
+    eval_batch=512,
+    log_every=500,
+  ),
+  "cpu": dict(
+    train_max_depth=16,
+    d_model=64,
+    head_dim=16,
+    d_state=16,
+    steps=600,
+    batch=32,
+    warmup=50,
+    eval_depths=(1, 2, 4, 8, 12, 16, 24, 32),
+    eval_per_depth=128,
+    eval_batch=128,
+    log_every=100,
+  ),
+  "quick": dict(
+    train_max_depth=3,
+    d_model=16,
+    head_dim=8,
+    d_state=8,
+    unroll=1,
+    steps=3,
+    batch=4,
+    warmup=1,
+    eval_depths=(1, 3, 5),
+    eval_per_depth=4,
+    eval_batch=4,
+    log_every=1,
+  ),
 }
 LR = {"lstm": 3e-3, "transformer": 1e-3, "mamba": 2e-3}
 MODELS = tuple(LR)
-ARG = dict(model="lstm", layers=1, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1,
-           batch=-1)
+ARG = dict(model="lstm", layers=1, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1, batch=-1)
 # Benchmark variants: label -> (task name, task fields).
 TASKS = {
-    "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
-    # Longer jumps: pointer chains take ~16x longer to coalesce (docs/DEPTH_BENCHMARK.md).
-    "frjt16": ("frjt", dict(max_jump=16, n_payloads=8)),
-    "maze": ("maze", dict(width=4, height=4)),
-    "last_write": ("last_write", dict(max_gap=4, n_payloads=8)),
-    "perm": ("perm", dict(n=3)),
+  "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
+  # Longer jumps: pointer chains take ~16x longer to coalesce (docs/DEPTH_BENCHMARK.md).
+  "frjt16": ("frjt", dict(max_jump=16, n_payloads=8)),
+  "maze": ("maze", dict(width=4, height=4)),
+  "last_write": ("last_write", dict(max_gap=4, n_payloads=8)),
+  "perm": ("perm", dict(n=3)),
 }
 # LSTM width multiplier per task (every preset): the maze LSTM must hold 16 cells' walls and
 # the position and do a three-way (position x move x wall) lookup per step; hidden 256.
@@ -47,13 +79,13 @@ LSTM_WIDTH = {"maze": 2}
 # Maze: batch 256 (the H200 step time is latency-bound, so a wider batch is nearly free);
 # the LSTM is the cheapest model per step there and the slowest to converge.
 FULL = {
-    "frjt": dict(steps=3000),
-    "frjt16": dict(steps=3000),
-    "maze": dict(steps=8000, batch=256),
-    ("maze", "lstm"): dict(steps=50000),  # ~17 s per 8000 steps at batch 128 (H200)
-    "maze_transformer1": dict(steps=5000),  # the weak baseline: its plateau is clear early
-    "last_write": dict(steps=1000),  # 100% by step 500 for every model (H200, 2026-11-28)
-    "perm": dict(steps=3000),
+  "frjt": dict(steps=3000),
+  "frjt16": dict(steps=3000),
+  "maze": dict(steps=8000, batch=256),
+  ("maze", "lstm"): dict(steps=50000),  # ~17 s per 8000 steps at batch 128 (H200)
+  "maze_transformer1": dict(steps=5000),  # the weak baseline: its plateau is clear early
+  "last_write": dict(steps=1000),  # 100% by step 500 for every model (H200, 2026-11-28)
+  "perm": dict(steps=3000),
 }
 
 
@@ -78,8 +110,7 @@ def parse(arg: str | None, **variant) -> dict:
 def choose(a: dict, field: str, valid):
   """a[field] (mapped through `valid` if a dict), or a ValueError naming the valid values."""
   if a[field] not in valid:
-    raise ValueError(f"config arg {field}={a[field]!r} is not one of "
-                     f"{'|'.join(map(str, valid))}")
+    raise ValueError(f"config arg {field}={a[field]!r} is not one of {'|'.join(map(str, valid))}")
   return valid[a[field]] if isinstance(valid, dict) else a[field]
 
 
@@ -97,13 +128,25 @@ def make_config(label: str, a: dict):
   c.label = label
   c.preset = a["preset"]
   c.task = dict(name=task, **fields)
-  c.model = dict(kind=kind, layers=layers, d_model=a["d_model"] if a["d_model"] > 0 else d_model,
-                 n_head=4, head_dim=preset["head_dim"], d_state=preset["d_state"],
-                 unroll=preset.get("unroll", 8))
-  c.run = dict(steps=a["steps"] if a["steps"] > 0 else preset["steps"],
-               batch=a["batch"] if a["batch"] > 0 else preset["batch"],
-               lr=a["lr"] if a["lr"] > 0 else LR[kind], warmup=preset["warmup"],
-               train_max_depth=preset["train_max_depth"], eval_depths=preset["eval_depths"],
-               eval_per_depth=preset["eval_per_depth"], eval_batch=preset["eval_batch"],
-               seed=a["seed"], log_every=preset["log_every"])
+  c.model = dict(
+    kind=kind,
+    layers=layers,
+    d_model=a["d_model"] if a["d_model"] > 0 else d_model,
+    n_head=4,
+    head_dim=preset["head_dim"],
+    d_state=preset["d_state"],
+    unroll=preset.get("unroll", 8),
+  )
+  c.run = dict(
+    steps=a["steps"] if a["steps"] > 0 else preset["steps"],
+    batch=a["batch"] if a["batch"] > 0 else preset["batch"],
+    lr=a["lr"] if a["lr"] > 0 else LR[kind],
+    warmup=preset["warmup"],
+    train_max_depth=preset["train_max_depth"],
+    eval_depths=preset["eval_depths"],
+    eval_per_depth=preset["eval_per_depth"],
+    eval_batch=preset["eval_batch"],
+    seed=a["seed"],
+    log_every=preset["log_every"],
+  )
   return c

@@ -23,6 +23,7 @@ jump=16 (H200, 2026-11-28, docs/DEPTH_BENCHMARK.md):
   frjt16_transformer8  jump=16,model=transformer,layers=8  72.1% / 25.4%  8      3000 x 128, 58 s
   frjt16_mamba8        jump=16,model=mamba,layers=8        39.6% / 40.8%  4      3000 x 128, 72 s
 """
+
 from experiments.depth import base
 
 LABELS = {4: "frjt", 16: "frjt16"}

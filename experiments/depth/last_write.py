@@ -13,6 +13,7 @@ H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
   last_write_transformer1  model=transformer,layers=1  100.0% / 70.7%   48     1000 x 128, 5 s
   last_write_mamba8        model=mamba,layers=8        100.0% / 100.0%  >64    1000 x 128, 11 s
 """
+
 from experiments.depth import base
 
 

@@ -14,6 +14,7 @@ H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
   maze_mamba8        model=mamba,layers=8        94.7% / 35.9%   20     8000 x 256, 84 s
   maze_transformer1  model=transformer,layers=1  44.3% / 16.2%   4      5000 x 256, 12 s
 """
+
 from experiments.depth import base
 
 

@@ -13,6 +13,7 @@ H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
   perm_transformer8  model=transformer,layers=8  73.2% / 15.8%    2      3000 x 128, 13 s
   perm_mamba8        model=mamba,layers=8        99.0% / 16.2%    20     3000 x 128, 16 s
 """
+
 from experiments.depth import base
 
 

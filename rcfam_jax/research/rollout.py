@@ -10,6 +10,7 @@
 is the same at frame 1 and frame 1,000,000. Samplers are pure functions of a key and logits.
 `rollout` runs a policy (e.g. `model_policy`) in closed loop on a data_pipelines editor.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,16 +29,28 @@ from data_pipelines import render, syntax
 from rcfam_jax import checkpoint, data, experiment, model
 from rcfam_jax.config import ModelConfig
 
-__all__ = ["RunInfo", "Loaded", "load", "dataset", "init_state", "make_step", "greedy",
-           "sample", "Rollout", "rollout", "model_policy"]
+__all__ = [
+  "RunInfo",
+  "Loaded",
+  "load",
+  "dataset",
+  "init_state",
+  "make_step",
+  "greedy",
+  "sample",
+  "Rollout",
+  "rollout",
+  "model_policy",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class RunInfo:
   """What a run's workdir says besides the parameters."""
+
   workdir: str
   step: int
-  exp: experiment.Experiment     # model, exec, optim, train and data configs of the run
+  exp: experiment.Experiment  # model, exec, optim, train and data configs of the run
 
   @property
   def n_actions(self) -> int:
@@ -53,8 +66,9 @@ class Loaded(NamedTuple):
 def read_config(workdir: str) -> experiment.Experiment:
   path = epath.Path(workdir) / "config.json"
   if not path.exists():
-    raise FileNotFoundError(f"no {path}: {workdir!r} is not a training workdir "
-                            "(written by `make train` / rcfam_jax.main)")
+    raise FileNotFoundError(
+      f"no {path}: {workdir!r} is not a training workdir (written by `make train` / rcfam_jax.main)"
+    )
   return experiment.parse_config(ml_collections.ConfigDict(json.loads(path.read_text())))
 
 
@@ -118,15 +132,23 @@ def sample(key, logits_xV, *, temperature: float = 1.0, top_k: int | None = None
 
 # -- closed loop: the model drives the editor ------------------------------------------------
 
+
 class Rollout(NamedTuple):
-  keys: list[int]            # the editor keys pressed, in order
-  files: dict[str, str]      # the editor's files after them
-  screens: list[tuple]       # (cp, st, (row, col)) shown before each action (for asciicasts)
-  actions: list[int]         # the policy's actions, one per step (== keys without expansion)
+  keys: list[int]  # the editor keys pressed, in order
+  files: dict[str, str]  # the editor's files after them
+  screens: list[tuple]  # (cp, st, (row, col)) shown before each action (for asciicasts)
+  actions: list[int]  # the policy's actions, one per step (== keys without expansion)
 
 
-def rollout(policy, editor, rows: int, cols: int, max_steps: int,
-            stop_key: int = keys_lib.COMMIT, action_keys=None) -> Rollout:
+def rollout(
+  policy,
+  editor,
+  rows: int,
+  cols: int,
+  max_steps: int,
+  stop_key: int = keys_lib.COMMIT,
+  action_keys=None,
+) -> Rollout:
   """Runs `policy(frame_RxCx7 uint8) -> action id` on a copy of `editor` for at most
   `max_steps` actions. `action_keys(action)` gives the keys an action presses, in order (default:
   the action is one key id; a tokenized run's action is a token of several). Keys are pressed
@@ -149,8 +171,9 @@ def rollout(policy, editor, rows: int, cols: int, max_steps: int,
   return Rollout(pressed, ed.file_texts(), screens, actions)
 
 
-def model_policy(params, cfg: ModelConfig, key, *, temperature: float = 0.0,
-                 top_k: int | None = None, step=None):
+def model_policy(
+  params, cfg: ModelConfig, key, *, temperature: float = 0.0, top_k: int | None = None, step=None
+):
   """A stateful policy closure: each call feeds one frame and samples the next action."""
   step = step or make_step(cfg)
   carry = {"state": init_state(params, 1), "key": key}

@@ -3,6 +3,7 @@
 Every module exports init(key, cfg), embed(params, tokens), apply_embeddings(params, x, cfg) and
 apply(params, tokens, cfg); `init`/`apply` here dispatch on cfg.kind.
 """
+
 from __future__ import annotations
 
 import math

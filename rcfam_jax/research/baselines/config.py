@@ -1,4 +1,5 @@
 """Frozen configuration shared by the token-level baselines (transformer, mamba, lstm)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +13,7 @@ class ModelConfig:
 
   Widths are matched across kinds (d_model); parameter counts then differ (see sweep output).
   """
+
   kind: str
   vocab_size: int
   output_size: int
@@ -21,7 +23,7 @@ class ModelConfig:
   n_head: int = 4
   mlp_ratio: int = 4
   rope_base: float = 10_000.0
-  attention_impl: str | None = None   # None | 'xla' | 'cudnn' (cudnn needs bf16 compute)
+  attention_impl: str | None = None  # None | 'xla' | 'cudnn' (cudnn needs bf16 compute)
   # mamba-2 (SSD)
   d_state: int = 32
   head_dim: int = 32
@@ -37,13 +39,24 @@ class ModelConfig:
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"kind={self.kind!r} is not one of {KINDS}")
-    for name in ("vocab_size", "output_size", "d_model", "layers", "n_head", "d_state",
-                 "head_dim", "chunk", "unroll"):
+    for name in (
+      "vocab_size",
+      "output_size",
+      "d_model",
+      "layers",
+      "n_head",
+      "d_state",
+      "head_dim",
+      "chunk",
+      "unroll",
+    ):
       if getattr(self, name) < 1:
         raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-    if self.kind == "transformer" and (self.d_model % self.n_head or
-                                       (self.d_model // self.n_head) % 2):
+    if self.kind == "transformer" and (
+      self.d_model % self.n_head or (self.d_model // self.n_head) % 2
+    ):
       raise ValueError(f"d_model={self.d_model} must split into {self.n_head} even-sized heads")
     if self.kind == "mamba" and (self.expand * self.d_model) % self.head_dim:
-      raise ValueError(f"expand*d_model={self.expand * self.d_model} is not divisible by "
-                       f"head_dim={self.head_dim}")
+      raise ValueError(
+        f"expand*d_model={self.expand * self.d_model} is not divisible by head_dim={self.head_dim}"
+      )

@@ -2,6 +2,7 @@
 
 True depth Theta(T): the recurrent state is updated once per token.
 """
+
 from __future__ import annotations
 
 import jax
@@ -15,9 +16,11 @@ from rcfam_jax.research.baselines.config import ModelConfig
 def init(key, cfg: ModelConfig):
   d = cfg.d_model
   k_emb, k_lstm, k_head = jax.random.split(key, 3)
-  return {"embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
-          "lstm": core_lstm.init(k_lstm, d, d, cfg.layers, forget_bias=cfg.forget_bias),
-          "head": nn.dense_init(k_head, d, cfg.output_size)}
+  return {
+    "embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
+    "lstm": core_lstm.init(k_lstm, d, d, cfg.layers, forget_bias=cfg.forget_bias),
+    "head": nn.dense_init(k_head, d, cfg.output_size),
+  }
 
 
 def embed(params, tokens_BxT):
@@ -27,8 +30,9 @@ def embed(params, tokens_BxT):
 def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
   dtype = jnp.dtype(cfg.compute_dtype)
   state = core_lstm.initial_state(params["lstm"], x_BxTxD.shape[0])
-  y_TxBxH, _ = core_lstm.apply(params["lstm"], jnp.swapaxes(x_BxTxD, 0, 1), state, dtype=dtype,
-                               unroll=cfg.unroll)
+  y_TxBxH, _ = core_lstm.apply(
+    params["lstm"], jnp.swapaxes(x_BxTxD, 0, 1), state, dtype=dtype, unroll=cfg.unroll
+  )
   return nn.dense(params["head"], jnp.swapaxes(y_TxBxH, 0, 1), dtype)
 
 

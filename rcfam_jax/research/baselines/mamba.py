@@ -7,6 +7,7 @@ linear recurrence over chunk states between chunks. True depth O(L log T) at mos
 linear in S, so the whole sequence is a parallel scan.
 Block: x += out(RMSNorm(SSD(silu(conv(x_in))) * silu(z))), with [z, x_in, B, C, dt] = in(RMSNorm x).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,19 +32,26 @@ def init(key, cfg: ModelConfig):
   def layer(k):
     k_in, k_conv, k_dt, k_a, k_out = jax.random.split(k, 5)
     dt = jnp.exp(jax.random.uniform(k_dt, (heads,), jnp.float32, math.log(1e-3), math.log(1e-1)))
-    return {"norm": jnp.ones(d),
-            "in": nn.dense_init(k_in, d, 2 * d_inner + 2 * n + heads, bias=False),
-            "conv_w": nn.uniform(k_conv, (cfg.conv_width, d_inner + 2 * n),
-                                 1.0 / math.sqrt(cfg.conv_width)),
-            "conv_b": jnp.zeros(d_inner + 2 * n),
-            "dt_bias": dt + jnp.log(-jnp.expm1(-dt)),  # inverse softplus
-            "a_log": jnp.log(jax.random.uniform(k_a, (heads,), jnp.float32, 1.0, 16.0)),
-            "d_skip": jnp.ones(heads), "gate_norm": jnp.ones(d_inner),
-            "out": nn.dense_init(k_out, d_inner, d, bias=False)}
+    return {
+      "norm": jnp.ones(d),
+      "in": nn.dense_init(k_in, d, 2 * d_inner + 2 * n + heads, bias=False),
+      "conv_w": nn.uniform(
+        k_conv, (cfg.conv_width, d_inner + 2 * n), 1.0 / math.sqrt(cfg.conv_width)
+      ),
+      "conv_b": jnp.zeros(d_inner + 2 * n),
+      "dt_bias": dt + jnp.log(-jnp.expm1(-dt)),  # inverse softplus
+      "a_log": jnp.log(jax.random.uniform(k_a, (heads,), jnp.float32, 1.0, 16.0)),
+      "d_skip": jnp.ones(heads),
+      "gate_norm": jnp.ones(d_inner),
+      "out": nn.dense_init(k_out, d_inner, d, bias=False),
+    }
 
-  return {"embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
-          "layers": jax.vmap(layer)(jax.random.split(k_layers, cfg.layers)),
-          "norm_f": jnp.ones(d), "head": nn.dense_init(k_head, d, cfg.output_size)}
+  return {
+    "embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
+    "layers": jax.vmap(layer)(jax.random.split(k_layers, cfg.layers)),
+    "norm_f": jnp.ones(d),
+    "head": nn.dense_init(k_head, d, cfg.output_size),
+  }
 
 
 def segsum(x_XxL):
@@ -63,8 +71,8 @@ def ssd(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN, chunk: int):
   padt = lambda z: jnp.pad(z, [(0, 0), (0, pad)] + [(0, 0)] * (z.ndim - 2))
   nc = (t + pad) // chunk
   split = lambda z: padt(z).reshape((bsz, nc, chunk) + z.shape[2:])
-  x, b, c = split(x_BxTxHxP), split(b_BxTxN), split(c_BxTxN)   # (B, C, L, ...)
-  a = jnp.moveaxis(split(a_BxTxH), -1, 1)                        # (B, H, C, L)
+  x, b, c = split(x_BxTxHxP), split(b_BxTxN), split(c_BxTxN)  # (B, C, L, ...)
+  a = jnp.moveaxis(split(a_BxTxH), -1, 1)  # (B, H, C, L)
   a_cum = jnp.cumsum(a, axis=-1)
   # 1. within chunks: y_i = sum_{j<=i} (c_i . b_j) exp(a_cum_i - a_cum_j) x_j
   y_diag = jnp.einsum("bcln,bcsn,bhcls,bcshp->bclhp", c, b, jnp.exp(segsum(a)), x)
@@ -84,7 +92,7 @@ def causal_conv(w_KxC, b_C, x_BxTxC):
   """Depthwise causal 1-D convolution of width K."""
   k, t = w_KxC.shape[0], x_BxTxC.shape[1]
   xp = jnp.pad(x_BxTxC, [(0, 0), (k - 1, 0), (0, 0)])
-  return sum(w_KxC[i] * xp[:, i:i + t] for i in range(k)) + b_C
+  return sum(w_KxC[i] * xp[:, i : i + t] for i in range(k)) + b_C
 
 
 def embed(params, tokens_BxT):
@@ -101,7 +109,7 @@ def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
     z, xbc, dt = jnp.split(zxbcdt, [d_inner, 2 * d_inner + 2 * n], axis=-1)
     xbc = jax.nn.silu(causal_conv(q["conv_w"], q["conv_b"], xbc))
     xs, b, c = jnp.split(xbc, [d_inner, d_inner + n], axis=-1)
-    dt = jax.nn.softplus(dt + q["dt_bias"])                      # (B, T, H)
+    dt = jax.nn.softplus(dt + q["dt_bias"])  # (B, T, H)
     xs = xs.reshape(bsz, t, heads, p)
     y = ssd(xs * dt[..., None], -jnp.exp(q["a_log"]) * dt, b, c, cfg.chunk)
     y = (y + q["d_skip"][:, None] * xs).reshape(bsz, t, d_inner)

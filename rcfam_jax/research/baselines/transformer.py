@@ -2,6 +2,7 @@
 
 True depth O(L): every position sees the whole prefix through L attention layers.
 """
+
 from __future__ import annotations
 
 import jax
@@ -17,13 +18,21 @@ def init(key, cfg: ModelConfig):
 
   def layer(k):
     k1, k2, k3, k4 = jax.random.split(k, 4)
-    return {"ln1": jnp.ones(d), "qkv": nn.dense_init(k1, d, 3 * d),
-            "out": nn.dense_init(k2, d, d), "ln2": jnp.ones(d),
-            "fc1": nn.dense_init(k3, d, f), "fc2": nn.dense_init(k4, f, d)}
+    return {
+      "ln1": jnp.ones(d),
+      "qkv": nn.dense_init(k1, d, 3 * d),
+      "out": nn.dense_init(k2, d, d),
+      "ln2": jnp.ones(d),
+      "fc1": nn.dense_init(k3, d, f),
+      "fc2": nn.dense_init(k4, f, d),
+    }
 
-  return {"embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
-          "layers": jax.vmap(layer)(jax.random.split(k_layers, cfg.layers)),
-          "ln_f": jnp.ones(d), "head": nn.dense_init(k_head, d, cfg.output_size)}
+  return {
+    "embed": jax.random.normal(k_emb, (cfg.vocab_size, d), jnp.float32),
+    "layers": jax.vmap(layer)(jax.random.split(k_layers, cfg.layers)),
+    "ln_f": jnp.ones(d),
+    "head": nn.dense_init(k_head, d, cfg.output_size),
+  }
 
 
 def rope(x_BxTxNxK, base: float):
@@ -48,8 +57,13 @@ def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
     h = nn.rms_norm(p["ln1"], x, eps)
     q, k, v = jnp.split(nn.dense(p["qkv"], h, dtype).reshape(b, t, 3 * n, d // n), 3, axis=2)
     q, k = rope(q, cfg.rope_base), rope(k, cfg.rope_base)
-    a = jax.nn.dot_product_attention(q.astype(dtype), k.astype(dtype), v.astype(dtype),
-                                     is_causal=True, implementation=cfg.attention_impl)
+    a = jax.nn.dot_product_attention(
+      q.astype(dtype),
+      k.astype(dtype),
+      v.astype(dtype),
+      is_causal=True,
+      implementation=cfg.attention_impl,
+    )
     x = x + nn.dense(p["out"], a.reshape(b, t, d), dtype)
     h = nn.rms_norm(p["ln2"], x, eps)
     return x + nn.dense(p["fc2"], nn.gelu(nn.dense(p["fc1"], h, dtype)), dtype), None

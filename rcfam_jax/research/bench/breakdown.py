@@ -9,6 +9,7 @@ into the frames/s the step could reach if nothing but the head took time.
 
 Job fields: batch, chunk, reps, m (ModelConfig overrides).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -56,15 +57,29 @@ def _parts(params, cfg, ex, frames):
   if cfg.n_layer:
     x_NxLxD = x.reshape(n, -1, d).astype(jnp.float32)
     length = x_NxLxD.shape[1]
-    per = 2.0 * n * length * d * (4 * d + 2 * cfg.mlp_ratio * d) + 4.0 * n * length ** 2 * d
+    per = 2.0 * n * length * d * (4 * d + 2 * cfg.mlp_ratio * d) + 4.0 * n * length**2 * d
 
     def stack(blocks, x):
-      return jax.lax.scan(lambda x, p: (frame_head.attention_block(p, x, cfg, ex.attention_impl), None), x, blocks)[0]
+      return jax.lax.scan(
+        lambda x, p: (frame_head.attention_block(p, x, cfg, ex.attention_impl), None), x, blocks
+      )[0]
 
-    out.append((f"attention x{cfg.n_layer} ({length} tokens)", stack,
-                (params["blocks"], x_NxLxD), cfg.n_layer * per))
-  out.append(("whole head", lambda p, frames: frame_head.apply(p, frames, cfg, ex), (params, frames),
-              n * cfg.forward_flops_per_frame()))
+    out.append(
+      (
+        f"attention x{cfg.n_layer} ({length} tokens)",
+        stack,
+        (params["blocks"], x_NxLxD),
+        cfg.n_layer * per,
+      )
+    )
+  out.append(
+    (
+      "whole head",
+      lambda p, frames: frame_head.apply(p, frames, cfg, ex),
+      (params, frames),
+      n * cfg.forward_flops_per_frame(),
+    )
+  )
   return out
 
 
@@ -74,16 +89,23 @@ def breakdown_job(job: dict):
   info = common.device_info()
   n = b * chunk
   params = frame_head.init(jax.random.PRNGKey(0), cfg)
-  frames = jax.random.randint(jax.random.PRNGKey(1), (n,) + cfg.frame_shape, 0, 256
-                              ).astype(jnp.uint8)
+  frames = jax.random.randint(jax.random.PRNGKey(1), (n,) + cfg.frame_shape, 0, 256).astype(
+    jnp.uint8
+  )
   whole = None
   for label, fn, args, flops in _parts(params, cfg, ex, frames):
     f_ms, fb_ms = _time(fn, args, reps)
-    rec = {"label": label, "frames": n, "fwd_ms": round(f_ms, 3), "fwd_bwd_ms": round(fb_ms, 3),
-           "fwd_gflop": round(flops / 1e9, 2)}
+    rec = {
+      "label": label,
+      "frames": n,
+      "fwd_ms": round(f_ms, 3),
+      "fwd_bwd_ms": round(fb_ms, 3),
+      "fwd_gflop": round(flops / 1e9, 2),
+    }
     if flops:
-      rec.update(fwd_tflops=round(flops / f_ms / 1e9, 1),
-                 fwd_bwd_tflops=round(3 * flops / fb_ms / 1e9, 1))
+      rec.update(
+        fwd_tflops=round(flops / f_ms / 1e9, 1), fwd_bwd_tflops=round(3 * flops / fb_ms / 1e9, 1)
+      )
     if label == "whole head":
       whole = f_ms + fb_ms  # remat: forward twice, backward once
       rec["head_bound_frames_per_s"] = round(n / whole * 1e3, 1)

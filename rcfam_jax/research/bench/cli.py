@@ -1,7 +1,7 @@
-"""GPU performance benchmark (issue 6): one command, one JSON line per measurement, a table.
+"""GPU performance benchmark: one command, one JSON line per measurement, a table.
 
-  python -m rcfam_jax.research.bench [--data data/self_24x80] [--compare-torch .cache/ref_torch_fbam.py]
-                            [--run-long] [field=value ...]
+  python -m rcfam_jax.research.bench [--data data/self_24x80]
+      [--compare-torch .cache/ref_torch_fbam.py] [--run-long] [field=value ...]
 
 Measurements, each in a fresh process (so peak memory is that measurement's own):
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
@@ -20,6 +20,7 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
      each while --budget-s allows; each against the throughput line and torch-ref.
 Fields are ModelConfig / ExecConfig overrides (e.g. d_model=256 head_chunk=32).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,29 +32,38 @@ import tempfile
 import threading
 import time
 
-from rcfam_jax.research.bench.common import parse_overrides
-from rcfam_jax.research.bench import report
 from rcfam_jax.config import ExecConfig, from_dict
+from rcfam_jax.research.bench import report
+from rcfam_jax.research.bench.common import parse_overrides
 
 # The fastest measured settings on an H200 (docs/BENCHMARKS.md §4): the sweep's first points.
 SWEEP_SETS = ("conv_impl=parity,head_remat=convs,head_chunk=32", "conv_impl=parity,head_chunk=32")
 PARTS = ("throughput", "torch", "lstm", "breakdown", "memory", "long", "sweep")
 AUTOTUNE_FLAG = "--xla_gpu_per_fusion_autotune_cache_dir"
-TORCH_FIELDS = {"rows": "rows", "cols": "cols", "d_model": "d", "n_layer": "layers",
-                "n_head": "heads", "downsample_blocks": "downs", "vocab_size": "vocab",
-                "head_chunk": "chunk"}
+TORCH_FIELDS = {
+  "rows": "rows",
+  "cols": "cols",
+  "d_model": "d",
+  "n_layer": "layers",
+  "n_head": "heads",
+  "downsample_blocks": "downs",
+  "vocab_size": "vocab",
+  "head_chunk": "chunk",
+}
 
 
 def worker(kind: str, job: dict):
   if kind == "lstm":
     from rcfam_jax.research.bench import lstm_micro
+
     return lstm_micro.lstm_job(job)
   if kind == "breakdown":
     from rcfam_jax.research.bench import breakdown
+
     return breakdown.breakdown_job(job)
   from rcfam_jax.research.bench import step
-  {"train": step.train_job, "compile": step.compile_job,
-   "sweep": step.sweep}[kind](job)
+
+  {"train": step.train_job, "compile": step.compile_job, "sweep": step.sweep}[kind](job)
 
 
 class Runner:
@@ -62,12 +72,18 @@ class Runner:
   def __init__(self, env: dict, timeout: float):
     self.env, self.timeout, self.records = env, timeout, []
 
-  def run(self, cmd: list[str], *, label: str, env: dict | None = None,
-          timeout: float | None = None, tag: dict | None = None) -> list[dict]:
+  def run(
+    self,
+    cmd: list[str],
+    *,
+    label: str,
+    env: dict | None = None,
+    timeout: float | None = None,
+    tag: dict | None = None,
+  ) -> list[dict]:
     t0 = time.time()
     print(f"[bench] {label}: {' '.join(cmd)[:300]}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
-                            env={**self.env, **(env or {})})
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**self.env, **(env or {})})
     limit = timeout or self.timeout
     timer = threading.Timer(limit, proc.kill)
     timer.start()
@@ -101,7 +117,15 @@ class Runner:
     return out
 
   def job(self, kind: str, job: dict, *, label: str, **kw) -> list[dict]:
-    cmd = [sys.executable, "-m", "rcfam_jax.research.bench", "--worker", kind, "--job", json.dumps(job)]
+    cmd = [
+      sys.executable,
+      "-m",
+      "rcfam_jax.research.bench",
+      "--worker",
+      kind,
+      "--job",
+      json.dumps(job),
+    ]
     return self.run(cmd, label=label, **kw)
 
 
@@ -117,8 +141,11 @@ def child_env(args) -> dict:
     if ok == 0:  # shared autotuning results: later compiles of the same fusions skip it
       env["XLA_FLAGS"] = flags
     else:
-      print(f"[bench] {AUTOTUNE_FLAG} not accepted by this XLA; compiling without it",
-            file=sys.stderr, flush=True)
+      print(
+        f"[bench] {AUTOTUNE_FLAG} not accepted by this XLA; compiling without it",
+        file=sys.stderr,
+        flush=True,
+      )
   return env
 
 
@@ -130,21 +157,34 @@ def sweep_points(args, m_over, b_over) -> list[dict]:
     m, b = parse_overrides(filter(None, combo.split(",")))
     pts.append({"label": combo, "m": m, "b": b})
   # Keeping the convolution outputs (the head's largest FLOPs) instead of recomputing them.
-  pts += [{"label": f"head_remat {r}", "b": {"head_remat": r}}
-         for r in filter(None, args.sweep_head_remat.split(",")) if r != b_over.get("head_remat")]
-  pts += [{"label": f"conv {c}", "b": {"conv_impl": c}}
-          for c in filter(None, args.sweep_conv.split(",")) if c != b_over.get("conv_impl")]
-  pts += [{"label": f"head_chunk {c}", "b": {"head_chunk": c}}
-          for c in _ints(args.sweep_chunks) if c != base_chunk]
-  pts += [{"label": f"attention {a}", "b": {"attention_impl": None if a == "none" else a}}
-          for a in filter(None, args.sweep_attention.split(",")) if a != base_attn]
+  pts += [
+    {"label": f"head_remat {r}", "b": {"head_remat": r}}
+    for r in filter(None, args.sweep_head_remat.split(","))
+    if r != b_over.get("head_remat")
+  ]
+  pts += [
+    {"label": f"conv {c}", "b": {"conv_impl": c}}
+    for c in filter(None, args.sweep_conv.split(","))
+    if c != b_over.get("conv_impl")
+  ]
+  pts += [
+    {"label": f"head_chunk {c}", "b": {"head_chunk": c}}
+    for c in _ints(args.sweep_chunks)
+    if c != base_chunk
+  ]
+  pts += [
+    {"label": f"attention {a}", "b": {"attention_impl": None if a == "none" else a}}
+    for a in filter(None, args.sweep_attention.split(","))
+    if a != base_attn
+  ]
   return pts
 
 
 def lstm_variants(args) -> list[dict]:
   out = [{"unroll": u, "remat": "none"} for u in _ints(args.lstm_unrolls)]
-  out += [{"unroll": 8, "remat": r, "interval": 64}
-          for r in filter(None, args.lstm_remats.split(","))]
+  out += [
+    {"unroll": 8, "remat": r, "interval": 64} for r in filter(None, args.lstm_remats.split(","))
+  ]
   return out + ([{"impl": "fused", "unroll": 1, "remat": "none"}] if args.lstm_fused else [])
 
 
@@ -153,16 +193,26 @@ def _ints(s: str) -> list[int]:
 
 
 def torch_cmd(args, m_over, b_over) -> list[str]:
-  extra = [f"{TORCH_FIELDS[k]}={json.dumps(v)}" for k, v in {**m_over, **b_over}.items()
-           if k in TORCH_FIELDS]
-  return [args.torch_python or sys.executable, args.compare_torch, f"lengths=[{args.seq_len}]",
-          f"steps={args.torch_steps}", f"batch={args.batch}", *extra]
+  extra = [
+    f"{TORCH_FIELDS[k]}={json.dumps(v)}"
+    for k, v in {**m_over, **b_over}.items()
+    if k in TORCH_FIELDS
+  ]
+  return [
+    args.torch_python or sys.executable,
+    args.compare_torch,
+    f"lengths=[{args.seq_len}]",
+    f"steps={args.torch_steps}",
+    f"batch={args.batch}",
+    *extra,
+  ]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--worker", choices=("train", "compile", "lstm", "breakdown", "sweep"),
-                 help=argparse.SUPPRESS)
+  p.add_argument(
+    "--worker", choices=("train", "compile", "lstm", "breakdown", "sweep"), help=argparse.SUPPRESS
+  )
   p.add_argument("--job", help=argparse.SUPPRESS)
   p.add_argument("--batch", type=int, default=16)
   p.add_argument("--seq-len", type=int, default=512, help="T of throughput, feed, torch, sweep")
@@ -170,8 +220,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--matmul-n", type=int, default=8192, help="n of the n^3 bf16 peak matmul")
   p.add_argument("--mem-seq-lens", default="128,8192", help="real steps; peak memory per T")
   p.add_argument("--long-seq-len", type=int, default=65536, help="compile-only memory analysis")
-  p.add_argument("--run-long", action="store_true", help="also run one step at --long-seq-len "
-                 "(~3.5 min at 65,536 on an H200)")
+  p.add_argument(
+    "--run-long",
+    action="store_true",
+    help="also run one step at --long-seq-len (~3.5 min at 65,536 on an H200)",
+  )
   p.add_argument("--data", default="data/self_24x80", help="dataset dir for the feed benchmark")
   p.add_argument("--data-tokenizer", type=int, default=0, help="tokenizer_size of that dataset")
   p.add_argument("--compare-torch", metavar="PATH", help="run this PyTorch reference script")
@@ -184,28 +237,52 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--lstm-dtype", default="bfloat16")
   p.add_argument("--lstm-unrolls", default="1,4,8,16", help="unroll values (no remat)")
   p.add_argument("--lstm-remats", default="step,nested", help="remat options, at unroll 8")
-  p.add_argument("--no-lstm-fused", dest="lstm_fused", action="store_false",
-                 help="skip the fused persistent kernel (lstm_fused.py; NVIDIA GPUs only)")
-  p.add_argument("--lstm-ablate", default="", help="also time the fused kernel with parts left "
-                 "out (RCFAM_ABLATE bits: 1 barrier, 2 staging, 4 products; e.g. 1,2,4,7): "
-                 "profiling by subtraction, wrong results")
+  p.add_argument(
+    "--no-lstm-fused",
+    dest="lstm_fused",
+    action="store_false",
+    help="skip the fused persistent kernel (lstm_fused.py; NVIDIA GPUs only)",
+  )
+  p.add_argument(
+    "--lstm-ablate",
+    default="",
+    help="also time the fused kernel with parts left "
+    "out (RCFAM_ABLATE bits: 1 barrier, 2 staging, 4 products; e.g. 1,2,4,7): "
+    "profiling by subtraction, wrong results",
+  )
   p.add_argument("--sweep-chunks", default="32,128", help="head_chunk values to try")
   p.add_argument("--sweep-head-remat", default="convs,matmuls", help="head_remat values to try")
-  p.add_argument("--sweep-conv", default="", help="conv_impl values to try at the run's "
-                 "head_chunk (on an H200: im2col and matmul 0.68x / 0.65x of cuDNN's dilated "
-                 "conv; parity at 64 x 16 frames per head call did not finish a step)")
-  p.add_argument("--sweep-attention", default="xla", help="attention_impl values to try "
-                 "(cudnn, xla, none)")
-  p.add_argument("--sweep-set", action="append", metavar="F=V,F=V",
-                 help="a sweep point setting several fields at once (repeatable; given, it "
-                 f"replaces the default points {', '.join(SWEEP_SETS)}; '' for none)")
+  p.add_argument(
+    "--sweep-conv",
+    default="",
+    help="conv_impl values to try at the run's "
+    "head_chunk (on an H200: im2col and matmul 0.68x / 0.65x of cuDNN's dilated "
+    "conv; parity at 64 x 16 frames per head call did not finish a step)",
+  )
+  p.add_argument(
+    "--sweep-attention", default="xla", help="attention_impl values to try (cudnn, xla, none)"
+  )
+  p.add_argument(
+    "--sweep-set",
+    action="append",
+    metavar="F=V,F=V",
+    help="a sweep point setting several fields at once (repeatable; given, it "
+    f"replaces the default points {', '.join(SWEEP_SETS)}; '' for none)",
+  )
   p.add_argument("--skip", default="", help=f"comma list of parts to skip: {','.join(PARTS)}")
-  p.add_argument("--budget-s", type=float, default=600, help="sweep points start only while "
-                 "the whole command is within this many seconds")
+  p.add_argument(
+    "--budget-s",
+    type=float,
+    default=600,
+    help="sweep points start only while the whole command is within this many seconds",
+  )
   p.add_argument("--job-timeout", type=float, default=480, help="seconds per child process")
   p.add_argument("--xla-flags", default="", help="appended to XLA_FLAGS of every child")
-  p.add_argument("--no-autotune-cache", action="store_true",
-                 help=f"do not share XLA autotuning results between children ({AUTOTUNE_FLAG})")
+  p.add_argument(
+    "--no-autotune-cache",
+    action="store_true",
+    help=f"do not share XLA autotuning results between children ({AUTOTUNE_FLAG})",
+  )
   p.add_argument("overrides", nargs="*", help="ModelConfig/ExecConfig field=value")
   args = p.parse_args(argv)
   args.sweep_set = [c for c in (SWEEP_SETS if args.sweep_set is None else args.sweep_set) if c]
@@ -225,57 +302,103 @@ def main(argv=None):
   base = {"batch": args.batch, "m": m_over, "b": b_over}
   if "throughput" not in skip:
     data_dir = args.data if args.data and args.data != "none" else None
-    runner.job("train", {**base, "T": args.seq_len, "steps": args.steps,
-                         "matmul_n": args.matmul_n, "data": data_dir,
-                         "data_tokenizer": args.data_tokenizer},
-               label=f"throughput T={args.seq_len}")
+    runner.job(
+      "train",
+      {
+        **base,
+        "T": args.seq_len,
+        "steps": args.steps,
+        "matmul_n": args.matmul_n,
+        "data": data_dir,
+        "data_tokenizer": args.data_tokenizer,
+      },
+      label=f"throughput T={args.seq_len}",
+    )
   if args.compare_torch and "torch" not in skip:
-    recs = runner.run(torch_cmd(args, m_over, b_over), label="torch-ref",
-                      tag={"kind": "torch_ref"})
+    recs = runner.run(torch_cmd(args, m_over, b_over), label="torch-ref", tag={"kind": "torch_ref"})
     report.emit_torch_ratio(runner.records, recs, args.seq_len)
   if "lstm" not in skip:
-    lstm_job = {"batch": args.lstm_batch, "hidden": args.lstm_hidden, "T": args.lstm_seq_len,
-                "reps": args.lstm_reps, "dtype": args.lstm_dtype}
+    lstm_job = {
+      "batch": args.lstm_batch,
+      "hidden": args.lstm_hidden,
+      "T": args.lstm_seq_len,
+      "reps": args.lstm_reps,
+      "dtype": args.lstm_dtype,
+    }
     runner.job("lstm", {**lstm_job, "variants": lstm_variants(args)}, label="lstm")
     for a in _ints(args.lstm_ablate):  # one process each: the variant is fixed at first use
       fused = {"impl": "fused", "unroll": 1, "remat": "none", "ablate": a}
       runner.job("lstm", {**lstm_job, "variants": [fused]}, label=f"lstm ablate {a}")
   if "breakdown" not in skip:
-    runner.job("breakdown", {"batch": args.batch, "m": m_over, "b": b_over, "reps": args.lstm_reps,
-                             "chunk": from_dict(ExecConfig, b_over).head_chunk},
-               label="breakdown")
+    runner.job(
+      "breakdown",
+      {
+        "batch": args.batch,
+        "m": m_over,
+        "b": b_over,
+        "reps": args.lstm_reps,
+        "chunk": from_dict(ExecConfig, b_over).head_chunk,
+      },
+      label="breakdown",
+    )
   if "memory" not in skip:
     for t in _ints(args.mem_seq_lens):
-      runner.job("train", {**base, "T": t, "steps": 1 if t <= 1024 else 0},
-                 label=f"memory T={t}")
+      runner.job("train", {**base, "T": t, "steps": 1 if t <= 1024 else 0}, label=f"memory T={t}")
   if "long" not in skip:
     env = {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.95"}
-    runner.job("compile", {**base, "T": args.long_seq_len}, label=f"compile T={args.long_seq_len}",
-               env=env)
+    runner.job(
+      "compile", {**base, "T": args.long_seq_len}, label=f"compile T={args.long_seq_len}", env=env
+    )
     if args.run_long:
-      runner.job("train", {**base, "T": args.long_seq_len, "steps": 0},
-                 label=f"run T={args.long_seq_len}", env=env, timeout=max(args.job_timeout, 600))
+      runner.job(
+        "train",
+        {**base, "T": args.long_seq_len, "steps": 0},
+        label=f"run T={args.long_seq_len}",
+        env=env,
+        timeout=max(args.job_timeout, 600),
+      )
   report.emit_derived(runner.records, args)
   pts = sweep_points(args, m_over, b_over)
   if pts and "sweep" not in skip:
-    main_rec = next((r for r in runner.records if r.get("kind") == "train"
-                     and r.get("T") == args.seq_len), None)
-    torch_fps = next((r["torch_frames_per_s"] for r in runner.records
-                      if r.get("kind") == "torch_compare" and "torch_frames_per_s" in r), None)
+    main_rec = next(
+      (r for r in runner.records if r.get("kind") == "train" and r.get("T") == args.seq_len), None
+    )
+    torch_fps = next(
+      (
+        r["torch_frames_per_s"]
+        for r in runner.records
+        if r.get("kind") == "torch_compare" and "torch_frames_per_s" in r
+      ),
+      None,
+    )
     if main_rec is None:
       report.emit({"kind": "sweep", "skipped": "no baseline throughput line"}, runner.records)
     else:  # one process per point: a point that hangs or runs out of memory is its own error
       est = main_rec["compile_s"] + 3 * main_rec["step_s"] + 10  # then the last point's wall
       for pt in pts:
         if time.time() + est > start + args.budget_s:
-          report.emit({"kind": "sweep", "label": pt["label"],
-                       "skipped": f"time budget --budget-s {args.budget_s:g}"}, runner.records)
+          report.emit(
+            {
+              "kind": "sweep",
+              "label": pt["label"],
+              "skipped": f"time budget --budget-s {args.budget_s:g}",
+            },
+            runner.records,
+          )
           continue
         t_pt = time.time()
-        runner.job("sweep", {**base, "T": args.seq_len, "steps": min(args.steps, 2),
-                             "sweep": [pt], "base_fps": main_rec["frames_per_s"],
-                             "torch_fps": torch_fps},
-                   label=f"sweep {pt['label']}")
+        runner.job(
+          "sweep",
+          {
+            **base,
+            "T": args.seq_len,
+            "steps": min(args.steps, 2),
+            "sweep": [pt],
+            "base_fps": main_rec["frames_per_s"],
+            "torch_fps": torch_fps,
+          },
+          label=f"sweep {pt['label']}",
+        )
         est = time.time() - t_pt
   report.print_table(runner.records, args, time.time() - start)
 

@@ -1,4 +1,5 @@
 """Shared pieces of the benchmark workers: configs, JSON output, timing, matmul peak, memory."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,10 @@ def parse_overrides(items):
     elif k in exec_fields:
       b[k] = v
     else:
-      raise SystemExit(f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
-                       f"ExecConfig: {sorted(exec_fields)}")
+      raise SystemExit(
+        f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
+        f"ExecConfig: {sorted(exec_fields)}"
+      )
   return m, b
 
 
@@ -66,8 +69,10 @@ def spec_peak(device_kind: str) -> float | None:
 
 def make_step(cfg: ModelConfig, bcfg: ExecConfig, tx):
   """The jitted train step exactly as loop.py builds it (state and LSTM state donated)."""
-  return jax.jit(functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, carry_state=True),
-                 donate_argnums=(0, 2))
+  return jax.jit(
+    functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, carry_state=True),
+    donate_argnums=(0, 2),
+  )
 
 
 def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
@@ -76,14 +81,18 @@ def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
   host: frames in pinned host memory (ExecConfig.frames_on_host).
   """
   s = jax.ShapeDtypeStruct
-  frames = s((b, t) + cfg.frame_shape, jnp.uint8,
-             sharding=bptt.host_sharding() if host else None)
-  return {"frames": frames, "actions": s((b, t), jnp.int32),
-          "valid": s((b, t), jnp.bool_), "reset": s((b, t), jnp.bool_)}
+  frames = s((b, t) + cfg.frame_shape, jnp.uint8, sharding=bptt.host_sharding() if host else None)
+  return {
+    "frames": frames,
+    "actions": s((b, t), jnp.int32),
+    "valid": s((b, t), jnp.bool_),
+    "reset": s((b, t), jnp.bool_),
+  }
 
 
-def random_batch(seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False,
-                 sharding=None) -> dict:
+def random_batch(
+  seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False, sharding=None
+) -> dict:
   """Random frames/actions, all positions valid, no resets.
 
   Frames are drawn on the host (numpy) and copied once: drawing them on the device would
@@ -92,9 +101,12 @@ def random_batch(seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False
   there instead (a NamedSharding of the batch).
   """
   rng = np.random.default_rng(seed)
-  out = {"frames": rng.integers(0, 256, (b, t) + cfg.frame_shape, np.uint8),
-         "actions": rng.integers(0, cfg.vocab_size, (b, t), np.int32),
-         "valid": np.ones((b, t), bool), "reset": np.zeros((b, t), bool)}
+  out = {
+    "frames": rng.integers(0, 256, (b, t) + cfg.frame_shape, np.uint8),
+    "actions": rng.integers(0, cfg.vocab_size, (b, t), np.int32),
+    "valid": np.ones((b, t), bool),
+    "reset": np.zeros((b, t), bool),
+  }
   if sharding is not None:
     return jax.device_put(out, sharding)
   frames = out.pop("frames")
@@ -109,11 +121,14 @@ def memory_fields(compiled) -> dict:
   m = compiled.memory_analysis()
   if m is None:
     return {}
-  out = {k: int(getattr(m, f"{k}_size_in_bytes", 0) or 0)
-         for k in ("argument", "output", "alias", "temp", "generated_code")}
+  out = {
+    k: int(getattr(m, f"{k}_size_in_bytes", 0) or 0)
+    for k in ("argument", "output", "alias", "temp", "generated_code")
+  }
   out = {f"{k}_bytes": v for k, v in out.items()}
-  out["compiled_total_bytes"] = (out["argument_bytes"] + out["output_bytes"]
-                                 - out["alias_bytes"] + out["temp_bytes"])
+  out["compiled_total_bytes"] = (
+    out["argument_bytes"] + out["output_bytes"] - out["alias_bytes"] + out["temp_bytes"]
+  )
   return out
 
 
@@ -140,7 +155,7 @@ def matmul_peak(n: int, reps: int = 10) -> dict:
   b = jax.random.normal(kb, (n, n), jnp.bfloat16)
   f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32).astype(a.dtype))
   s = statistics.median(time_fn(lambda: f(a, b), reps))
-  return {"n": n, "seconds": s, "tflops": 2 * n ** 3 / s / 1e12}
+  return {"n": n, "seconds": s, "tflops": 2 * n**3 / s / 1e12}
 
 
 def log(msg: str):

@@ -5,6 +5,7 @@ The input width equals `hidden`; the input projection is included (hoisted, as i
 Every variant after the first reports how far its gradients are from the first's (bf16
 noise between two scans bounds what to expect of the fused kernel).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -17,9 +18,10 @@ import numpy as np
 from rcfam_jax import lstm, lstm_fused
 from rcfam_jax.research.bench import common
 
-DEFAULT_VARIANTS = (
-    [{"unroll": u, "remat": "none"} for u in (1, 4, 8, 16)]
-    + [{"unroll": 8, "remat": "step"}, {"unroll": 8, "remat": "nested", "interval": 64}])
+DEFAULT_VARIANTS = [{"unroll": u, "remat": "none"} for u in (1, 4, 8, 16)] + [
+  {"unroll": 8, "remat": "step"},
+  {"unroll": 8, "remat": "nested", "interval": 64},
+]
 
 
 def lstm_job(job: dict):
@@ -34,8 +36,9 @@ def lstm_job(job: dict):
   ref = {}
   for v in job.get("variants") or DEFAULT_VARIANTS:
     impl = v.get("impl", "scan")
-    kw = dict(dtype=dtype, unroll=v["unroll"], remat=v["remat"], interval=v.get("interval", 64),
-              impl=impl)
+    kw = dict(
+      dtype=dtype, unroll=v["unroll"], remat=v["remat"], interval=v.get("interval", 64), impl=impl
+    )
     if impl == "fused":
       if v.get("ablate"):  # one process per ablation: the kernel is fixed at first use
         lstm_fused.profile_ablated(v["ablate"])
@@ -53,10 +56,14 @@ def lstm_job(job: dict):
     t0 = time.perf_counter()
     jax.block_until_ready(grad(params, x_TxBxH))
     compile_s = time.perf_counter() - t0
-    f_s = statistics.median(common.time_fn(lambda: fwd(params, x_TxBxH), reps))
-    fb_s = statistics.median(common.time_fn(lambda: grad(params, x_TxBxH), reps))
-    label = "fused kernel" if impl == "fused" else f"unroll {v['unroll']}, remat {v['remat']}" + (
-        f" {kw['interval']}" if v["remat"] == "nested" else "")
+    f_s = statistics.median(common.time_fn(lambda fwd=fwd: fwd(params, x_TxBxH), reps))
+    fb_s = statistics.median(common.time_fn(lambda grad=grad: grad(params, x_TxBxH), reps))
+    label = (
+      "fused kernel"
+      if impl == "fused"
+      else f"unroll {v['unroll']}, remat {v['remat']}"
+      + (f" {kw['interval']}" if v["remat"] == "nested" else "")
+    )
     if v.get("ablate"):
       label += f", ablate {v['ablate']} (timing only)"
     extra = {}
@@ -65,12 +72,28 @@ def lstm_job(job: dict):
       ref.update(grads=g, label=label)
     else:  # the same function in bf16: how far each variant's gradients are from the first's
       pairs = list(zip(jax.tree.leaves(g), jax.tree.leaves(ref["grads"])))
-      extra = {"vs": ref["label"],
-               "max_rel_grad_diff": float(max(np.abs(a - b).max() / (np.abs(b).max() + 1e-30)
-                                              for a, b in pairs)),
-               "max_norm_rel_grad_diff": float(max(np.linalg.norm(a - b) /
-                                                   (np.linalg.norm(b) + 1e-30) for a, b in pairs))}
-    common.emit("lstm", label=label, impl=impl, batch=b, hidden=h, T=t, dtype=dtype.name,
-                unroll=v["unroll"], remat=v["remat"], fwd_us_per_step=round(f_s / t * 1e6, 2),
-                fwd_bwd_us_per_step=round(fb_s / t * 1e6, 2), compile_s=round(compile_s, 1),
-                **extra, **info)
+      extra = {
+        "vs": ref["label"],
+        "max_rel_grad_diff": float(
+          max(np.abs(a - b).max() / (np.abs(b).max() + 1e-30) for a, b in pairs)
+        ),
+        "max_norm_rel_grad_diff": float(
+          max(np.linalg.norm(a - b) / (np.linalg.norm(b) + 1e-30) for a, b in pairs)
+        ),
+      }
+    common.emit(
+      "lstm",
+      label=label,
+      impl=impl,
+      batch=b,
+      hidden=h,
+      T=t,
+      dtype=dtype.name,
+      unroll=v["unroll"],
+      remat=v["remat"],
+      fwd_us_per_step=round(f_s / t * 1e6, 2),
+      fwd_bwd_us_per_step=round(fb_s / t * 1e6, 2),
+      compile_s=round(compile_s, 1),
+      **extra,
+      **info,
+    )

@@ -1,9 +1,10 @@
 """The driver's derived figures (torch ratio, memory ratio, longest T) and the closing table."""
+
 from __future__ import annotations
 
 import json
 
-GIB = 2 ** 30
+GIB = 2**30
 
 
 def emit(rec: dict, records: list):
@@ -12,9 +13,14 @@ def emit(rec: dict, records: list):
 
 
 def _find(records, kind, **match):
-  return [r for r in records if r.get("kind") == kind
-          and all(r.get(k) == v for k, v in match.items()) and "skipped" not in r
-          and "error" not in r]
+  return [
+    r
+    for r in records
+    if r.get("kind") == kind
+    and all(r.get(k) == v for k, v in match.items())
+    and "skipped" not in r
+    and "error" not in r
+  ]
 
 
 def emit_torch_ratio(records: list, torch_recs: list, t: int):
@@ -23,10 +29,18 @@ def emit_torch_ratio(records: list, torch_recs: list, t: int):
   if jax_rec is None or ref is None:
     emit({"kind": "torch_compare", "T": t, "skipped": "missing a throughput line"}, records)
     return
-  emit({"kind": "torch_compare", "T": t, "jax_frames_per_s": jax_rec["frames_per_s"],
-        "torch_frames_per_s": ref["frames_per_s"], "torch_peak_gib": ref.get("peak_gib"),
-        "ratio": round(jax_rec["frames_per_s"] / ref["frames_per_s"], 4), "target": 1.5},
-       records)
+  emit(
+    {
+      "kind": "torch_compare",
+      "T": t,
+      "jax_frames_per_s": jax_rec["frames_per_s"],
+      "torch_frames_per_s": ref["frames_per_s"],
+      "torch_peak_gib": ref.get("peak_gib"),
+      "ratio": round(jax_rec["frames_per_s"] / ref["frames_per_s"], 4),
+      "target": 1.5,
+    },
+    records,
+  )
 
 
 def _host_mem_bytes() -> int | None:
@@ -47,11 +61,18 @@ def emit_derived(records: list, args):
   runs = {t: r for t, r in runs.items() if r is not None}
   if len(runs) >= 2:
     lo, hi = runs[min(runs)], runs[max(runs)]
-    rec = {"kind": "memory", "T_small": lo["T"], "T_large": hi["T"], "batch": lo["batch"],
-           "peak_small_bytes": lo.get("peak_bytes"), "peak_large_bytes": hi.get("peak_bytes"),
-           "compiled_small_bytes": lo.get("compiled_total_bytes"),
-           "compiled_large_bytes": hi.get("compiled_total_bytes"), "target": 1.1,
-           "frames_growth_bytes": hi["frames_bytes"] - lo["frames_bytes"]}
+    rec = {
+      "kind": "memory",
+      "T_small": lo["T"],
+      "T_large": hi["T"],
+      "batch": lo["batch"],
+      "peak_small_bytes": lo.get("peak_bytes"),
+      "peak_large_bytes": hi.get("peak_bytes"),
+      "compiled_small_bytes": lo.get("compiled_total_bytes"),
+      "compiled_large_bytes": hi.get("compiled_total_bytes"),
+      "target": 1.1,
+      "frames_growth_bytes": hi["frames_bytes"] - lo["frames_bytes"],
+    }
     if lo.get("peak_bytes") and hi.get("peak_bytes"):
       rec["ratio"] = round(hi["peak_bytes"] / lo["peak_bytes"], 4)
     elif lo.get("compiled_total_bytes"):  # no allocator stats (CPU): XLA's figure instead
@@ -67,14 +88,23 @@ def emit_derived(records: list, args):
   cfg = small.get("config", {})
   frame = cfg.get("rows", 24) * cfg.get("cols", 80)
   feed = next(iter(_find(records, "feed")), None)
-  host_step = (feed["host_batch_bytes"] / (feed["batch"] * feed["T"]) * b if feed
-               else b * (frame * 7 + 10)) + b * frame * 2  # + the reader's uint16 cells
+  host_step = (
+    feed["host_batch_bytes"] / (feed["batch"] * feed["T"]) * b if feed else b * (frame * 7 + 10)
+  ) + b * frame * 2  # + the reader's uint16 cells
   host = _host_mem_bytes()
   limit = long.get("bytes_limit") or small.get("bytes_limit")
-  rec = {"kind": "longest_T", "batch": b, "T_long": t1, "compiled_long_bytes":
-         long["compiled_total_bytes"], "device_bytes_per_step": round(per_step),
-         "frames_bytes_per_step": b * frame * 7, "host_bytes_per_step": round(host_step),
-         "device_bytes_limit": limit, "host_mem_bytes": host, "target": 65536}
+  rec = {
+    "kind": "longest_T",
+    "batch": b,
+    "T_long": t1,
+    "compiled_long_bytes": long["compiled_total_bytes"],
+    "device_bytes_per_step": round(per_step),
+    "frames_bytes_per_step": b * frame * 7,
+    "host_bytes_per_step": round(host_step),
+    "device_bytes_limit": limit,
+    "host_mem_bytes": host,
+    "target": 65536,
+  }
   if limit and per_step > 0:
     rec["device_bound_T"] = int(t0 + (limit - small["compiled_total_bytes"]) / per_step)
   if host:
@@ -83,10 +113,12 @@ def emit_derived(records: list, args):
   if bounds:
     which = min(bounds, key=bounds.get)
     rec["longest_T"] = bounds[which]
-    rec["bound"] = ("device memory: XLA's compiled live bytes grow by device_bytes_per_step "
-                    "(uint8 frames, d-vectors, LSTM residuals) up to bytes_limit"
-                    if which == "device_bound_T" else
-                    "host memory: the reader builds the whole (B, T) batch on the host")
+    rec["bound"] = (
+      "device memory: XLA's compiled live bytes grow by device_bytes_per_step "
+      "(uint8 frames, d-vectors, LSTM residuals) up to bytes_limit"
+      if which == "device_bound_T"
+      else "host memory: the reader builds the whole (B, T) batch on the host"
+    )
   rec["fits"] = long["compiled_total_bytes"] <= (limit or float("inf"))
   emit(rec, records)
 
@@ -99,8 +131,7 @@ def _rows(records, args):
   out = []
   tr = next(iter(_find(records, "train", T=args.seq_len)), None)
   if tr:
-    out.append((f"train frames/s, T={tr['T']} B={tr['batch']}", f"{tr['frames_per_s']:,.0f}",
-                ""))
+    out.append((f"train frames/s, T={tr['T']} B={tr['batch']}", f"{tr['frames_per_s']:,.0f}", ""))
   for r in _find(records, "torch_compare"):
     out.append(("torch-ref frames/s", f"{r['torch_frames_per_s']:,.0f}", ""))
     out.append(("speed-up over torch-ref", f"{r['ratio']:.2f}x", ">= 1.5x"))
@@ -109,54 +140,92 @@ def _rows(records, args):
   for r in _find(records, "mfu"):
     out.append(("MFU (3x fwd FLOPs / matmul peak)", f"{100 * r['mfu']:.1f}%", ""))
   for r in _find(records, "memory"):
-    val = (f"{_gib(r['peak_small_bytes'])} / {_gib(r['peak_large_bytes'])} GiB, "
-           f"{r['ratio']:.3f}x" if "ratio" in r else
-           f"compiled {_gib(r['compiled_small_bytes'])} / {_gib(r['compiled_large_bytes'])} GiB, "
-           f"{r.get('ratio_compiled', 0):.3f}x")
+    val = (
+      f"{_gib(r['peak_small_bytes'])} / {_gib(r['peak_large_bytes'])} GiB, {r['ratio']:.3f}x"
+      if "ratio" in r
+      else f"compiled {_gib(r['compiled_small_bytes'])} / {_gib(r['compiled_large_bytes'])} GiB, "
+      f"{r.get('ratio_compiled', 0):.3f}x"
+    )
     out.append((f"peak T={r['T_small']} / T={r['T_large']}", val, "<= 1.1x"))
   for r in _find(records, "compile_memory"):
     out.append((f"compiled live bytes T={r['T']}", f"{_gib(r['compiled_total_bytes'])} GiB", ""))
   for r in _find(records, "longest_T"):
     val = f"~{r['longest_T']:,} ({r['bound'].split(':')[0]})" if "longest_T" in r else "-"
-    out.append(("longest T at B=%d (estimate)" % r["batch"], val, ">= 65,536"))
+    out.append((f"longest T at B={r['batch']} (estimate)", val, ">= 65,536"))
   for r in _find(records, "train"):
     if r["T"] == args.long_seq_len:
-      out.append((f"ran T={r['T']}", f"peak {_gib(r.get('peak_bytes'))} GiB, "
-                  f"{r['step_s']:.0f} s/step", ""))
-  lstm = [r for r in _find(records, "lstm") if "fwd_bwd_us_per_step" in r and "ablate" not in
-          r["label"]]
+      out.append(
+        (f"ran T={r['T']}", f"peak {_gib(r.get('peak_bytes'))} GiB, {r['step_s']:.0f} s/step", "")
+      )
+  lstm = [
+    r for r in _find(records, "lstm") if "fwd_bwd_us_per_step" in r and "ablate" not in r["label"]
+  ]
   if lstm:
     best = min(lstm, key=lambda r: r["fwd_bwd_us_per_step"])
-    out.append((f"LSTM fwd+bwd us/step, best of {len(lstm)}",
-                f"{best['fwd_bwd_us_per_step']:.1f} ({best['label']})", "<= 12"))
+    out.append(
+      (
+        f"LSTM fwd+bwd us/step, best of {len(lstm)}",
+        f"{best['fwd_bwd_us_per_step']:.1f} ({best['label']})",
+        "<= 12",
+      )
+    )
     scans = [r for r in lstm if r.get("impl", "scan") == "scan"]
     if scans and best not in scans:
       s = min(scans, key=lambda r: r["fwd_bwd_us_per_step"])
-      out.append(("LSTM fwd+bwd us/step, best scan", f"{s['fwd_bwd_us_per_step']:.1f} "
-                  f"({s['label']})", "portable path"))
+      out.append(
+        (
+          "LSTM fwd+bwd us/step, best scan",
+          f"{s['fwd_bwd_us_per_step']:.1f} ({s['label']})",
+          "portable path",
+        )
+      )
   for r in _find(records, "lstm"):
     if "ablate" in r.get("label", "") and "fwd_us_per_step" in r:
-      out.append((f"LSTM {r['label']}", f"fwd {r['fwd_us_per_step']:.1f} / fwd+bwd "
-                  f"{r['fwd_bwd_us_per_step']:.1f} us/step", "profiling"))
+      out.append(
+        (
+          f"LSTM {r['label']}",
+          f"fwd {r['fwd_us_per_step']:.1f} / fwd+bwd {r['fwd_bwd_us_per_step']:.1f} us/step",
+          "profiling",
+        )
+      )
   for r in _find(records, "breakdown"):
     rate = f", {r['fwd_bwd_tflops']:.1f} TFLOP/s" if "fwd_bwd_tflops" in r else ""
-    bound = (f"; head alone: {r['head_bound_frames_per_s']:,.0f} frames/s"
-             if "head_bound_frames_per_s" in r else "")
-    out.append((f"head part: {r['label']}", f"fwd {r['fwd_ms']:.1f} / fwd+bwd "
-                f"{r['fwd_bwd_ms']:.1f} ms{rate}{bound}", f"{r['frames']} frames"))
+    bound = (
+      f"; head alone: {r['head_bound_frames_per_s']:,.0f} frames/s"
+      if "head_bound_frames_per_s" in r
+      else ""
+    )
+    out.append(
+      (
+        f"head part: {r['label']}",
+        f"fwd {r['fwd_ms']:.1f} / fwd+bwd {r['fwd_bwd_ms']:.1f} ms{rate}{bound}",
+        f"{r['frames']} frames",
+      )
+    )
   for r in _find(records, "feed"):
     out.append(("feed: reader inline / resident", f"{r['inline_ratio']:.3f}", ">= 0.95"))
-    out.append(("feed: grain pipeline (as loop.py) / resident", f"{r['pipeline_ratio']:.3f}",
-                ">= 0.95"))
+    out.append(
+      ("feed: grain pipeline (as loop.py) / resident", f"{r['pipeline_ratio']:.3f}", ">= 0.95")
+    )
   for r in _find(records, "sweep"):
     if "frames_per_s" in r:
       torch = f", {r['vs_torch']:.2f}x torch-ref" if "vs_torch" in r else ""
-      out.append((f"sweep {r['label']}", f"{r['frames_per_s']:,.0f} ({r['vs_base']:.3f}x"
-                  f"{torch})", ">= 1.5x" if torch else ""))
+      out.append(
+        (
+          f"sweep {r['label']}",
+          f"{r['frames_per_s']:,.0f} ({r['vs_base']:.3f}x{torch})",
+          ">= 1.5x" if torch else "",
+        )
+      )
   for r in records:
     if "error" in r or "skipped" in r:
-      out.append((f"{r.get('part') or r.get('label') or r.get('kind')}",
-                  (r.get("error") or r.get("skipped"))[:60], "not measured"))
+      out.append(
+        (
+          f"{r.get('part') or r.get('label') or r.get('kind')}",
+          (r.get("error") or r.get("skipped"))[:60],
+          "not measured",
+        )
+      )
   return out
 
 

@@ -4,6 +4,7 @@ Job (JSON) fields: T, batch, m / b (ModelConfig / ExecConfig overrides), steps (
 0 times only the first step), matmul_n (0: skip), data (dataset dir or null), data_tokenizer;
 for `sweep`: sweep (list of {label, m, b}), base_fps (the throughput line's frames/s).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,34 +70,50 @@ def train_job(job: dict):
   state, rnn, first_s, loss = _first_step(compiled, state, rnn, batch)
   wall, gaps = first_s, [first_s]
   if steps > 0:
-    state, rnn, wall, gaps, m = run_loop(compiled, state, rnn, lambda: batch, steps)
+    state, rnn, wall, gaps, m = run_loop(compiled, state, rnn, lambda batch=batch: batch, steps)
     loss = float(m["loss"])
   n_steps = max(steps, 1)
   fps = n_steps * b * t / wall
   alloc = common.allocator_fields()  # before the matmul peak and the feed touch the allocator
   fwd = cfg.forward_flops_per_frame()
   common.emit(
-      "train", T=t, batch=b, steps=n_steps, timed="loop" if steps else "first step",
-      step_s=round(wall / n_steps, 4), step_s_each=[round(g, 4) for g in gaps],
-      frames_per_s=round(fps, 1), first_step_s=round(first_s, 4), **alloc,
-      peak_before_step_bytes=before, **mem,
-      frames_bytes=int(batch["frames"].size), params=int(sum(x.size for x in
-                                                             jax.tree.leaves(state.params))),
-      fwd_gflop_per_frame=round(fwd / 1e9, 3), loss=round(loss, 4),
-      compile_s=round(compile_s, 1), **info,
-      config={**dataclasses.asdict(cfg), **dataclasses.asdict(bcfg)})
+    "train",
+    T=t,
+    batch=b,
+    steps=n_steps,
+    timed="loop" if steps else "first step",
+    step_s=round(wall / n_steps, 4),
+    step_s_each=[round(g, 4) for g in gaps],
+    frames_per_s=round(fps, 1),
+    first_step_s=round(first_s, 4),
+    **alloc,
+    peak_before_step_bytes=before,
+    **mem,
+    frames_bytes=int(batch["frames"].size),
+    params=int(sum(x.size for x in jax.tree.leaves(state.params))),
+    fwd_gflop_per_frame=round(fwd / 1e9, 3),
+    loss=round(loss, 4),
+    compile_s=round(compile_s, 1),
+    **info,
+    config={**dataclasses.asdict(cfg), **dataclasses.asdict(bcfg)},
+  )
   if job.get("matmul_n"):
     peak = common.matmul_peak(job["matmul_n"])
     common.emit("matmul_peak", n=peak["n"], tflops=round(peak["tflops"], 1), **info)
     model_tflops = 3 * fwd * fps / 1e12
     spec = common.spec_peak(info["device"])
-    common.emit("mfu", T=t, frames_per_s=round(fps, 1), model_tflops=round(model_tflops, 2),
-                matmul_peak_tflops=round(peak["tflops"], 1),
-                mfu=round(model_tflops / peak["tflops"], 4),
-                mfu_spec=round(model_tflops * 1e12 / spec, 4) if spec else None,
-                hfu_with_recompute=round(4 / 3 * model_tflops / peak["tflops"], 4),
-                note="model FLOPs = 3 x forward matmul FLOPs per frame; hfu counts the "
-                     "recomputed frame-head forward (4x)")
+    common.emit(
+      "mfu",
+      T=t,
+      frames_per_s=round(fps, 1),
+      model_tflops=round(model_tflops, 2),
+      matmul_peak_tflops=round(peak["tflops"], 1),
+      mfu=round(model_tflops / peak["tflops"], 4),
+      mfu_spec=round(model_tflops * 1e12 / spec, 4) if spec else None,
+      hfu_with_recompute=round(4 / 3 * model_tflops / peak["tflops"], 4),
+      note="model FLOPs = 3 x forward matmul FLOPs per frame; hfu counts the "
+      "recomputed frame-head forward (4x)",
+    )
   if job.get("data"):
     try:
       state, rnn = feed_job(job, cfg, bcfg, state, rnn)
@@ -110,10 +127,14 @@ def feed_job(job, cfg, bcfg, state, rnn):
   packed uint16 cells, read ahead and transferred on threads), against the same step on one
   device-resident packed batch, and the reader inline (read and transfer between steps)."""
   from rcfam_jax import data
+
   b, t, n = job["batch"], job["T"], max(job.get("feed_steps") or job["steps"], 2)
   if not os.path.exists(os.path.join(job["data"], "segments.json")):
-    common.emit("feed", skipped=f"no dataset at {job['data']!r} (gitignored: build it with "
-                                f"`make data` or carry it to the device machine)")
+    common.emit(
+      "feed",
+      skipped=f"no dataset at {job['data']!r} (gitignored: build it with "
+      f"`make data` or carry it to the device machine)",
+    )
     return state, rnn
   ds = data.open_built(job["data"], tokenizer_size=job.get("data_tokenizer", 0))
   put = lambda h: jax.device_put(batch_lib.select(h))
@@ -134,12 +155,19 @@ def feed_job(job, cfg, bcfg, state, rnn):
   state, rnn, wall, _, _ = run_loop(step, state, rnn, lambda: next(pipe), n)
   pipe.close()
   out["grain_pipeline"] = n * b * t / wall
-  common.emit("feed", T=t, batch=b, steps=n, dataset=job["data"], host_read_s=round(read_s, 4),
-              host_frames_per_s=round(b * t / read_s, 1),
-              host_batch_bytes=int(sum(v.nbytes for v in batch_lib.select(host[1]).values())),
-              **{f"{k}_frames_per_s": round(v, 1) for k, v in out.items()},
-              inline_ratio=round(out["reader_inline"] / out["resident"], 4),
-              pipeline_ratio=round(out["grain_pipeline"] / out["resident"], 4))
+  common.emit(
+    "feed",
+    T=t,
+    batch=b,
+    steps=n,
+    dataset=job["data"],
+    host_read_s=round(read_s, 4),
+    host_frames_per_s=round(b * t / read_s, 1),
+    host_batch_bytes=int(sum(v.nbytes for v in batch_lib.select(host[1]).values())),
+    **{f"{k}_frames_per_s": round(v, 1) for k, v in out.items()},
+    inline_ratio=round(out["reader_inline"] / out["resident"], 4),
+    pipeline_ratio=round(out["grain_pipeline"] / out["resident"], 4),
+  )
   return state, rnn
 
 
@@ -148,20 +176,31 @@ def sweep(job):  # bench.py's `sweep` worker (it starts one process per point)
   b, t, steps = job["batch"], job["T"], max(1, min(job["steps"], 2))
   for point in job["sweep"]:
     try:
-      cfg, bcfg = common.configs({**job.get("m", {}), **point.get("m", {})},
-                                 {**job.get("b", {}), **point.get("b", {})})
+      cfg, bcfg = common.configs(
+        {**job.get("m", {}), **point.get("m", {})}, {**job.get("b", {}), **point.get("b", {})}
+      )
       state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
       mem = common.memory_fields(compiled)
       batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
-      state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda: batch, steps)
+      state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda batch=batch: batch, steps)
       fps = steps * b * t / wall
       vs_torch = {"vs_torch": round(fps / job["torch_fps"], 4)} if job.get("torch_fps") else {}
-      common.emit("sweep", label=point["label"], T=t, batch=b, frames_per_s=round(fps, 1),
-                  vs_base=round(fps / job["base_fps"], 4), **vs_torch,
-                  compile_s=round(compile_s, 1), temp_bytes=mem.get("temp_bytes"),
-                  head_chunk=bcfg.head_chunk, head_remat=bcfg.head_remat,
-                  attention_impl=bcfg.attention_impl, conv_impl=bcfg.conv_impl)
+      common.emit(
+        "sweep",
+        label=point["label"],
+        T=t,
+        batch=b,
+        frames_per_s=round(fps, 1),
+        vs_base=round(fps / job["base_fps"], 4),
+        **vs_torch,
+        compile_s=round(compile_s, 1),
+        temp_bytes=mem.get("temp_bytes"),
+        head_chunk=bcfg.head_chunk,
+        head_remat=bcfg.head_remat,
+        attention_impl=bcfg.attention_impl,
+        conv_impl=bcfg.conv_impl,
+      )
       del state, rnn, compiled, batch
     except Exception as e:  # e.g. out of memory at a large chunk: report, go on
       common.emit("sweep", label=point["label"], error=f"{type(e).__name__}: {str(e)[:300]}")
@@ -178,6 +217,13 @@ def compile_job(job: dict):
   spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host)
   compiled = common.make_step(cfg, bcfg, tx).lower(state, spec, rnn).compile()
   frame_bytes = int(np.prod(cfg.frame_shape))
-  common.emit("compile_memory", T=t, batch=b, compile_s=round(time.perf_counter() - t0, 1),
-              **common.memory_fields(compiled), bytes_limit=common.allocator_fields()[
-                  "bytes_limit"], frames_bytes=b * t * frame_bytes, **common.device_info())
+  common.emit(
+    "compile_memory",
+    T=t,
+    batch=b,
+    compile_s=round(time.perf_counter() - t0, 1),
+    **common.memory_fields(compiled),
+    bytes_limit=common.allocator_fields()["bytes_limit"],
+    frames_bytes=b * t * frame_bytes,
+    **common.device_info(),
+  )

@@ -2,6 +2,7 @@
 
 Pure functions over plain lists and dicts; `load_run` is the only one that touches files.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,12 +59,18 @@ def load_run(workdir: str, *, max_gap_s: float = 600.0) -> dict:
     r["time_s"] = float(t)
   evals = [r for r in rows if isinstance(r.get("val_loss"), (int, float))]
   if not evals:
-    raise ValueError(f"{log_path} has no val_loss rows yet (first eval at step "
-                     f"{tc.get('eval_every')})")
-  return {"name": os.path.basename(os.path.normpath(workdir)), "workdir": workdir,
-          "seq_len": int(tc["seq_len"]), "batch_size": int(tc["batch_size"]),
-          "eval_seq_len": int(tc["eval_seq_len"]),
-          "train": [r for r in rows if "train_loss" in r], "evals": evals}
+    raise ValueError(
+      f"{log_path} has no val_loss rows yet (first eval at step {tc.get('eval_every')})"
+    )
+  return {
+    "name": os.path.basename(os.path.normpath(workdir)),
+    "workdir": workdir,
+    "seq_len": int(tc["seq_len"]),
+    "batch_size": int(tc["batch_size"]),
+    "eval_seq_len": int(tc["eval_seq_len"]),
+    "train": [r for r in rows if "train_loss" in r],
+    "evals": evals,
+  }
 
 
 def power_law(seq_lens, losses, *, level: float = 0.95) -> dict:
@@ -80,13 +87,19 @@ def power_law(seq_lens, losses, *, level: float = 0.95) -> dict:
   intercept = ym - slope * xm
   resid = y - (intercept + slope * x)
   sst = float(((y - ym) ** 2).sum())
-  out = {"n": n, "alpha": -slope, "A": float(math.exp(intercept)),
-         "r2": 1.0 - float((resid ** 2).sum()) / sst if sst > 0 else 1.0,
-         "alpha_se": None, "alpha_ci": None, "ci_note": ""}
+  out = {
+    "n": n,
+    "alpha": -slope,
+    "A": float(math.exp(intercept)),
+    "r2": 1.0 - float((resid**2).sum()) / sst if sst > 0 else 1.0,
+    "alpha_se": None,
+    "alpha_ci": None,
+    "ci_note": "",
+  }
   if n == 2:
     out["ci_note"] = "2 points: exact line, no CI"
   else:
-    se = math.sqrt(float((resid ** 2).sum()) / (n - 2) / sxx)
+    se = math.sqrt(float((resid**2).sum()) / (n - 2) / sxx)
     half = float(stats.t.ppf(0.5 + level / 2, n - 2)) * se
     out.update(alpha_se=se, alpha_ci=[out["alpha"] - half, out["alpha"] + half])
   return out
@@ -102,8 +115,9 @@ def common_steps(runs: list[dict], *, tol: int = 0, min_runs: int = 2) -> list[t
   out = []
   for s in sorted({r["step"] for run in runs for r in run["evals"]}):
     hits = [(run, e) for run in runs if (e := _nearest(run["evals"], s, tol)) is not None]
-    if len(hits) >= min_runs and not (out and [e["step"] for _, e in out[-1][1]] ==
-                                      [e["step"] for _, e in hits]):
+    if len(hits) >= min_runs and not (
+      out and [e["step"] for _, e in out[-1][1]] == [e["step"] for _, e in hits]
+    ):
       out.append((s, hits))
   return out
 
@@ -115,8 +129,14 @@ def alpha_by_step(runs: list[dict], *, tol: int = 0, key: str = "val_loss") -> l
     hits = [(run, e) for run, e in hits if isinstance(e.get(key), (int, float))]
     if len(hits) >= 2:
       fit = power_law([run["seq_len"] for run, _ in hits], [e[key] for _, e in hits])
-      rows.append({"step": step, "seq_lens": [run["seq_len"] for run, _ in hits],
-                   "losses": [e[key] for _, e in hits], **fit})
+      rows.append(
+        {
+          "step": step,
+          "seq_lens": [run["seq_len"] for run, _ in hits],
+          "losses": [e[key] for _, e in hits],
+          **fit,
+        }
+      )
   return rows
 
 
@@ -129,13 +149,18 @@ def crossover(short: tuple, long: tuple) -> dict:
   ts, ls = (np.asarray(a, float) for a in short)
   tl, ll = (np.asarray(a, float) for a in long)
   lo, hi = max(ts[0], tl[0]), min(ts[-1], tl[-1])
-  res = {"status": "not yet", "time_s": None, "overlap_s": [float(lo), float(hi)],
-         "below_at_end": None}
+  res = {
+    "status": "not yet",
+    "time_s": None,
+    "overlap_s": [float(lo), float(hi)],
+    "below_at_end": None,
+  }
   if hi < lo:
     res["status"] = "no overlap"
     return res
-  grid = np.unique(np.concatenate([[lo, hi], ts[(ts >= lo) & (ts <= hi)],
-                                   tl[(tl >= lo) & (tl <= hi)]]))
+  grid = np.unique(
+    np.concatenate([[lo, hi], ts[(ts >= lo) & (ts <= hi)], tl[(tl >= lo) & (tl <= hi)]])
+  )
   d = np.interp(grid, tl, ll) - np.interp(grid, ts, ls)  # < 0: the longer run is ahead
   res["below_at_end"] = bool(d[-1] < 0)
   if d[0] < 0:
@@ -154,7 +179,7 @@ def crossovers(runs: list[dict]) -> list[dict]:
   out = []
   by_t = sorted(runs, key=lambda r: r["seq_len"])
   for i, a in enumerate(by_t):
-    for b in by_t[i + 1:]:
+    for b in by_t[i + 1 :]:
       curve = lambda r: ([e["time_s"] for e in r["evals"]], [e["val_loss"] for e in r["evals"]])
       out.append({"short": a["seq_len"], "long": b["seq_len"], **crossover(curve(a), curve(b))})
   return out
@@ -170,8 +195,15 @@ def position_losses(runs: list[dict], *, tol: int = 0) -> dict:
   for run, e in sorted(hits, key=lambda h: h[0]["seq_len"]):
     keys = sorted((k for k in e if k.startswith("val_loss_pos")), key=lambda k: int(k[12:]))
     pos = [e[k] for k in keys]
-    rows.append({"seq_len": run["seq_len"], "step": e["step"], "positions": pos,
-                 "early": pos[0] if pos else None, "late": pos[-1] if pos else None})
+    rows.append(
+      {
+        "seq_len": run["seq_len"],
+        "step": e["step"],
+        "positions": pos,
+        "early": pos[0] if pos else None,
+        "late": pos[-1] if pos else None,
+      }
+    )
   fits = {}
   for name in ("early", "late"):
     pts = [(r["seq_len"], r[name]) for r in rows if r[name] is not None]
@@ -190,12 +222,19 @@ def fit_runs(runs: list[dict], *, tol: int = 0) -> dict:
   notes = []
   if len({r["eval_seq_len"] for r in runs}) > 1:
     notes.append("runs were validated at different eval_seq_len: losses are not comparable")
-  return {"runs": [{k: r[k] for k in ("name", "workdir", "seq_len", "batch_size", "eval_seq_len")}
-                   | {"tokens_per_step": r["seq_len"] * r["batch_size"],
-                      "last_step": r["evals"][-1]["step"], "last_val_loss": r["evals"][-1]["val_loss"],
-                      "train_time_s": r["evals"][-1]["time_s"]}
-                   for r in sorted(runs, key=lambda r: r["seq_len"])],
-          "alpha_by_step": alpha_by_step(runs, tol=tol),
-          "crossovers": crossovers(runs),
-          "positions": position_losses(runs, tol=tol),
-          "notes": notes}
+  return {
+    "runs": [
+      {k: r[k] for k in ("name", "workdir", "seq_len", "batch_size", "eval_seq_len")}
+      | {
+        "tokens_per_step": r["seq_len"] * r["batch_size"],
+        "last_step": r["evals"][-1]["step"],
+        "last_val_loss": r["evals"][-1]["val_loss"],
+        "train_time_s": r["evals"][-1]["time_s"],
+      }
+      for r in sorted(runs, key=lambda r: r["seq_len"])
+    ],
+    "alpha_by_step": alpha_by_step(runs, tol=tol),
+    "crossovers": crossovers(runs),
+    "positions": position_losses(runs, tol=tol),
+    "notes": notes,
+  }

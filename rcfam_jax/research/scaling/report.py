@@ -1,4 +1,5 @@
 """Plots (PNG), report.md and fit.json from `fit.fit_runs` output and the loaded runs."""
+
 from __future__ import annotations
 
 import datetime
@@ -22,6 +23,7 @@ def _figure(ncols=1, width=6.5):
 def _plain_log_ticks(ax, xticks=None):
   """Log axes labelled 4.5, 128 rather than 4.5x10^0; x ticks at the given values."""
   from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
   for axis in (ax.xaxis, ax.yaxis):
     if axis.get_scale() == "log":
       axis.set_major_formatter(FormatStrFormatter("%.3g"))
@@ -43,10 +45,21 @@ def plot_loss_vs_step(runs, path):
   for i, r in enumerate(_by_t(runs)):
     color = f"C{i}"
     if r["train"]:
-      ax.plot([x["step"] for x in r["train"]], [x["train_loss"] for x in r["train"]], color=color,
-              alpha=0.25, lw=0.8)
-    ax.plot([e["step"] for e in r["evals"]], [e["val_loss"] for e in r["evals"]], "o-", ms=3,
-            color=color, label=f"T={r['seq_len']} (val)")
+      ax.plot(
+        [x["step"] for x in r["train"]],
+        [x["train_loss"] for x in r["train"]],
+        color=color,
+        alpha=0.25,
+        lw=0.8,
+      )
+    ax.plot(
+      [e["step"] for e in r["evals"]],
+      [e["val_loss"] for e in r["evals"]],
+      "o-",
+      ms=3,
+      color=color,
+      label=f"T={r['seq_len']} (val)",
+    )
   ax.set(xlabel="step", ylabel="loss (faint: train)", yscale="log", title="loss vs step")
   _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
@@ -58,10 +71,19 @@ def plot_loss_vs_time(runs, path):
   scale, unit = _time_unit(max(r["evals"][-1]["time_s"] for r in runs))
   fig, ax = _figure()
   for r in _by_t(runs):
-    ax.plot([e["time_s"] / scale for e in r["evals"]], [e["val_loss"] for e in r["evals"]], "o-",
-            ms=3, label=f"T={r['seq_len']}")
-  ax.set(xlabel=f"training wall time ({unit}; restarts and evals excluded)",
-         ylabel="validation loss", yscale="log", title="validation loss vs wall time")
+    ax.plot(
+      [e["time_s"] / scale for e in r["evals"]],
+      [e["val_loss"] for e in r["evals"]],
+      "o-",
+      ms=3,
+      label=f"T={r['seq_len']}",
+    )
+  ax.set(
+    xlabel=f"training wall time ({unit}; restarts and evals excluded)",
+    ylabel="validation loss",
+    yscale="log",
+    title="validation loss vs wall time",
+  )
   _plain_log_ticks(ax)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
@@ -80,10 +102,18 @@ def plot_loss_vs_seq_len(alpha_rows, path):
     t = np.asarray(row["seq_lens"], float)
     ax.loglog(t, row["losses"], "o", color=f"C{i}")
     grid = np.geomspace(t.min(), t.max(), 50)
-    ax.loglog(grid, row["A"] * grid ** -row["alpha"], "-", color=f"C{i}",
-              label=f"step {row['step']}: α={row['alpha']:.3f}")
-  ax.set(xlabel="trained sequence length T", ylabel="validation loss",
-         title="L = A·T^(−α) at selected steps")
+    ax.loglog(
+      grid,
+      row["A"] * grid ** -row["alpha"],
+      "-",
+      color=f"C{i}",
+      label=f"step {row['step']}: α={row['alpha']:.3f}",
+    )
+  ax.set(
+    xlabel="trained sequence length T",
+    ylabel="validation loss",
+    title="L = A·T^(−α) at selected steps",
+  )
   _plain_log_ticks(ax, sorted({t for r in alpha_rows for t in r["seq_lens"]}))
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
@@ -96,8 +126,13 @@ def plot_alpha(alpha_rows, path):
   ax.plot(steps, [r["alpha"] for r in alpha_rows], "o-", ms=3, label="α")
   ci = [(s, r["alpha_ci"]) for s, r in zip(steps, alpha_rows) if r["alpha_ci"]]
   if ci:
-    ax.fill_between([s for s, _ in ci], [c[0] for _, c in ci], [c[1] for _, c in ci], alpha=0.25,
-                    label="95% CI (t)")
+    ax.fill_between(
+      [s for s, _ in ci],
+      [c[0] for _, c in ci],
+      [c[1] for _, c in ci],
+      alpha=0.25,
+      label="95% CI (t)",
+    )
   ax.axhline(0, color="k", lw=0.6)
   ax.set(xlabel="step", ylabel="α", title="power-law exponent vs step")
   ax.grid(alpha=0.3)
@@ -114,18 +149,23 @@ def plot_positions(positions, path):
       ax.plot(t, [r["positions"][b] for r in rows], "o-", ms=3, label=f"pos bucket {b}")
     ax.set_xscale("log")
     _plain_log_ticks(ax, t)
-  ax.set(xlabel="trained sequence length T", ylabel="validation loss",
-         title=f"loss by position within the eval window (step {positions['step']})")
+  ax.set(
+    xlabel="trained sequence length T",
+    ylabel="validation loss",
+    title=f"loss by position within the eval window (step {positions['step']})",
+  )
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
   metrics.save_png(fig, path)
 
 
-PLOTS = {"loss_vs_step.png": "validation (and faint training) loss against step",
-         "loss_vs_time.png": "validation loss against training wall time",
-         "loss_vs_seq_len.png": "log-log loss against T with the fitted lines",
-         "alpha_vs_step.png": "α against step with its 95% CI",
-         "positions.png": "early- against late-position loss"}
+PLOTS = {
+  "loss_vs_step.png": "validation (and faint training) loss against step",
+  "loss_vs_time.png": "validation loss against training wall time",
+  "loss_vs_seq_len.png": "log-log loss against T with the fitted lines",
+  "alpha_vs_step.png": "α against step with its 95% CI",
+  "positions.png": "early- against late-position loss",
+}
 
 
 def _f(x, fmt=".4g"):
@@ -134,43 +174,78 @@ def _f(x, fmt=".4g"):
 
 def markdown(result: dict, *, command: str = "") -> str:
   """report.md text: runs, α per step, crossovers, positions, plots."""
-  out = ["# Sequence-length scaling report", "",
-         f"Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-         + (f" by `{command}`" if command else "") + ".", ""]
+  out = [
+    "# Sequence-length scaling report",
+    "",
+    f"Generated {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+    + (f" by `{command}`" if command else "")
+    + ".",
+    "",
+  ]
   out += [f"> {n}" for n in result["notes"]] + ([""] if result["notes"] else [])
-  out += ["## Runs", "", "| run | T | batch | tokens/step | eval T | last step | last val loss "
-          "| train time (s) |", "|---|---|---|---|---|---|---|---|"]
-  out += [f"| {r['name']} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_step']} | "
-          f"{r['eval_seq_len']} | {r['last_step']} | {r['last_val_loss']:.4f} | "
-          f"{r['train_time_s']:.1f} |" for r in result["runs"]]
-  out += ["", "## Power law log L = log A − α log T per step", "",
-          "| step | n | α | 95% CI | A | R² |", "|---|---|---|---|---|---|"]
+  out += [
+    "## Runs",
+    "",
+    "| run | T | batch | tokens/step | eval T | last step | last val loss | train time (s) |",
+    "|---|---|---|---|---|---|---|---|",
+  ]
+  out += [
+    f"| {r['name']} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_step']} | "
+    f"{r['eval_seq_len']} | {r['last_step']} | {r['last_val_loss']:.4f} | "
+    f"{r['train_time_s']:.1f} |"
+    for r in result["runs"]
+  ]
+  out += [
+    "",
+    "## Power law log L = log A − α log T per step",
+    "",
+    "| step | n | α | 95% CI | A | R² |",
+    "|---|---|---|---|---|---|",
+  ]
   for r in result["alpha_by_step"]:
     ci = f"[{r['alpha_ci'][0]:.4f}, {r['alpha_ci'][1]:.4f}]" if r["alpha_ci"] else r["ci_note"]
-    out.append(f"| {r['step']} | {r['n']} | {r['alpha']:.4f} | {ci} | {r['A']:.4g} | "
-               f"{r['r2']:.3f} |")
-  out += ["", "## Wall-time crossovers", "",
-          "First training time at which the longer-T run's validation loss is below the "
-          "shorter-T run's at equal time (linear interpolation over the overlap of both runs).", "",
-          "| shorter T | longer T | status | at (s) | overlap (s) | longer below at end |",
-          "|---|---|---|---|---|---|"]
+    out.append(
+      f"| {r['step']} | {r['n']} | {r['alpha']:.4f} | {ci} | {r['A']:.4g} | {r['r2']:.3f} |"
+    )
+  out += [
+    "",
+    "## Wall-time crossovers",
+    "",
+    "First training time at which the longer-T run's validation loss is below the "
+    "shorter-T run's at equal time (linear interpolation over the overlap of both runs).",
+    "",
+    "| shorter T | longer T | status | at (s) | overlap (s) | longer below at end |",
+    "|---|---|---|---|---|---|",
+  ]
   for c in result["crossovers"]:
     lo, hi = c["overlap_s"]
-    out.append(f"| {c['short']} | {c['long']} | {c['status']} | {_f(c['time_s'])} | "
-               f"{lo:.4g}–{hi:.4g} | {c['below_at_end']} |")
+    out.append(
+      f"| {c['short']} | {c['long']} | {c['status']} | {_f(c['time_s'])} | "
+      f"{lo:.4g}–{hi:.4g} | {c['below_at_end']} |"
+    )
   pos = result["positions"]
   out += ["", f"## Early vs late positions (step {pos['step']})", ""]
   if pos["runs"]:
     nb = len(pos["runs"][0]["positions"])
-    out += ["| T | " + " | ".join(f"pos{b}" for b in range(nb)) + " | late − early |",
-            "|---|" + "---|" * (nb + 1)]
-    out += [f"| {r['seq_len']} | " + " | ".join(f"{v:.4f}" for v in r["positions"])
-            + f" | {_f(r['late'] - r['early'] if r['positions'] else None, '+.4f')} |"
-            for r in pos["runs"]]
+    out += [
+      "| T | " + " | ".join(f"pos{b}" for b in range(nb)) + " | late − early |",
+      "|---|" + "---|" * (nb + 1),
+    ]
+    out += [
+      f"| {r['seq_len']} | "
+      + " | ".join(f"{v:.4f}" for v in r["positions"])
+      + f" | {_f(r['late'] - r['early'] if r['positions'] else None, '+.4f')} |"
+      for r in pos["runs"]
+    ]
     for name, ft in pos.get("fits", {}).items():
-      out.append(f"\nα over T for {name} positions: {ft['alpha']:.4f}"
-                 + (f" (95% CI [{ft['alpha_ci'][0]:.4f}, {ft['alpha_ci'][1]:.4f}])"
-                    if ft["alpha_ci"] else f" ({ft['ci_note']})"))
+      out.append(
+        f"\nα over T for {name} positions: {ft['alpha']:.4f}"
+        + (
+          f" (95% CI [{ft['alpha_ci'][0]:.4f}, {ft['alpha_ci'][1]:.4f}])"
+          if ft["alpha_ci"]
+          else f" ({ft['ci_note']})"
+        )
+      )
   else:
     out.append(pos.get("note", ""))
   out += ["", "## Plots", ""] + [f"![{d}]({p})" for p, d in PLOTS.items()]

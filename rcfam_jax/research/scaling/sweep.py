@@ -1,4 +1,5 @@
 """Trains (or resumes) one run per trained sequence length, in-process, into ROOT/T<T>."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,7 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import ml_collections
 
@@ -28,8 +29,9 @@ def _spec(module: str, arg: str | None) -> str:
   return f"{module}:{arg}" if arg else module
 
 
-def load_config(exp: str, seq_len: int, arg: str | None = None, overrides: Sequence[str] = ()
-                ) -> tuple[ml_collections.ConfigDict, str]:
+def load_config(
+  exp: str, seq_len: int, arg: str | None = None, overrides: Sequence[str] = ()
+) -> tuple[ml_collections.ConfigDict, str]:
   """Config for `exp` at T, loaded as rcfam_jax.main loads it (rcfam_jax.experiment).
 
   experiments/<exp>_<T>.py if present, else <exp>.py with `seq_len=T` in its get_config argument
@@ -43,22 +45,31 @@ def load_config(exp: str, seq_len: int, arg: str | None = None, overrides: Seque
     c, source = experiment.load(_spec(per_t, arg), overrides), f"experiments/{exp}_{seq_len}.py"
   elif not _exists(base):
     raise experiment.ExperimentNotFound(
-        f"neither experiments/{exp}_{seq_len}.py nor experiments/{exp}.py")
+      f"neither experiments/{exp}_{seq_len}.py nor experiments/{exp}.py"
+    )
   elif "seq_len" in inspect.signature(importlib.import_module(base).get_config).parameters:
-    c = experiment.load(_spec(base, ",".join(filter(None, [arg, f"seq_len={seq_len}"]))),
-                        overrides)
+    c = experiment.load(_spec(base, ",".join(filter(None, [arg, f"seq_len={seq_len}"]))), overrides)
     source = f"experiments/{exp}.py"
   else:
     c = experiment.load(_spec(base, arg), [f"--config.train.seq_len={seq_len}", *overrides])
     source = f"experiments/{exp}.py"
   if c.train.seq_len != seq_len:
-    raise experiment.ExperimentError(f"{source} gave train.seq_len={c.train.seq_len}, not "
-                                     f"{seq_len}: --seq-lens sets it; do not override it")
+    raise experiment.ExperimentError(
+      f"{source} gave train.seq_len={c.train.seq_len}, not "
+      f"{seq_len}: --seq-lens sets it; do not override it"
+    )
   return c, source
 
 
-def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: int | None = None,
-         overrides: tuple[str, ...] = (), arg: str | None = None) -> list[dict]:
+def plan(
+  exp: str,
+  seq_lens: list[int],
+  *,
+  equal_tokens: bool = False,
+  steps: int | None = None,
+  overrides: tuple[str, ...] = (),
+  arg: str | None = None,
+) -> list[dict]:
   """One {seq_len, batch_size, tokens_per_step, config, source} per T, before any training.
 
   equal_tokens: batch_size = tokens / T with tokens = batch_size x T of the longest run's config,
@@ -79,8 +90,13 @@ def plan(exp: str, seq_lens: list[int], *, equal_tokens: bool = False, steps: in
     for r in runs:
       b = max(1, round(tokens / r["seq_len"]))
       if b * r["seq_len"] != tokens:
-        log.warning("T=%d: %d tokens/step do not divide evenly; batch %d gives %d",
-                    r["seq_len"], tokens, b, b * r["seq_len"])
+        log.warning(
+          "T=%d: %d tokens/step do not divide evenly; batch %d gives %d",
+          r["seq_len"],
+          tokens,
+          b,
+          b * r["seq_len"],
+        )
       r["config"].train.batch_size = b
   for r in runs:
     tc = r["config"].train
@@ -95,9 +111,11 @@ def _write_manifest(root: str, exp: str, runs: list[dict], **settings) -> None:
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f).get("runs", [])
-  new = [{k: r[k] for k in ("seq_len", "batch_size", "tokens_per_step", "workdir", "source")}
-         | {"steps": r["config"].train.steps, "eval_seq_len": r["config"].train.eval_seq_len}
-         for r in runs]
+  new = [
+    {k: r[k] for k in ("seq_len", "batch_size", "tokens_per_step", "workdir", "source")}
+    | {"steps": r["config"].train.steps, "eval_seq_len": r["config"].train.eval_seq_len}
+    for r in runs
+  ]
   mine = {r["seq_len"] for r in new}
   merged = sorted([r for r in old if r["seq_len"] not in mine] + new, key=lambda r: r["seq_len"])
   metrics.write_text(path, json.dumps({"exp": exp, **settings, "runs": merged}, indent=1))
@@ -114,8 +132,15 @@ def _device_queues(runs: list[dict], devices: list[str]) -> list[list[dict]]:
   return queues
 
 
-def _run_parallel(exp: str, runs: list[dict], root: str, devices: list[str],
-                  steps: int | None, overrides: tuple[str, ...], arg: str | None) -> None:
+def _run_parallel(
+  exp: str,
+  runs: list[dict],
+  root: str,
+  devices: list[str],
+  steps: int | None,
+  overrides: tuple[str, ...],
+  arg: str | None,
+) -> None:
   """One worker process per device (CUDA_VISIBLE_DEVICES), each training its queue in turn."""
   procs = []
   for dev, queue in zip(devices, _device_queues(runs, devices)):
@@ -123,9 +148,20 @@ def _run_parallel(exp: str, runs: list[dict], root: str, devices: list[str],
       continue
     cmds = []
     for r in queue:
-      cmd = [sys.executable, "-m", "rcfam_jax.research.scaling", "run", "--exp", exp,
-             "--seq-lens", str(r["seq_len"]), "--root", root, *overrides,
-             f"--config.train.batch_size={r['batch_size']}"]
+      cmd = [
+        sys.executable,
+        "-m",
+        "rcfam_jax.research.scaling",
+        "run",
+        "--exp",
+        exp,
+        "--seq-lens",
+        str(r["seq_len"]),
+        "--root",
+        root,
+        *overrides,
+        f"--config.train.batch_size={r['batch_size']}",
+      ]
       if steps is not None:
         cmd += ["--steps", str(steps)]
       if arg:
@@ -135,17 +171,33 @@ def _run_parallel(exp: str, runs: list[dict], root: str, devices: list[str],
     log_path = os.path.join(root, f"worker_dev{dev}.log")
     log.info("device %s: T=%s (log %s)", dev, [r["seq_len"] for r in queue], log_path)
     with open(log_path, "a") as out:
-      procs.append((dev, subprocess.Popen(" && ".join(cmds), shell=True, env=env, stdout=out,
-                                          stderr=subprocess.STDOUT)))
+      procs.append(
+        (
+          dev,
+          subprocess.Popen(
+            " && ".join(cmds), shell=True, env=env, stdout=out, stderr=subprocess.STDOUT
+          ),
+        )
+      )
   failed = [dev for dev, p in procs if p.wait() != 0]
   if failed:
-    raise RuntimeError(f"scaling runs failed on device(s) {failed}: see "
-                       f"{root}/worker_dev<N>.log; rerun the same command to resume")
+    raise RuntimeError(
+      f"scaling runs failed on device(s) {failed}: see "
+      f"{root}/worker_dev<N>.log; rerun the same command to resume"
+    )
 
 
-def run(exp: str, seq_lens: list[int], root: str, *, equal_tokens: bool = False,
-        steps: int | None = None, overrides: tuple[str, ...] = (),
-        devices: list[str] | None = None, arg: str | None = None) -> list[dict]:
+def run(
+  exp: str,
+  seq_lens: list[int],
+  root: str,
+  *,
+  equal_tokens: bool = False,
+  steps: int | None = None,
+  overrides: tuple[str, ...] = (),
+  devices: list[str] | None = None,
+  arg: str | None = None,
+) -> list[dict]:
   """Trains or resumes every run; writes (merges) ROOT/runs.json first.
 
   Without `devices`, in this process, shortest T first. With `devices` (e.g. ["0", "1"]), runs
@@ -155,15 +207,18 @@ def run(exp: str, seq_lens: list[int], root: str, *, equal_tokens: bool = False,
   os.makedirs(root, exist_ok=True)
   for r in runs:
     r["workdir"] = os.path.join(root, f"T{r['seq_len']}")
-  _write_manifest(root, exp, runs, equal_tokens=equal_tokens, steps=steps, arg=arg,
-                  overrides=list(overrides))
+  _write_manifest(
+    root, exp, runs, equal_tokens=equal_tokens, steps=steps, arg=arg, overrides=list(overrides)
+  )
   if devices:
     from rcfam_jax import data, experiment  # the shared dataset, built before the workers start
+
     first = experiment.parse_config(runs[0]["config"])
     data.prepare(first.data, (first.model.rows, first.model.cols))
     _run_parallel(exp, runs, root, devices, steps, overrides, arg)
     return runs
   from rcfam_jax import loop  # heavy: only when training
+
   for r in runs:
     log.info("T=%d batch=%d -> %s", r["seq_len"], r["batch_size"], r["workdir"])
     r["last"] = loop.train_and_evaluate(r["config"], r["workdir"])

@@ -1,4 +1,5 @@
 """Synthetic recurrence benchmarks: FRJT, Withheld Maze, S_n composition, Last-Write control."""
+
 from rcfam_jax.research.tasks.frjt import FRJT
 from rcfam_jax.research.tasks.last_write import LastWrite
 from rcfam_jax.research.tasks.maze import Maze

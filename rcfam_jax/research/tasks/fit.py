@@ -4,12 +4,13 @@ Batches are sampled inside the jitted step from fold_in(data_key, step), so the 
 dispatch per step. Evaluation uses one static length (that of the deepest eval depth) for every
 depth: rows are right-padded and the models are causal, so padding changes no prediction.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ class RunConfig:
   train_max_depth: int = 16
   eval_depths: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
   eval_per_depth: int = 256
-  eval_batch: int = 256       # rows per eval call
+  eval_batch: int = 256  # rows per eval call
   seed: int = 0
   log_every: int = 250
   cliff_threshold: float = 0.9
@@ -54,21 +55,29 @@ def _norm(tree):
 
 
 def make_optimizer(run: RunConfig):
-  sched = optax.warmup_cosine_decay_schedule(0.0, run.lr, max(1, run.warmup),
-                                             max(run.steps, run.warmup + 1), run.lr * 0.1)
-  return optax.chain(optax.clip_by_global_norm(run.clip),
-                     optax.adamw(sched, weight_decay=run.weight_decay))
+  sched = optax.warmup_cosine_decay_schedule(
+    0.0, run.lr, max(1, run.warmup), max(run.steps, run.warmup + 1), run.lr * 0.1
+  )
+  return optax.chain(
+    optax.clip_by_global_norm(run.clip), optax.adamw(sched, weight_decay=run.weight_decay)
+  )
 
 
-def fit(task, model: baselines.ModelConfig, run: RunConfig, log: Callable[[str], None] = print,
-        tag: str = ""):
+def fit(
+  task,
+  model: baselines.ModelConfig,
+  run: RunConfig,
+  log: Callable[[str], None] = print,
+  tag: str = "",
+):
   """Returns a JSON-ready dict: params, timings, train metrics and accuracy by eval depth."""
   k_init, k_data, k_eval = jax.random.split(jax.random.PRNGKey(run.seed), 3)
   params = baselines.init(k_init, model)
   tx = make_optimizer(run)
   opt_state = tx.init(params)
-  sample = functools.partial(task.sample_batch, batch=run.batch, min_depth=run.min_depth,
-                             max_depth=run.train_max_depth)
+  sample = functools.partial(
+    task.sample_batch, batch=run.batch, min_depth=run.min_depth, max_depth=run.train_max_depth
+  )
 
   def loss_fn(p, batch):
     loss, acc_B, final_B = masked_metrics(baselines.apply(p, batch.inputs, model), batch)
@@ -79,8 +88,11 @@ def fit(task, model: baselines.ModelConfig, run: RunConfig, log: Callable[[str],
     batch = sample(jax.random.fold_in(k_data, step))
     (loss, (acc, final)), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, batch)
     updates, s = tx.update(grads, s, p)
-    return optax.apply_updates(p, updates), s, {"loss": loss, "acc": acc, "final_acc": final,
-                                                "grad_norm": _norm(grads)}
+    return (
+      optax.apply_updates(p, updates),
+      s,
+      {"loss": loss, "acc": acc, "final_acc": final, "grad_norm": _norm(grads)},
+    )
 
   t0 = time.perf_counter()
   compile_s, history = None, []
@@ -94,16 +106,24 @@ def fit(task, model: baselines.ModelConfig, run: RunConfig, log: Callable[[str],
       if not np.isfinite(m["loss"]):
         raise FloatingPointError(f"{tag}: loss is {m['loss']} at step {step + 1}")
       history.append({"step": step + 1, **m})
-      log(f"{tag} step {step + 1}/{run.steps} loss {m['loss']:.4f} acc {m['acc']:.3f} "
-          f"final {m['final_acc']:.3f} ({time.perf_counter() - t0:.1f}s)")
+      log(
+        f"{tag} step {step + 1}/{run.steps} loss {m['loss']:.4f} acc {m['acc']:.3f} "
+        f"final {m['final_acc']:.3f} ({time.perf_counter() - t0:.1f}s)"
+      )
   train_s = time.perf_counter() - t0
 
   t0 = time.perf_counter()
   depth_eval = evaluate(task, model, run, params, k_eval)
   eval_s = time.perf_counter() - t0
-  return {"params": baselines.param_count(params), "compile_s": compile_s, "train_s": train_s,
-          "eval_s": eval_s, "history": history, "eval": depth_eval,
-          "cliff_depth": cliff_depth(depth_eval, run.cliff_threshold)}
+  return {
+    "params": baselines.param_count(params),
+    "compile_s": compile_s,
+    "train_s": train_s,
+    "eval_s": eval_s,
+    "history": history,
+    "eval": depth_eval,
+    "cliff_depth": cliff_depth(depth_eval, run.cliff_threshold),
+  }
 
 
 def evaluate(task, model: baselines.ModelConfig, run: RunConfig, params, key):
@@ -120,8 +140,9 @@ def evaluate(task, model: baselines.ModelConfig, run: RunConfig, params, key):
   out = {}
   for depth in run.eval_depths:
     n_calls = -(-run.eval_per_depth // rows)
-    sums = [eval_step(params, jax.random.fold_in(key, depth * 100_003 + i), depth)
-            for i in range(n_calls)]
+    sums = [
+      eval_step(params, jax.random.fold_in(key, depth * 100_003 + i), depth) for i in range(n_calls)
+    ]
     acc, final = (float(sum(s[j] for s in sums)) / (n_calls * rows) for j in (0, 1))
     out[depth] = {"acc": acc, "final_acc": final}
   return out

@@ -10,6 +10,7 @@ ends (PAD) where the last executed jump lands, so the instance is exactly `depth
 Whether cell t is executed depends on the pointer, i.e. on the state after t-1 cells: the
 update is data-dependent and serial (contrast `last_write.py`, where the token says so itself).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,8 +59,9 @@ class FRJT:
   def decode(self, token):
     return token // self.n_payloads + 1, token % self.n_payloads
 
-  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int,
-                   depths=None) -> task_lib.Batch:
+  def sample_batch(
+    self, rng, batch: int, min_depth: int, max_depth: int, depths=None
+  ) -> task_lib.Batch:
     t_len = self.seq_len(max_depth)
     k_depth, k_chain, k_off, k_pay = jax.random.split(rng, 4)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)
@@ -76,8 +78,9 @@ class FRJT:
       targets = jnp.take_along_axis(payload, last, axis=1)
     else:
       targets = last + jnp.take_along_axis(offset, last, axis=1) - t - 1
-    return task_lib.Batch(inputs.astype(jnp.int32), jnp.where(mask, targets, 0).astype(jnp.int32),
-                          mask, depth_B)
+    return task_lib.Batch(
+      inputs.astype(jnp.int32), jnp.where(mask, targets, 0).astype(jnp.int32), mask, depth_B
+    )
 
   def solve(self, inputs_BxT) -> np.ndarray:
     """Serial reference: run the pointer over each row; -1 at PAD."""

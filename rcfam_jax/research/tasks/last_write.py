@@ -10,6 +10,7 @@ input aggregation h_t = (+)_{s<=t} phi(x_s) with phi blind to h_{s-1}. A scan or
 layer ("attend to the latest write") solves it at any depth, so a cliff here would be about
 length, not serial depth.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,9 @@ class LastWrite:
   def seq_len(self, max_depth: int) -> int:
     return self.max_gap * max_depth
 
-  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int,
-                   depths=None) -> task_lib.Batch:
+  def sample_batch(
+    self, rng, batch: int, min_depth: int, max_depth: int, depths=None
+  ) -> task_lib.Batch:
     t_len = self.seq_len(max_depth)
     k_depth, k_chain, k_pay = jax.random.split(rng, 3)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)

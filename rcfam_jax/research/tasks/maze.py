@@ -6,6 +6,7 @@ border) is a no-op. The position is never shown again; the target after every mo
 cell id y*W + x. Mazes are perfect (a uniformly random-order Kruskal spanning tree), moves are
 uniform over the four directions, so in a perfect maze many moves bump into walls.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,7 @@ OPPOSITE = (1, 0, 3, 2)
 class Maze:
   width: int = 4
   height: int = 4
-  wall_encoding: str = "cell"   # 'cell': token = cell * 16 + mask; 'mask': token = mask
+  wall_encoding: str = "cell"  # 'cell': token = cell * 16 + mask; 'mask': token = mask
   name: ClassVar[str] = "maze"
 
   def __post_init__(self):
@@ -42,7 +43,7 @@ class Maze:
     return 16 * (self.n_cells if self.wall_encoding == "cell" else 1)
 
   @property
-  def move_id(self) -> int:   # move tokens: move_id + direction
+  def move_id(self) -> int:  # move tokens: move_id + direction
     return self.start_id + self.n_cells
 
   @property
@@ -85,13 +86,15 @@ class Maze:
       label = jnp.where(label == lb, la, label)
       return label, open_e.at[e].set(la != lb)
 
-    _, open_e = jax.lax.fori_loop(0, n_e, add_edge,
-                                  (jnp.arange(self.n_cells), jnp.zeros(n_e, bool)))
+    _, open_e = jax.lax.fori_loop(
+      0, n_e, add_edge, (jnp.arange(self.n_cells), jnp.zeros(n_e, bool))
+    )
     open_nxd = jnp.zeros((self.n_cells, 4), bool).at[a_np, d_np].set(open_e)
     return open_nxd.at[b_np, np.array(OPPOSITE)[d_np]].set(open_e)
 
-  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int,
-                   depths=None) -> task_lib.Batch:
+  def sample_batch(
+    self, rng, batch: int, min_depth: int, max_depth: int, depths=None
+  ) -> task_lib.Batch:
     n = self.n_cells
     k_depth, k_maze, k_start, k_move = jax.random.split(rng, 4)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)
@@ -110,8 +113,14 @@ class Maze:
     walls = jnp.sum(open_BxNxD * (2 ** jnp.arange(4)), axis=-1)
     if self.wall_encoding == "cell":
       walls = walls + 16 * jnp.arange(n)
-    inputs = jnp.concatenate([walls, self.start_id + start_B[:, None],
-                              jnp.where(live, self.move_id + move_BxK, self.pad_id)], axis=1)
+    inputs = jnp.concatenate(
+      [
+        walls,
+        self.start_id + start_B[:, None],
+        jnp.where(live, self.move_id + move_BxK, self.pad_id),
+      ],
+      axis=1,
+    )
     prefix = jnp.zeros((batch, n + 1), jnp.int32)
     targets = jnp.concatenate([prefix, jnp.where(live, pos_KxB.T, 0)], axis=1)
     mask = jnp.concatenate([prefix.astype(bool), live], axis=1)

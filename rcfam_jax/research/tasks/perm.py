@@ -9,6 +9,7 @@ the serial depth is the full length. For n >= 5 the group is non-solvable and th
 is NC1-complete (Barrington), so no constant-depth circuit of the TC0 kind solves it at every
 length. Depth = length = number of tokens; every step is scored.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,19 +25,20 @@ import numpy as np
 from rcfam_jax.research.tasks import task as task_lib
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elements(n: int) -> tuple[tuple[int, ...], ...]:
   """All permutations of range(n), lexicographic; element id = index."""
   return tuple(itertools.permutations(range(n)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cayley_table(n: int) -> np.ndarray:
   """table[s, g] = id of g o s (apply s, then g)."""
   perms = elements(n)
   index = {p: i for i, p in enumerate(perms)}
-  return np.array([[index[tuple(g[s[i]] for i in range(n))] for g in perms] for s in perms],
-                  np.int32)
+  return np.array(
+    [[index[tuple(g[s[i]] for i in range(n))] for g in perms] for s in perms], np.int32
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +69,9 @@ class Permutations:
   def seq_len(self, max_depth: int) -> int:
     return max_depth
 
-  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int,
-                   depths=None) -> task_lib.Batch:
+  def sample_batch(
+    self, rng, batch: int, min_depth: int, max_depth: int, depths=None
+  ) -> task_lib.Batch:
     k_depth, k_g = jax.random.split(rng)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)
     g_BxT = jax.random.randint(k_g, (batch, max_depth), 0, self.order, jnp.int32)

@@ -4,15 +4,19 @@
 `<!-- BEGIN results:<preset> -->` and `<!-- END results:<preset> -->`; a sweep replaces only
 its own preset's section, so CPU and H200 results live side by side.
 """
+
 from __future__ import annotations
 
 import os
 import re
 
-TASK_TITLES = {"frjt": "Forward-Referencing Jumps (max jump 4)",
-               "frjt16": "Forward-Referencing Jumps (max jump 16)", "maze": "Withheld Maze 4x4",
-               "perm": "S3 composition (never synchronises)",
-               "last_write": "Last-Write control (associative)"}
+TASK_TITLES = {
+  "frjt": "Forward-Referencing Jumps (max jump 4)",
+  "frjt16": "Forward-Referencing Jumps (max jump 16)",
+  "maze": "Withheld Maze 4x4",
+  "perm": "S3 composition (never synchronises)",
+  "last_write": "Last-Write control (associative)",
+}
 
 
 def _label(r):
@@ -40,33 +44,47 @@ def tables(results) -> str:
     head = " | ".join(f"{d}{'*' if d <= train_max else ''}" for d in depths)
     for metric, title in (("acc", "per-step accuracy"), ("final_acc", "last-step accuracy")):
       last = metric == "final_acc"
-      lines += [f"**{TASK_TITLES.get(task, task)}: {title} (%) by depth** "
-                f"(* = inside the training range 1..{train_max})", "",
-                f"| model | params | steps x batch | {head} |" + (" cliff |" if last else ""),
-                "|---|---|---|" + "---|" * (len(depths) + last)]
+      lines += [
+        f"**{TASK_TITLES.get(task, task)}: {title} (%) by depth** "
+        f"(* = inside the training range 1..{train_max})",
+        "",
+        f"| model | params | steps x batch | {head} |" + (" cliff |" if last else ""),
+        "|---|---|---|" + "---|" * (len(depths) + last),
+      ]
       for _, r in runs:
-        cells = " | ".join(f"{100 * r['eval'][str(d)][metric]:.1f}" if str(d) in r["eval"]
-                           else "" for d in depths)
+        cells = " | ".join(
+          f"{100 * r['eval'][str(d)][metric]:.1f}" if str(d) in r["eval"] else "" for d in depths
+        )
         cliff = r["cliff_depth"] if r["cliff_depth"] is not None else f">{depths[-1]}"
         budget = f"{r['run']['steps']}x{r['run']['batch']}"
-        lines.append(f"| {_model_label(r)} | {r['params']:,} | {budget} | {cells} |" +
-                     (f" {cliff} |" if last else ""))
+        lines.append(
+          f"| {_model_label(r)} | {r['params']:,} | {budget} | {cells} |"
+          + (f" {cliff} |" if last else "")
+        )
       lines.append("")
   thr = next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)
-  lines.append(f"cliff = the smallest evaluated depth whose last-step accuracy is below "
-               f"{100 * thr:.0f}%.")
+  lines.append(
+    f"cliff = the smallest evaluated depth whose last-step accuracy is below {100 * thr:.0f}%."
+  )
   return "\n".join(lines) + "\n"
 
 
 def proportionality(results, task="frjt") -> str:
   """Transformer cliff depth against layer count L (SPEC section 2, input-length prop.)."""
-  rows = sorted(((r["model"]["layers"], r) for r in results["runs"].values()
-                 if _label(r) == task and r["model"]["kind"] == "transformer"),
-                key=lambda x: x[0])
+  rows = sorted(
+    (
+      (r["model"]["layers"], r)
+      for r in results["runs"].values()
+      if _label(r) == task and r["model"]["kind"] == "transformer"
+    ),
+    key=lambda x: x[0],
+  )
   if not rows:
     return ""
-  lines = ["| Transformer L | params | last-step acc at depth 16 | cliff depth |",
-           "|---|---|---|---|"]
+  lines = [
+    "| Transformer L | params | last-step acc at depth 16 | cliff depth |",
+    "|---|---|---|---|",
+  ]
   for layers, r in rows:
     acc16 = r["eval"].get("16", {}).get("final_acc")
     acc16 = f"{100 * acc16:.1f}%" if acc16 is not None else "n/a"
@@ -78,8 +96,10 @@ def proportionality(results, task="frjt") -> str:
 def plot(results, path: str) -> None:
   """Per task, per-step and last-step accuracy against depth for every model (PNG)."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   by_task = _runs_by_task(results)
   fig, axes = plt.subplots(2, len(by_task), figsize=(5 * len(by_task), 7), squeeze=False)
   for j, (task, runs) in enumerate(by_task.items()):
@@ -103,10 +123,15 @@ def plot(results, path: str) -> None:
 
 def section(results, plot_name: str | None) -> str:
   m = results["meta"]
-  parts = [f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`, "
-           f"{m['total_s']:.0f} s in total.", "", f"Command: `{m['command']}`", "",
-           *([m["note"], ""] if m.get("note") else []),
-           tables(results)]
+  parts = [
+    f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`, "
+    f"{m['total_s']:.0f} s in total.",
+    "",
+    f"Command: `{m['command']}`",
+    "",
+    *([m["note"], ""] if m.get("note") else []),
+    tables(results),
+  ]
   prop = proportionality(results)
   if prop:
     parts += ["Input-length proportionality (FRJT, Transformer depth L):", "", prop]
@@ -121,7 +146,10 @@ def update_docs(path: str, preset: str, body: str) -> None:
   block = f"{begin}\n{body.rstrip()}\n{end}"
   text = open(path).read() if os.path.exists(path) else "# Depth benchmark\n"
   pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-  text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
-      text.rstrip() + "\n\n" + block + "\n")
+  text = (
+    pattern.sub(lambda _: block, text)
+    if pattern.search(text)
+    else (text.rstrip() + "\n\n" + block + "\n")
+  )
   with open(path, "w") as f:
     f.write(text)

@@ -15,6 +15,7 @@ Writes <out>/results.json (after every run, so a partial sweep keeps its results
 <out>/table.md and <out>/accuracy_vs_depth.png; with --docs, also replaces the preset's
 generated section of the docs file and puts the plot beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,13 @@ import shlex
 import shutil
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 
 from rcfam_jax import experiment
-from rcfam_jax.research import baselines, tasks
 from rcfam_jax.config import from_dict
+from rcfam_jax.research import baselines, tasks
 from rcfam_jax.research.tasks import fit, report
 
 
@@ -39,8 +40,9 @@ def build(cfg):
   """ConfigDict -> (task, ModelConfig, RunConfig): the config boundary."""
   task_kw = dict(cfg.task)
   task = tasks.make(task_kw.pop("name"), **task_kw)
-  model = from_dict(baselines.ModelConfig, dict(cfg.model), vocab_size=task.input_size,
-                    output_size=task.output_size)
+  model = from_dict(
+    baselines.ModelConfig, dict(cfg.model), vocab_size=task.input_size, output_size=task.output_size
+  )
   run = dict(cfg.run)
   run["eval_depths"] = tuple(run["eval_depths"])
   return task, model, from_dict(fit.RunConfig, run)
@@ -49,45 +51,73 @@ def build(cfg):
 def load_config(name: str, arg: str | None = None, overrides: Sequence[str] = ()):
   """Run `name`'s config (experiments.depth.spec), with '--config.run.steps=...' overrides."""
   from experiments import depth
+
   try:
     spec = depth.spec(name, arg)
   except ValueError as e:
     raise experiment.ExperimentNotFound(str(e)) from None
   cfg = experiment.load(spec, overrides)
   if cfg.name != name:
-    raise experiment.ExperimentError(f"{spec}: this is run {cfg.name!r}, not {name!r}; "
-                                     f"choose runs with --only, not --arg")
+    raise experiment.ExperimentError(
+      f"{spec}: this is run {cfg.name!r}, not {name!r}; choose runs with --only, not --arg"
+    )
   return cfg
 
 
-def run_sweep(names, arg: str | None, out_dir: str, docs: str | None = None,
-              command: str | None = None, log=print, overrides: Sequence[str] = ()):
+def run_sweep(
+  names,
+  arg: str | None,
+  out_dir: str,
+  docs: str | None = None,
+  command: str | None = None,
+  log=print,
+  overrides: Sequence[str] = (),
+):
   """Runs `names` in order; returns the results dict (also written to out_dir)."""
   configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
   os.makedirs(out_dir, exist_ok=True)
   preset = configs[names[0]].preset
-  results = {"meta": {"command": command or "run_sweep(...)", "preset": preset,
-                      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                          "%Y-%m-%d %H:%M UTC"),
-                      "device": _device_name(), "jax": jax.__version__, "total_s": 0.0},
-             "runs": {}}
+  results = {
+    "meta": {
+      "command": command or "run_sweep(...)",
+      "preset": preset,
+      "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+      "device": _device_name(),
+      "jax": jax.__version__,
+      "total_s": 0.0,
+    },
+    "runs": {},
+  }
   t0 = time.perf_counter()
   for i, name in enumerate(names):
     cfg = configs[name]
     task, model, run = build(cfg)
-    log(f"[{i + 1}/{len(names)}] {name}: {model.kind} L={model.layers} d={model.d_model}, "
-        f"{run.steps} steps x {run.batch}, depths 1..{run.train_max_depth}, "
-        f"eval {list(run.eval_depths)}")
+    log(
+      f"[{i + 1}/{len(names)}] {name}: {model.kind} L={model.layers} d={model.d_model}, "
+      f"{run.steps} steps x {run.batch}, depths 1..{run.train_max_depth}, "
+      f"eval {list(run.eval_depths)}"
+    )
     out = fit.fit(task, model, run, log=log, tag=name)
     out["eval"] = {str(d): m for d, m in out["eval"].items()}
-    results["runs"][name] = {"label": cfg.get("label", cfg.task.name), "task": dict(cfg.task),
-                             "model": dict(cfg.model),
-                             "run": {**dict(cfg.run), "eval_depths": list(run.eval_depths),
-                                     "cliff_threshold": run.cliff_threshold}, **out}
-    log(f"[{i + 1}/{len(names)}] {name}: params {out['params']:,}, train {out['train_s']:.1f}s, "
-        "eval " + " ".join(f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}"
-                           for d, m in out["eval"].items()) +
-        f", cliff {out['cliff_depth']}, total {time.perf_counter() - t0:.0f}s")
+    results["runs"][name] = {
+      "label": cfg.get("label", cfg.task.name),
+      "task": dict(cfg.task),
+      "model": dict(cfg.model),
+      "run": {
+        **dict(cfg.run),
+        "eval_depths": list(run.eval_depths),
+        "cliff_threshold": run.cliff_threshold,
+      },
+      **out,
+    }
+    log(
+      f"[{i + 1}/{len(names)}] {name}: params {out['params']:,}, train {out['train_s']:.1f}s, "
+      "eval "
+      + " ".join(
+        f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}" for d, m in out["eval"].items()
+      )
+      + f", cliff {out['cliff_depth']}, total {time.perf_counter() - t0:.0f}s"
+    )
     results["meta"]["total_s"] = time.perf_counter() - t0
     with open(os.path.join(out_dir, "results.json"), "w") as f:
       json.dump(results, f, indent=1)
@@ -117,6 +147,7 @@ def _device_name() -> str:
 
 def main(argv=None):
   from experiments.depth import OPTIONAL, SWEEP
+
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--preset", default="full", choices=("full", "cpu", "quick"))
   p.add_argument("--quick", action="store_true", help="same as --preset=quick")
@@ -125,9 +156,12 @@ def main(argv=None):
   p.add_argument("--arg", default="", help="extra config arg, e.g. 'steps=4000,seed=1'")
   p.add_argument("--out", default=None, help="output folder (default out/depth_bench/<preset>)")
   p.add_argument("--docs", default=None, help="docs file whose preset section to rewrite")
-  p.add_argument("--from-results", default=None,
-                 help="skip training: rewrite the reports (into --out, default beside the "
-                      "file) and --docs from this results.json")
+  p.add_argument(
+    "--from-results",
+    default=None,
+    help="skip training: rewrite the reports (into --out, default beside the "
+    "file) and --docs from this results.json",
+  )
   args, overrides = p.parse_known_args(argv)  # --config.section.field=value, as rcfam_jax.main
   log = lambda s: print(s, flush=True)
   if args.from_results:
@@ -150,13 +184,16 @@ def main(argv=None):
   arg = ",".join(filter(None, [f"preset={preset}", args.arg]))
   out_dir = args.out or os.path.join("out", "depth_bench", preset)
   command = "python -m rcfam_jax.research.tasks.sweep " + " ".join(
-      shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+  )
   try:
     run_sweep(names, arg, out_dir, args.docs, command, log, overrides)
   except experiment.ExperimentError as e:
     p.error(str(e))
-  log(f"wrote {out_dir}/results.json, table.md, accuracy_vs_depth.png"
-      + (f" and {args.docs}" if args.docs else ""))
+  log(
+    f"wrote {out_dir}/results.json, table.md, accuracy_vs_depth.png"
+    + (f" and {args.docs}" if args.docs else "")
+  )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ A task is a frozen dataclass (hashable, so it can be closed over before `jax.jit
 Instances shorter than seq_len are right-padded with PAD and masked out, so a causal model gives
 the same predictions on a padded row as on the unpadded one.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Protocol
@@ -20,10 +21,10 @@ import numpy as np
 
 
 class Batch(NamedTuple):
-  inputs: jax.Array   # (B, T) int32 token ids
+  inputs: jax.Array  # (B, T) int32 token ids
   targets: jax.Array  # (B, T) int32 class ids (0 where unscored)
-  mask: jax.Array     # (B, T) bool: positions that are scored
-  depth: jax.Array    # (B,) int32: serial depth of each row
+  mask: jax.Array  # (B, T) bool: positions that are scored
+  depth: jax.Array  # (B,) int32: serial depth of each row
 
 
 class Task(Protocol):
@@ -33,8 +34,7 @@ class Task(Protocol):
 
   def seq_len(self, max_depth: int) -> int: ...
 
-  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int,
-                   depths=None) -> Batch: ...
+  def sample_batch(self, rng, batch: int, min_depth: int, max_depth: int, depths=None) -> Batch: ...
 
   def solve(self, inputs_BxT: np.ndarray) -> np.ndarray: ...
 
