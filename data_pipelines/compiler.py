@@ -1,4 +1,4 @@
-"""Diff -> keystroke compiler (DATA.md §4).
+"""Diff -> keystroke compiler (docs/DATA_PIPELINE.md §3).
 
 Every emitted key is executed on a shadow Editor, so the cursor is always known
 and the result is checked: after a file is edited its buffer must equal the new

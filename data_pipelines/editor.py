@@ -3,7 +3,7 @@
 State: a file table {path: lines}, the open file, the cursor (row, col in
 characters), a mode (EDIT, GOTO or OPEN/RENAME prompt with its text) and the
 viewport scroll (top line, left display column), which follows the cursor
-minimally. Semantics (DATA.md §3): characters and TAB insert; ENTER splits;
+minimally. Semantics: characters and TAB insert; ENTER splits;
 BACKSPACE at column 0 and DELETE at end of line join lines; UP/DOWN/PGUP/PGDN
 clamp the column (no goal column); LEFT/RIGHT stay in the line; KILL_LINE deletes
 the line and its newline (the last line is cleared); GOTO n goes to line n

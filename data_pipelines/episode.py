@@ -1,4 +1,6 @@
-"""A repository's first-parent history compiled into segments of keys (DATA.md §4-5).
+"""A repository's first-parent history compiled into segments of keys.
+
+Segments and splits: docs/DATA_PIPELINE.md §3 and §5.
 
 A segment starts from a fresh editor holding a known tree (`start_files`, the
 filtered tree after `start_commit`; empty for the first), with BOS (reset).

@@ -1,4 +1,4 @@
-"""Key vocabulary of the editor (DATA.md §3) and its fbamtrain-style byte encoding.
+"""Key vocabulary of the editor (docs/DATA_PIPELINE.md §3) and its fbamtrain-style byte encoding.
 
 Key ids fit in uint8 and are what the dataset stores (one key per frame):
 

@@ -1,4 +1,6 @@
-"""TFDS `git_text_video` builder writing ArrayRecord files, without TensorFlow (DATA.md §6).
+"""TFDS `git_text_video` builder writing ArrayRecord files, without TensorFlow.
+
+Storage layout and sidecar: docs/DATA_PIPELINE.md §5.
 
 One record per window of L steps, yielded in segment order (shuffling disabled):
 

@@ -1,7 +1,7 @@
 """Compilers corpus: one FBAM trained at sequence length T on public compiler repositories.
 
 The same model and optimizer in every `compilers_<T>.py`; only the trained sequence length
-differs (the scaling study of issue 7). Whole repositories (c4, lcc) are held out.
+differs (the scaling study of docs/SCALING.md). Whole repositories (c4, lcc) are held out.
 
 Command: make data EXP=compilers_512 && make train EXP=compilers_512
   (sources are Git URLs cloned into .cache/repos when the network allows; without network, clone

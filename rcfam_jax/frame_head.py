@@ -106,28 +106,27 @@ def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
 
 
 @jax.custom_vjp
-def _lookup(table_VxD, cp_xN, colour_xNxC):
-  """table[cp] (0 where cp >= V - C) + colour @ table[V - C:], in float32."""
-  n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
-  x = jnp.take(table_VxD[:n_cp], cp_xN, axis=0, mode="fill", fill_value=0).astype(jnp.float32)
-  for c in range(colour_xNxC.shape[-1]):  # six multiply-adds, fused with the gather
-    x = x + colour_xNxC[..., c : c + 1].astype(jnp.float32) * table_VxD[n_cp + c].astype(
-      jnp.float32
-    )
+def _lookup(table, cp_x, colour_x6):
+  """table[cp] + colour @ table[-6:], in float32: `table` holds the n_codepoints codepoint rows
+  then the six colour rows, (n_codepoints + 6, D); `cp` any shape, `colour_x6` (cp.shape, 6)."""
+  n_cp = table.shape[0] - colour_x6.shape[-1]
+  x = jnp.take(table[:n_cp], cp_x, axis=0, mode="fill", fill_value=0).astype(jnp.float32)
+  for c in range(colour_x6.shape[-1]):  # six multiply-adds, fused with the gather
+    x = x + colour_x6[..., c : c + 1].astype(jnp.float32) * table[n_cp + c].astype(jnp.float32)
   return x
 
 
-def _lookup_fwd(table_VxD, cp_xN, colour_xNxC):
-  return _lookup(table_VxD, cp_xN, colour_xNxC), (table_VxD, cp_xN, colour_xNxC)
+def _lookup_fwd(table, cp_x, colour_x6):
+  return _lookup(table, cp_x, colour_x6), (table, cp_x, colour_x6)
 
 
-def _lookup_bwd(res, g_xNxD):
-  table_VxD, cp_xN, colour_xNxC = res
-  dt = table_VxD.dtype
-  n_cp = table_VxD.shape[0] - colour_xNxC.shape[-1]
-  a = jnp.concatenate([jax.nn.one_hot(cp_xN, n_cp, dtype=dt), colour_xNxC.astype(dt)], axis=-1)
-  _, pull = jax.vjp(lambda t: nn.matmul(a, t, dt), table_VxD)  # the one-hot matmul's gradient
-  return (pull(g_xNxD)[0], np.zeros(cp_xN.shape, jax.dtypes.float0), jnp.zeros_like(colour_xNxC))
+def _lookup_bwd(res, g_xD):
+  table, cp_x, colour_x6 = res
+  dt = table.dtype
+  n_cp = table.shape[0] - colour_x6.shape[-1]
+  a = jnp.concatenate([jax.nn.one_hot(cp_x, n_cp, dtype=dt), colour_x6.astype(dt)], axis=-1)
+  _, pull = jax.vjp(lambda t: nn.matmul(a, t, dt), table)  # the one-hot matmul's gradient
+  return (pull(g_xD)[0], np.zeros(cp_x.shape, jax.dtypes.float0), jnp.zeros_like(colour_x6))
 
 
 _lookup.defvjp(_lookup_fwd, _lookup_bwd)
@@ -157,23 +156,23 @@ def resolved_conv_impl(ex: ExecConfig) -> str:
   return "matmul" if jax.default_backend() == "cpu" else "xla"
 
 
-def to_parity(x_NxHxWxD):
-  """(N, H, W, D) -> (N*4, H/2, W/2, D): the four (row, col)-parity sub-grids of each image."""
-  n, h, w, d = x_NxHxWxD.shape
-  x = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d).transpose(0, 2, 4, 1, 3, 5)
-  return x.reshape(n * 4, h // 2, w // 2, d)
+def to_parity(x_NxRxCxD):
+  """(N, R, C, D) -> (N*4, R/2, C/2, D): the four (row, col)-parity sub-grids of each image."""
+  n, r, c, d = x_NxRxCxD.shape
+  x = x_NxRxCxD.reshape(n, r // 2, 2, c // 2, 2, d).transpose(0, 2, 4, 1, 3, 5)
+  return x.reshape(n * 4, r // 2, c // 2, d)
 
 
-def conv(w_3x3xDxE, x_NxHxWxD, dt, conv_impl: str, dilation: int = 2):
+def conv(w_3x3xDxE, x_NxRxCxD, dt, conv_impl: str, dilation: int = 2):
   """A downsample block's 3x3 conv as conv_impl runs it; 'parity' (dilation 2 only) returns it
-  on the four parity sub-grids, (N*4, H/2, W/2, E) (see downsample)."""
+  on the four parity sub-grids, (N*4, R/2, C/2, E) (see downsample)."""
   if conv_impl == "parity":
-    return nn.conv3x3_dilated(w_3x3xDxE, to_parity(x_NxHxWxD), dt, dilation=1, impl="xla")
-  return nn.conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dt, dilation=dilation, impl=conv_impl)
+    return nn.conv3x3_dilated(w_3x3xDxE, to_parity(x_NxRxCxD), dt, dilation=1, impl="xla")
+  return nn.conv3x3_dilated(w_3x3xDxE, x_NxRxCxD, dt, dilation=dilation, impl=conv_impl)
 
 
-def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
-  """RMSNorm -> 3x3 conv -> GELU -> 2x2 average pool: (N, H, W, D) -> (N, H/2, W/2, D).
+def downsample(p, x_NxRxCxD, cfg: ModelConfig, conv_impl: str):
+  """RMSNorm -> 3x3 conv -> GELU -> 2x2 average pool: (N, R, C, D) -> (N, R/2, C/2, D).
 
   downsample_mode 'dilated': conv with dilation 2 to D channels, GELU; 'geglu' (the author's
   other mode): undilated conv to 2D channels split into value and gate, value * GELU(gate).
@@ -182,11 +181,11 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
   2x2 pool, which takes one pixel of each class, is then the mean over the four: the same
   function, with cuDNN's undilated 3x3 kernels in place of its dilated ones.
   """
-  n, h, w, d = x_NxHxWxD.shape
+  n, r, c, d = x_NxRxCxD.shape
   geglu = cfg.downsample_mode == "geglu"
   y = conv(
     p["conv"],
-    nn.rms_norm(p["norm"], x_NxHxWxD, cfg.rms_eps),
+    nn.rms_norm(p["norm"], x_NxRxCxD, cfg.rms_eps),
     jnp.dtype(cfg.compute_dtype),
     conv_impl,
     dilation=1 if geglu else 2,
@@ -199,7 +198,7 @@ def downsample(p, x_NxHxWxD, cfg: ModelConfig, conv_impl: str):
     y = nn.gelu(y)
   if conv_impl != "parity":
     return nn.avg_pool2x2(y)
-  return y.reshape(n, 4, h // 2, w // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
+  return y.reshape(n, 4, r // 2, c // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
 
 
 def apply(params, frames, cfg: ModelConfig, ex: ExecConfig = ExecConfig()):

@@ -3,9 +3,10 @@
 Cell (gate order i, f, g, o):
   [i f g o] = x W_x + h W_h + b;  c' = s(f) c + s(i) tanh(g);  h' = s(o) tanh(c')
 The input projection x W_x + b runs for all T at once (one matmul); only h W_h is inside the
-scan. Matmul inputs may be bf16; gates, h and c are float32. Each layer is its own scan
-(layer-wise is faster than all layers inside one step: PERF.md section 2). impl='fused' runs
-each layer's recurrence as one persistent CUDA kernel instead (lstm_fused.py; NVIDIA GPUs).
+scan. Matmul inputs may be bf16; gates, h and c are float32. Each layer is its own scan, so
+that a layer's whole input projection is one matmul and its serial loop holds only h W_h.
+impl='fused' runs each layer's recurrence as one persistent CUDA kernel instead (lstm_fused.py;
+NVIDIA GPUs).
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def _layer(p, h0_H, c0_H, x_TxBxD, hc, reset_TxB, *, dtype, unroll, remat, inter
     step = jax.checkpoint(step, prevent_cse=False)
 
   def block(hc, xs):
-    x_RxBxD, reset_RxB = xs
-    gx = nn.dense(_input_proj(p), x_RxBxD, dtype)  # hoisted: one matmul
-    return jax.lax.scan(step, hc, (gx, reset_RxB), unroll=max(1, min(unroll, len(gx))))
+    x_KxBxD, reset_KxB = xs
+    gx = nn.dense(_input_proj(p), x_KxBxD, dtype)  # hoisted: one matmul
+    return jax.lax.scan(step, hc, (gx, reset_KxB), unroll=max(1, min(unroll, len(gx))))
 
   # 'nested' keeps the carry every `interval` steps and recomputes each block's internals.
   t = x_TxBxD.shape[0]

@@ -27,37 +27,37 @@ def dense_init(key, d_in, d_out, *, bias=True, fan_in=None):
   return p
 
 
-def matmul(x_xK, w_KxN, dtype, out_dtype=jnp.float32):
+def matmul(x_xI, w_IxO, dtype, out_dtype=jnp.float32):
   """x @ w with both operands in `dtype`, accumulated in float32, returned in `out_dtype`.
 
   For a low-precision `dtype` the backward GEMMs take `dtype` operands too: the cotangent is
   rounded to `dtype` first, as mixed-precision autocast does. JAX's own transpose of a
   bf16 x bf16 -> f32 dot upcasts the saved bf16 operand instead and runs the backward GEMMs in
-  float32 (measured 2-3x slower on an H200: docs/BENCHMARKS.md section 4). out_dtype=dtype
+  float32 (slower: docs/BENCHMARKS.md section 4). out_dtype=dtype
   (activations that only feed the next matmul) halves the GEMM's output traffic.
   """
-  x_xK, w_KxN = x_xK.astype(dtype), w_KxN.astype(dtype)
+  x_xI, w_IxO = x_xI.astype(dtype), w_IxO.astype(dtype)
   if jnp.dtype(dtype) == jnp.float32:
-    return jnp.matmul(x_xK, w_KxN, preferred_element_type=jnp.float32).astype(out_dtype)
-  return _lowp_matmul(x_xK, w_KxN, jnp.dtype(out_dtype))
+    return jnp.matmul(x_xI, w_IxO, preferred_element_type=jnp.float32).astype(out_dtype)
+  return _lowp_matmul(x_xI, w_IxO, jnp.dtype(out_dtype))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _lowp_matmul(x_xK, w_KxN, out_dtype):  # GEMMs accumulate in f32 whatever they return
-  return jnp.matmul(x_xK, w_KxN, preferred_element_type=out_dtype)
+def _lowp_matmul(x_xI, w_IxO, out_dtype):  # GEMMs accumulate in f32 whatever they return
+  return jnp.matmul(x_xI, w_IxO, preferred_element_type=out_dtype)
 
 
-def _lowp_matmul_fwd(x_xK, w_KxN, out_dtype):
-  return _lowp_matmul(x_xK, w_KxN, out_dtype), (x_xK, w_KxN)
+def _lowp_matmul_fwd(x_xI, w_IxO, out_dtype):
+  return _lowp_matmul(x_xI, w_IxO, out_dtype), (x_xI, w_IxO)
 
 
-def _lowp_matmul_bwd(out_dtype, res, g_xN):
+def _lowp_matmul_bwd(out_dtype, res, g_xO):
   del out_dtype
-  x_xK, w_KxN = res
-  g_xN = g_xN.astype(x_xK.dtype)
-  dx = jnp.matmul(g_xN, w_KxN.T, preferred_element_type=x_xK.dtype)
-  lead = tuple(range(x_xK.ndim - 1))
-  dw = jnp.tensordot(x_xK, g_xN, axes=(lead, lead), preferred_element_type=w_KxN.dtype)
+  x_xI, w_IxO = res
+  g_xO = g_xO.astype(x_xI.dtype)
+  dx = jnp.matmul(g_xO, w_IxO.T, preferred_element_type=x_xI.dtype)
+  lead = tuple(range(x_xI.ndim - 1))
+  dw = jnp.tensordot(x_xI, g_xO, axes=(lead, lead), preferred_element_type=w_IxO.dtype)
   return dx, dw
 
 
@@ -78,7 +78,7 @@ def rms_norm(scale, x, eps):
   return y.astype(x.dtype)
 
 
-def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
+def conv3x3_dilated(w_3x3xDxE, x_NxRxCxD, dtype, dilation=2, impl="xla"):
   """3x3 convolution, 'same' output size (padding = dilation), no bias; NHWC; output in dtype.
 
   The output stays in the compute dtype (the convolution accumulates in float32 internally):
@@ -89,11 +89,11 @@ def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
   activation memory, one large GEMM).
   """
   if impl == "matmul":
-    return _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
+    return _conv3x3_matmul(w_3x3xDxE, x_NxRxCxD, dtype, dilation)
   if impl == "im2col":
-    return _conv3x3_im2col(w_3x3xDxE, x_NxHxWxD, dtype, dilation)
+    return _conv3x3_im2col(w_3x3xDxE, x_NxRxCxD, dtype, dilation)
   return jax.lax.conv_general_dilated(
-    x_NxHxWxD.astype(dtype),
+    x_NxRxCxD.astype(dtype),
     w_3x3xDxE.astype(dtype),
     window_strides=(1, 1),
     padding=((dilation, dilation), (dilation, dilation)),
@@ -102,11 +102,11 @@ def conv3x3_dilated(w_3x3xDxE, x_NxHxWxD, dtype, dilation=2, impl="xla"):
   )
 
 
-def _taps(x_NxHxWxD, dtype, dilation):
+def _taps(x_NxRxCxD, dtype, dilation):
   """The 9 dilated 3x3 taps of x ('same' padding), row-major over (ky, kx)."""
-  _, h, w, _ = x_NxHxWxD.shape
+  _, h, w, _ = x_NxRxCxD.shape
   pad = ((0, 0), (dilation, dilation), (dilation, dilation), (0, 0))
-  x = jnp.pad(x_NxHxWxD.astype(dtype), pad)
+  x = jnp.pad(x_NxRxCxD.astype(dtype), pad)
   return [
     x[:, ky * dilation : ky * dilation + h, kx * dilation : kx * dilation + w]
     for ky in range(3)
@@ -114,39 +114,39 @@ def _taps(x_NxHxWxD, dtype, dilation):
   ]
 
 
-def _conv3x3_matmul(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
+def _conv3x3_matmul(w_3x3xDxE, x_NxRxCxD, dtype, dilation):
   out = None
   for tap, w_DxE in zip(
-    _taps(x_NxHxWxD, dtype, dilation), w_3x3xDxE.reshape((9,) + w_3x3xDxE.shape[2:])
+    _taps(x_NxRxCxD, dtype, dilation), w_3x3xDxE.reshape((9,) + w_3x3xDxE.shape[2:])
   ):
     y = jnp.matmul(tap, w_DxE.astype(dtype), preferred_element_type=jnp.float32)
     out = y if out is None else out + y
   return out.astype(dtype)
 
 
-def _conv3x3_im2col(w_3x3xDxE, x_NxHxWxD, dtype, dilation):
-  patches = jnp.concatenate(_taps(x_NxHxWxD, dtype, dilation), axis=-1)  # (N, H, W, 9D)
+def _conv3x3_im2col(w_3x3xDxE, x_NxRxCxD, dtype, dilation):
+  patches = jnp.concatenate(_taps(x_NxRxCxD, dtype, dilation), axis=-1)  # (N, R, C, 9D)
   w_9DxE = w_3x3xDxE.reshape((-1, w_3x3xDxE.shape[-1])).astype(dtype)  # rows (ky, kx, d)
   return jnp.matmul(patches, w_9DxE, preferred_element_type=jnp.float32).astype(dtype)
 
 
-def avg_pool2x2(x_NxHxWxD):
-  n, h, w, d = x_NxHxWxD.shape
-  x = x_NxHxWxD.reshape(n, h // 2, 2, w // 2, 2, d)
-  return x.mean(axis=(2, 4), dtype=jnp.float32).astype(x_NxHxWxD.dtype)
+def avg_pool2x2(x_NxRxCxD):
+  n, r, c, d = x_NxRxCxD.shape
+  x = x_NxRxCxD.reshape(n, r // 2, 2, c // 2, 2, d)
+  return x.mean(axis=(2, 4), dtype=jnp.float32).astype(x_NxRxCxD.dtype)
 
 
 def gelu(x):
   return jax.nn.gelu(x, approximate=False)
 
 
-def attention(q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=None):
+def attention(q_NxLxAxP, k_NxLxAxP, v_NxLxAxP, implementation=None):
   """Full bidirectional attention (no mask); cuDNN flash attention when asked for on a GPU
   (elsewhere 'cudnn' falls back to JAX's choice: the same function, so configs run anywhere)."""
   if implementation == "cudnn" and jax.default_backend() != "gpu":
     implementation = None
   return jax.nn.dot_product_attention(
-    q_NxLxHxK, k_NxLxHxK, v_NxLxHxK, implementation=implementation
+    q_NxLxAxP, k_NxLxAxP, v_NxLxAxP, implementation=implementation
   )
 
 

@@ -16,7 +16,7 @@ Where the work runs (`frame_parallel`, `batch_parallel`, both `shard_map`):
 Inside both shard_maps the parameters are cast to device-varying once, before any loop, so each
 device accumulates its own gradient through the loops and the single psum (data-parallel
 all-reduce) happens after them: no collective runs inside the serial time loop, forward or
-backward (STYLE.md section 6; tests/sharding_test.py checks the compiled HLO).
+backward (tests/sharding_test.py checks the compiled HLO).
 """
 
 from __future__ import annotations

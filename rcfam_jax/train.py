@@ -173,7 +173,7 @@ def eval_step(params, batch, *, cfg: ModelConfig, ex: ExecConfig, buckets: int, 
   """
   t = batch["actions"].shape[1]
   _, aux = bptt_lib.sequence_loss(params, batch, None, cfg=cfg, ex=ex, mesh=mesh, topk=5)
-  onehot_TxK = jax.nn.one_hot(jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1), buckets)
+  bucket_T = jnp.minimum(jnp.arange(t) * buckets // t, buckets - 1)
   out = {}
   for name, key in (
     ("loss", "loss_BxT"),
@@ -182,7 +182,8 @@ def eval_step(params, batch, *, cfg: ModelConfig, ex: ExecConfig, buckets: int, 
     ("count", "valid_BxT"),
   ):
     s_T = jnp.sum(aux[key].astype(jnp.float32), 0)
-    out[name], out[f"bucket_{name}"] = jnp.sum(s_T), s_T @ onehot_TxK
+    by_bucket = jax.ops.segment_sum(s_T, bucket_T, num_segments=buckets)
+    out[name], out[f"bucket_{name}"] = jnp.sum(s_T), by_bucket
   return out
 
 

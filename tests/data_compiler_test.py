@@ -1,4 +1,7 @@
-"""Diff -> keys round trip (DATA.md test 3): compile, replay on a fresh editor, compare."""
+"""Diff -> keys round trip: compile, replay on a fresh editor, compare.
+
+Test 3 of docs/DATA_PIPELINE.md §9.
+"""
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -1,4 +1,4 @@
-"""Key-by-key editor semantics (DATA.md test 1)."""
+"""Key-by-key editor semantics (docs/DATA_PIPELINE.md §9, test 1)."""
 
 import pytest
 

@@ -1,4 +1,7 @@
-"""Git end-to-end (DATA.md test 4) and bad-input handling of the git reader."""
+"""Git end-to-end and bad-input handling of the git reader.
+
+Test 4 of docs/DATA_PIPELINE.md §9.
+"""
 
 import dataclasses
 import math

@@ -1,4 +1,4 @@
-"""Grain lane reader, random windows and the tokenizer (DATA.md tests 8, 9)."""
+"""Grain lane reader, random windows and the tokenizer (docs/DATA_PIPELINE.md §9, tests 8, 9)."""
 
 import json
 

@@ -1,4 +1,7 @@
-"""Renderer invariants, frames = f(actions), and the pyte oracle (DATA.md tests 2, 5, 6)."""
+"""Renderer invariants, frames = f(actions), and the pyte oracle.
+
+Tests 2, 5 and 6 of docs/DATA_PIPELINE.md §9.
+"""
 
 import random
 

@@ -1,4 +1,7 @@
-"""TFDS ArrayRecord storage without TensorFlow, the build CLI and --verify (DATA.md tests 7, 10)."""
+"""TFDS ArrayRecord storage without TensorFlow, the build CLI and --verify.
+
+Tests 7 and 10 of docs/DATA_PIPELINE.md §9.
+"""
 
 import hashlib
 import importlib.util

@@ -3,8 +3,8 @@
 A run is (NAME, FAMILY, ARG): experiments/depth/FAMILY.py:ARG, whose config is named NAME
 (<label>_<model><layers>, the name in results.json, the tables and the sweep's --only).
 SWEEP is what `python -m rcfam_jax.research.tasks.sweep` runs by default, in this order (sized
-for one ~8 min H200 run in the `full` preset); OPTIONAL (the S3 composition task) runs with
---optional or --only.
+for one short H200 run in the `full` preset: docs/DEPTH_BENCHMARK.md); OPTIONAL (the S3
+composition task) runs with --optional or --only.
 """
 
 from __future__ import annotations

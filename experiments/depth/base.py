@@ -6,7 +6,8 @@ Fields of every family (ARG): model=lstm|transformer|mamba, layers, preset, and 
 steps, lr, seed, d_model, batch (-1: the preset's); a family adds its own (frjt: jump).
 The config's `name` is the run name, <label>_<model><layers> (e.g. frjt16_lstm1). Presets:
   full:  the H200 sweep (d_model 128, batch 128, eval depths 1..64); per-task step counts,
-         batch and LSTM width in FULL below (sized so that the whole sweep is one ~8 min run);
+         batch and LSTM width in FULL below (sized so that the whole sweep is one short run;
+         timings in docs/DEPTH_BENCHMARK.md);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
 Training depths are 1..16 (FRJT's training maximum in the paper's setup) for every task.
@@ -66,7 +67,7 @@ ARG = dict(model="lstm", layers=1, preset="full", steps=-1, lr=-1.0, seed=0, d_m
 # Benchmark variants: label -> (task name, task fields).
 TASKS = {
   "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
-  # Longer jumps: pointer chains take ~16x longer to coalesce (docs/DEPTH_BENCHMARK.md).
+  # Longer jumps: pointer chains take longer to coalesce (docs/DEPTH_BENCHMARK.md).
   "frjt16": ("frjt", dict(max_jump=16, n_payloads=8)),
   "maze": ("maze", dict(width=4, height=4)),
   "last_write": ("last_write", dict(max_gap=4, n_payloads=8)),
@@ -76,15 +77,16 @@ TASKS = {
 # the position and do a three-way (position x move x wall) lookup per step; hidden 256.
 LSTM_WIDTH = {"maze": 2}
 # `full` preset overrides: label -> run fields; (label, kind), then the config name, on top.
-# Maze: batch 256 (the H200 step time is latency-bound, so a wider batch is nearly free);
-# the LSTM is the cheapest model per step there and the slowest to converge.
+# Each budget is explained in docs/DEPTH_BENCHMARK.md ("Training"). Maze: batch 256 (the
+# GPU step is latency-bound, so a wider batch is nearly free); the LSTM is the cheapest model
+# per step there and the slowest to converge.
 FULL = {
   "frjt": dict(steps=3000),
   "frjt16": dict(steps=3000),
   "maze": dict(steps=8000, batch=256),
-  ("maze", "lstm"): dict(steps=50000),  # ~17 s per 8000 steps at batch 128 (H200)
+  ("maze", "lstm"): dict(steps=50000),  # cheap steps, slow convergence
   "maze_transformer1": dict(steps=5000),  # the weak baseline: its plateau is clear early
-  "last_write": dict(steps=1000),  # 100% by step 500 for every model (H200, 2026-11-28)
+  "last_write": dict(steps=1000),  # every model reaches 100% in half of this
   "perm": dict(steps=3000),
 }
 

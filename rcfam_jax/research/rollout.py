@@ -9,6 +9,7 @@
 `step` takes only the recurrent state and one frame, so its compiled program (and its memory)
 is the same at frame 1 and frame 1,000,000. Samplers are pure functions of a key and logits.
 `rollout` runs a policy (e.g. `model_policy`) in closed loop on a data_pipelines editor.
+Shape letters: the core's (rcfam_jax/__init__.py), and K the `top_k` candidates of `sample`.
 """
 
 from __future__ import annotations

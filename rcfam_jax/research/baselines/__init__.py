@@ -2,6 +2,8 @@
 
 Every module exports init(key, cfg), embed(params, tokens), apply_embeddings(params, x, cfg) and
 apply(params, tokens, cfg); `init`/`apply` here dispatch on cfg.kind.
+Shape letters in the baselines: B batch, T tokens, V output classes (cfg.output_size); each
+module names the rest.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """LSTM baseline: embedding -> `rcfam_jax.lstm` residual stack (time-major scan) -> linear head.
 
 True depth Theta(T): the recurrent state is updated once per token.
+
+Shape letters here (the core's otherwise, rcfam_jax/__init__.py): T tokens, D embedding width
+(d_model), H LSTM hidden size (also d_model).
 """
 
 from __future__ import annotations

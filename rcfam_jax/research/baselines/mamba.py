@@ -1,11 +1,16 @@
-"""Mamba-2 baseline: selective SSM blocks computed in the chunked SSD form (PERF.md section 6).
+"""Mamba-2 baseline: selective SSM blocks computed in the chunked SSD form.
 
-Per head h (scalar decay, Mamba-2 style; one group of B/C shared by all heads):
+Per head h (scalar decay, Mamba-2 style; one group of b/c shared by all heads):
   S_t = exp(dt_t A_h) S_{t-1} + (dt_t x_t) b_t^T,   y_t = S_t c_t + D_h x_t
 The SSD form splits T into chunks of `chunk`: quadratic (attention-like) inside a chunk, a short
-linear recurrence over chunk states between chunks. True depth O(L log T) at most: the update is
-linear in S, so the whole sequence is a parallel scan.
-Block: x += out(RMSNorm(SSD(silu(conv(x_in))) * silu(z))), with [z, x_in, B, C, dt] = in(RMSNorm x).
+linear recurrence over chunk states between chunks. True depth O(L log T) at most for L layers:
+the update is linear in S, so the whole sequence is a parallel scan.
+Block: x += out(RMSNorm(SSD(silu(conv(x_in))) * silu(z))), with [z, x_in, b, c, dt] = in(RMSNorm x).
+
+Shape letters here (the core's otherwise, rcfam_jax/__init__.py): T tokens, D model width
+(d_model), H heads, P head width (head_dim), N state size (d_state), K conv width, C conv
+channels (inner width + 2N); in `ssd`, Q chunks of W steps (`segsum`: W any last axis). In the
+formulas S_t is the state and A_h, D_h are per-head parameters, not shape letters.
 """
 
 from __future__ import annotations
@@ -54,10 +59,10 @@ def init(key, cfg: ModelConfig):
   }
 
 
-def segsum(x_XxL):
+def segsum(x_xW):
   """out[..., i, j] = sum_{j < k <= i} x[..., k] for j <= i, -inf above the diagonal."""
-  length = x_XxL.shape[-1]
-  x = jnp.broadcast_to(x_XxL[..., None], x_XxL.shape + (length,))  # [..., k, j] = x_k
+  length = x_xW.shape[-1]
+  x = jnp.broadcast_to(x_xW[..., None], x_xW.shape + (length,))  # [..., k, j] = x_k
   x = jnp.where(jnp.tril(jnp.ones((length, length), bool), -1), x, 0.0)
   s = jnp.cumsum(x, axis=-2)
   return jnp.where(jnp.tril(jnp.ones((length, length), bool)), s, -jnp.inf)
@@ -71,15 +76,15 @@ def ssd(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN, chunk: int):
   padt = lambda z: jnp.pad(z, [(0, 0), (0, pad)] + [(0, 0)] * (z.ndim - 2))
   nc = (t + pad) // chunk
   split = lambda z: padt(z).reshape((bsz, nc, chunk) + z.shape[2:])
-  x, b, c = split(x_BxTxHxP), split(b_BxTxN), split(c_BxTxN)  # (B, C, L, ...)
-  a = jnp.moveaxis(split(a_BxTxH), -1, 1)  # (B, H, C, L)
+  x, b, c = split(x_BxTxHxP), split(b_BxTxN), split(c_BxTxN)  # (B, Q, W, ...)
+  a = jnp.moveaxis(split(a_BxTxH), -1, 1)  # (B, H, Q, W)
   a_cum = jnp.cumsum(a, axis=-1)
   # 1. within chunks: y_i = sum_{j<=i} (c_i . b_j) exp(a_cum_i - a_cum_j) x_j
   y_diag = jnp.einsum("bcln,bcsn,bhcls,bcshp->bclhp", c, b, jnp.exp(segsum(a)), x)
   # 2. state at the end of each chunk, from that chunk's inputs alone
   decay = jnp.exp(a_cum[..., -1:] - a_cum)
   states = jnp.einsum("bcln,bhcl,bclhp->bchpn", b, decay, x)
-  # 3. recurrence over chunk boundaries (the only sequential part; C+1 by C+1 and tiny)
+  # 3. recurrence over chunk boundaries (the only sequential part; Q+1 by Q+1 and tiny)
   states = jnp.concatenate([jnp.zeros_like(states[:, :1]), states], axis=1)
   chunk_decay = jnp.exp(segsum(jnp.pad(a_cum[..., -1], [(0, 0), (0, 0), (1, 0)])))
   states = jnp.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)[:, :-1]

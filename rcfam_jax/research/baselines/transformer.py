@@ -1,6 +1,9 @@
 """Causal pre-norm Transformer baseline with RoPE; layers are stacked and run by `lax.scan`.
 
 True depth O(L): every position sees the whole prefix through L attention layers.
+
+Shape letters here (the core's otherwise, rcfam_jax/__init__.py): T tokens, D model width
+(d_model), A heads, P head width (D / A), F rotary frequencies (P / 2); L counts layers.
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ def init(key, cfg: ModelConfig):
   }
 
 
-def rope(x_BxTxNxK, base: float):
+def rope(x_BxTxAxP, base: float):
   """Rotary position embedding on the last axis (rotate-half convention)."""
-  t, k = x_BxTxNxK.shape[1], x_BxTxNxK.shape[-1]
-  freq_F = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
+  t, p = x_BxTxAxP.shape[1], x_BxTxAxP.shape[-1]
+  freq_F = base ** (-jnp.arange(0, p, 2, dtype=jnp.float32) / p)
   ang_TxF = jnp.arange(t, dtype=jnp.float32)[:, None] * freq_F[None, :]
   cos, sin = jnp.cos(ang_TxF)[None, :, None], jnp.sin(ang_TxF)[None, :, None]
-  x1, x2 = jnp.split(x_BxTxNxK.astype(jnp.float32), 2, axis=-1)
+  x1, x2 = jnp.split(x_BxTxAxP.astype(jnp.float32), 2, axis=-1)
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 

@@ -1,4 +1,4 @@
-"""Benchmark workers behind `python -m rcfam_jax.research.bench` (issue 6).
+"""Benchmark workers behind `python -m rcfam_jax.research.bench` (docs/BENCHMARKS.md §4).
 
 Each worker runs in its own process (so the allocator's peak memory is its own), reads one JSON
 job and prints one JSON line per measurement:

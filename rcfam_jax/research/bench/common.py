@@ -19,7 +19,7 @@ from rcfam_jax import bptt, train
 from rcfam_jax.config import ExecConfig, ModelConfig, from_dict
 
 BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; JAX's choice elsewhere
-SPEC_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}  # dense bf16 (PERF.md)
+SPEC_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}  # dense bf16, NVIDIA's datasheet
 BATCH_KEYS = batch_lib.FIELDS  # what loop.py feeds the step
 
 
@@ -96,7 +96,8 @@ def random_batch(
   """Random frames/actions, all positions valid, no resets.
 
   Frames are drawn on the host (numpy) and copied once: drawing them on the device would
-  leave a 4-byte-per-cell random-bits transient in the allocator's peak (52 GiB at T=65536).
+  leave a 4-byte-per-cell random-bits transient in the allocator's peak
+  (docs/BENCHMARKS.md §4).
   host: frames in pinned host memory (ExecConfig.frames_on_host); sharding: put every array
   there instead (a NamedSharding of the batch).
   """

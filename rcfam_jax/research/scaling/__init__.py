@@ -1,4 +1,4 @@
-"""Sequence-length scaling study (issue 7; SPEC.md section 6).
+"""Sequence-length scaling study (docs/SCALING.md).
 
 `sweep` trains one run per trained sequence length T; `fit` reads the runs back and fits the
 power law log L = log A - alpha log T per evaluation step, finds wall-time crossovers and

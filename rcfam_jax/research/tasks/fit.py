@@ -3,6 +3,8 @@
 Batches are sampled inside the jitted step from fold_in(data_key, step), so the loop is one
 dispatch per step. Evaluation uses one static length (that of the deepest eval depth) for every
 depth: rows are right-padded and the models are causal, so padding changes no prediction.
+
+Shape letters here: B rows (batch), T sequence positions, V the task's target classes.
 """
 
 from __future__ import annotations

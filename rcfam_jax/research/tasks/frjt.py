@@ -9,6 +9,8 @@ ends (PAD) where the last executed jump lands, so the instance is exactly `depth
 
 Whether cell t is executed depends on the pointer, i.e. on the state after t-1 cells: the
 update is data-dependent and serial (contrast `last_write.py`, where the token says so itself).
+
+Shape letters here: B rows (batch), T sequence positions. P is the number of payloads.
 """
 
 from __future__ import annotations

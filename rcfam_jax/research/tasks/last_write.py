@@ -9,6 +9,8 @@ h' = v if write else h is an associative set/keep operator (the flip-flop langua
 input aggregation h_t = (+)_{s<=t} phi(x_s) with phi blind to h_{s-1}. A scan or one attention
 layer ("attend to the latest write") solves it at any depth, so a cliff here would be about
 length, not serial depth.
+
+Shape letters here: B rows (batch), T sequence positions. P is the number of payloads.
 """
 
 from __future__ import annotations

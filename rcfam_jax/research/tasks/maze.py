@@ -5,6 +5,9 @@ d in U, D, L, R), one start-cell token, then `depth` move tokens. A move into a 
 border) is a no-op. The position is never shown again; the target after every move is the
 cell id y*W + x. Mazes are perfect (a uniformly random-order Kruskal spanning tree), moves are
 uniform over the four directions, so in a perfect maze many moves bump into walls.
+
+Shape letters here: B rows (batch), T sequence positions, N maze cells (W*H), D the four
+directions, K move steps (max_depth). W and H are the maze's width and height.
 """
 
 from __future__ import annotations

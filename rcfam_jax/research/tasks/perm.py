@@ -8,6 +8,8 @@ and the maze (where bumps into walls merge positions), the target depends on eve
 the serial depth is the full length. For n >= 5 the group is non-solvable and the word problem
 is NC1-complete (Barrington), so no constant-depth circuit of the TC0 kind solves it at every
 length. Depth = length = number of tokens; every step is scored.
+
+Shape letters here: B rows (batch), T sequence positions (one per token).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def tables(results) -> str:
 
 
 def proportionality(results, task="frjt") -> str:
-  """Transformer cliff depth against layer count L (SPEC section 2, input-length prop.)."""
+  """Transformer cliff depth against layer count L: the input-length proportionality table."""
   rows = sorted(
     (
       (r["model"]["layers"], r)

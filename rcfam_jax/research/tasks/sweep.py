@@ -4,7 +4,7 @@ Each run NAME is a family file with its arg (experiments.depth.SWEEP, OPTIONAL):
 is experiments/depth/frjt.py:jump=16,model=lstm,layers=1; --arg is appended to every run's arg.
 
   python -m rcfam_jax.research.tasks.sweep --preset=full --out=out/depth_bench/full \
-      --docs=docs/DEPTH_BENCHMARK.md        # the whole H200 sweep, one run (~8 min, see docs)
+      --docs=docs/DEPTH_BENCHMARK.md        # the whole H200 sweep, one run (timings in the doc)
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=frjt_lstm1,frjt_transformer1
   python -m rcfam_jax.research.tasks.sweep --quick   # seconds; smoke test
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=maze_lstm1 --config.run.lr=1e-3

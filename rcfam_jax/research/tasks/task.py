@@ -9,6 +9,9 @@ A task is a frozen dataclass (hashable, so it can be closed over before `jax.jit
   solve(inputs_BxT) -> targets_BxT: the serial ground-truth solver (numpy), -1 where unscored.
 Instances shorter than seq_len are right-padded with PAD and masked out, so a causal model gives
 the same predictions on a padded row as on the unpadded one.
+
+Shape letters in the tasks: B rows (batch), T sequence positions, K entries per row (in
+`jump_chain` the max_depth links of a chain).
 """
 
 from __future__ import annotations
