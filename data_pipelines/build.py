@@ -37,7 +37,6 @@ from data_pipelines import keys as K
 from data_pipelines.git_reader import FilterConfig
 
 SIDECAR = sidecar.SIDECAR
-PIPELINE_VERSION = tfds_builder.VERSION
 log = logging.getLogger(__name__)
 
 
@@ -219,7 +218,7 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
     pool.close()
   for src, ep in zip(srcs, episodes):
     _check_typed(src, ep, cfg)
-  plan = _plan(episodes, split_of, cfg.window)
+  plan = sidecar.plan(episodes, split_of, cfg.window)
   render_s = [0.0]
   pool = _Pool(workers)
 
@@ -255,9 +254,9 @@ def _build(srcs, tmp, out_dir, cfg, val, verify) -> dict:
     pool.close()
   shutil.rmtree(os.path.join(tmp, "downloads"), ignore_errors=True)
   tfds_dir = os.path.relpath(builder.data_dir, tmp)
-  sidecar = _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir)
+  record = sidecar.record(episodes, srcs, split_of, plan, cfg, tfds_dir)
   with open(os.path.join(tmp, SIDECAR), "w") as f:
-    json.dump(sidecar, f, indent=1, sort_keys=True)
+    json.dump(record, f, indent=1, sort_keys=True)
   wall = time.perf_counter() - t0
   frames = sum(m["n_steps"] for m, _ in plan)
   summary = {
@@ -300,80 +299,6 @@ def _check_typed(src: sources.Source, ep: episode.Episode, cfg: BuildConfig) -> 
     f"{allow}; max_keys_per_commit {cfg.max_keys_per_commit}). Pass --all-extensions, raise "
     "--max-keys-per-commit, or drop this source"
   )
-
-
-def _plan(episodes, split_of, window):
-  """[(segment metadata, segment)] in record order: split, then repository, then segment.
-  A segment is in 'validation' if its repository is held out or it is (after) a
-  'val_holdout' segment."""
-  plan, next_record = [], {}
-  for split in ("train", "validation"):
-    for ep in episodes:
-      for seg in ep.segments:
-        if (seg.split if split_of[ep.repo] == "train" else "validation") != split:
-          continue
-        n = len(seg.keys)
-        first = next_record.get(split, 0)
-        windows = -(-n // window)
-        next_record[split] = first + windows
-        plan.append(
-          (
-            {
-              "id": len(plan),
-              "split": split,
-              "repo": seg.repo,
-              "index": seg.index,
-              "reason": seg.reason,
-              "start_commit": seg.start_commit,
-              "teleported": seg.teleported,
-              "first_commit": seg.commits[0],
-              "last_commit": seg.commits[-1],
-              "n_commits": len(seg.commits),
-              "first_commit_index": int(seg.commit_index[0]),
-              "first_record": first,
-              "n_windows": windows,
-              "n_steps": n,
-            },
-            seg,
-          )
-        )
-  return plan
-
-
-def _sidecar(episodes, srcs, split_of, plan, cfg, tfds_dir) -> dict:
-  by_name = {s.name: s for s in srcs}
-  return {
-    "pipeline_version": PIPELINE_VERSION,
-    "tfds_dir": tfds_dir,
-    "config": dataclasses.asdict(cfg) | {"workers": None},
-    "rows": cfg.rows,
-    "cols": cfg.cols,
-    "window": cfg.window,
-    "fingerprint": sidecar.make(
-      srcs, [e.head for e in episodes], {n for n, sp in split_of.items() if sp == "validation"}, cfg
-    ),
-    "repos": [
-      {
-        "name": e.repo,
-        "source": by_name[e.repo].spec,
-        "path": e.path,
-        "head": e.head,
-        "split": split_of[e.repo],
-        "val_commit": e.val_commit,
-        "stats": dict(sorted(e.stats.items())),
-      }
-      for e in episodes
-    ],
-    "splits": {
-      s: {
-        "segments": sum(m["split"] == s for m, _ in plan),
-        "records": sum(m["n_windows"] for m, _ in plan if m["split"] == s),
-        "steps": sum(m["n_steps"] for m, _ in plan if m["split"] == s),
-      }
-      for s in sorted({m["split"] for m, _ in plan})
-    },
-    "segments": [m for m, _ in plan],
-  }
 
 
 def build_from_sources(

@@ -1,4 +1,5 @@
-"""A dataset's `segments.json`: checked loading, and the fingerprint of what built it.
+"""A dataset's `segments.json`: what a build writes (`plan`, `record`), checked loading, and
+the fingerprint of what built it.
 
 The fingerprint (key "fingerprint") records the builder version, the sources as given
 with their names, paths and HEAD commits, the frame size, the window, the validation
@@ -267,3 +268,79 @@ def _relation(path: str, old: str, new: str) -> str:
     n = int(p.stdout)
     return f" ({n} new commit{'s' * (n != 1)})"
   return " (not an ancestor: history rewritten or another branch)"
+
+
+def plan(episodes, split_of, window: int) -> list[tuple[dict, object]]:
+  """[(segment metadata, segment)] in record order: split, then repository, then segment.
+  A segment is in 'validation' if its repository is held out or it is (after) a
+  'val_holdout' segment."""
+  out, next_record = [], {}
+  for split in ("train", "validation"):
+    for ep in episodes:
+      for seg in ep.segments:
+        if (seg.split if split_of[ep.repo] == "train" else "validation") != split:
+          continue
+        n = len(seg.keys)
+        first = next_record.get(split, 0)
+        windows = -(-n // window)
+        next_record[split] = first + windows
+        out.append(
+          (
+            {
+              "id": len(out),
+              "split": split,
+              "repo": seg.repo,
+              "index": seg.index,
+              "reason": seg.reason,
+              "start_commit": seg.start_commit,
+              "teleported": seg.teleported,
+              "first_commit": seg.commits[0],
+              "last_commit": seg.commits[-1],
+              "n_commits": len(seg.commits),
+              "first_commit_index": int(seg.commit_index[0]),
+              "first_record": first,
+              "n_windows": windows,
+              "n_steps": n,
+            },
+            seg,
+          )
+        )
+  return out
+
+
+def record(episodes, srcs, split_of, plan, cfg, tfds_dir: str) -> dict:
+  """The whole segments.json of a build: its config, fingerprint, repositories, split totals
+  and the `plan`'s segment metadata."""
+  by_name = {s.name: s for s in srcs}
+  return {
+    "pipeline_version": tfds_builder.VERSION,
+    "tfds_dir": tfds_dir,
+    "config": dataclasses.asdict(cfg) | {"workers": None},
+    "rows": cfg.rows,
+    "cols": cfg.cols,
+    "window": cfg.window,
+    "fingerprint": make(
+      srcs, [e.head for e in episodes], {n for n, sp in split_of.items() if sp == "validation"}, cfg
+    ),
+    "repos": [
+      {
+        "name": e.repo,
+        "source": by_name[e.repo].spec,
+        "path": e.path,
+        "head": e.head,
+        "split": split_of[e.repo],
+        "val_commit": e.val_commit,
+        "stats": dict(sorted(e.stats.items())),
+      }
+      for e in episodes
+    ],
+    "splits": {
+      s: {
+        "segments": sum(m["split"] == s for m, _ in plan),
+        "records": sum(m["n_windows"] for m, _ in plan if m["split"] == s),
+        "steps": sum(m["n_steps"] for m, _ in plan if m["split"] == s),
+      }
+      for s in sorted({m["split"] for m, _ in plan})
+    },
+    "segments": [m for m, _ in plan],
+  }
