@@ -128,6 +128,8 @@ def _occupant(out_dir: str, srcs, cfg: BuildConfig, val) -> str:
   """How the dataset in `out_dir` compares with this build ('' if it holds none)."""
   try:
     fp = sidecar.fingerprint(sidecar.load(out_dir))
+  except sidecar.EncodingChanged:
+    return " and holds a dataset made with an older action encoding (rebuild it: --overwrite)"
   except (OSError, sidecar.DatasetError):
     return ""
   want = {

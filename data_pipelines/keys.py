@@ -1,4 +1,5 @@
-"""Key vocabulary of the editor (docs/DATA_PIPELINE.md §3) and its fbamtrain-style byte encoding.
+"""Key vocabulary of the editor (docs/DATA_PIPELINE.md §3) and the bytes a terminal sends for
+each key (docs/ACTION_BYTES.md).
 
 Key ids fit in uint8 and are what the dataset stores (one key per frame):
 
@@ -14,6 +15,16 @@ Key ids fit in uint8 and are what the dataset stores (one key per frame):
 
 REMOVE_FILE and RENAME use the reserved range so that deletes and renames are
 observable keystrokes: frames and files are then a pure function of the keys.
+
+Action bytes (encoding ACTION_ENCODING): every key id has one fixed byte string, what an
+xterm-compatible terminal (UTF-8, normal cursor-key mode) sends for the key: printable
+characters as themselves, ENTER CR, TAB HT, BACKSPACE DEL, the CSI sequences of the arrows,
+HOME/END, DELETE and PGUP/PGDN, the C0 controls of nano's Ctrl keys for KILL_LINE (^K),
+GOTO (^_) and OPEN (^R), and U+FFFD in UTF-8 for the placeholder character. Actions that are
+no key (PAD, BOS, EOS, COMMIT, REMOVE_FILE, RENAME) are the private sequences
+ESC [ = <key id> ~, which no terminal sends. No byte string is a prefix of another, so a
+concatenation of keys splits back into its keys in one way only. The dataset stores key ids;
+the bytes are derived with this table, whose version every dataset records.
 """
 
 import numpy as np
@@ -50,19 +61,21 @@ NAMES = {
   RENAME: "RENAME",
 }
 
-# Terminal bytes sent for each key (fbamtrain-compatible where fbamtrain has one).
-# Markers and editor commands without a terminal convention get unused control bytes;
-# the placeholder character 0x7F is sent as 0x80 because 0x7F is BACKSPACE.
+# The version of the key id -> bytes table below. A dataset records it (segments.json); one
+# recorded otherwise, or not at all (built before it existed), is refused: rebuild.
+ACTION_ENCODING = "xterm-v1"
+
+# Actions that are no key of a terminal: private CSI sequences ESC [ = <id> ~ (a private
+# parameter byte '=' that no terminal's keyboard, mouse, focus, paste or report sequence uses).
+CONTROL = (PAD, BOS, EOS, COMMIT, REMOVE_FILE, RENAME)
+CONTROL_PREFIX = b"\x1b[="
+
 _BYTES = {
-  PAD: b"\x00",
-  BOS: b"\x02",
-  EOS: b"\x03",
-  COMMIT: b"\x1d",
-  ENTER: b"\r",
+  ENTER: b"\r",  # CR, as a terminal sends Enter (not LF)
   TAB: b"\t",
-  BACKSPACE: b"\x7f",
+  BACKSPACE: b"\x7f",  # DEL: xterm's default backarrowKey
   DELETE: b"\x1b[3~",
-  UP: b"\x1b[A",
+  UP: b"\x1b[A",  # arrows, HOME and END in normal cursor-key mode (DECCKM reset)
   DOWN: b"\x1b[B",
   RIGHT: b"\x1b[C",
   LEFT: b"\x1b[D",
@@ -70,11 +83,23 @@ _BYTES = {
   END: b"\x1b[F",
   PGUP: b"\x1b[5~",
   PGDN: b"\x1b[6~",
-  KILL_LINE: b"\x0b",
-  GOTO: b"\x1f",
+  KILL_LINE: b"\x0b",  # ^K: nano's cut line
+  GOTO: b"\x1f",  # ^_: nano's go to line
+  OPEN: b"\x12",  # ^R: nano's read file (into a new buffer)
+  **{k: CONTROL_PREFIX + b"%d~" % k for k in CONTROL},
+}
+PLACEHOLDER_BYTES = "\ufffd".encode()  # the character 0x7F stands for: U+FFFD, as UTF-8
+
+# The table before ACTION_ENCODING (datasets without one): the keys whose bytes differed.
+LEGACY_BYTES = {
+  PAD: b"\x00",
+  BOS: b"\x02",
+  EOS: b"\x03",
+  COMMIT: b"\x1d",
   OPEN: b"\x0f",
   REMOVE_FILE: b"\x18",
   RENAME: b"\x12",
+  CHAR0 + 0x7F - 0x20: b"\x80",
 }
 
 
@@ -95,7 +120,7 @@ def key_bytes(k: int) -> bytes:
   """Terminal bytes of key `k` (the unit the FBAM_TOK tokenizer works on)."""
   c = key_char(k)
   if c is not None:
-    return b"\x80" if c == "\x7f" else c.encode("ascii")
+    return PLACEHOLDER_BYTES if c == "\x7f" else c.encode("ascii")
   if k not in _BYTES:
     raise ValueError(f"key id {k} is reserved")
   return _BYTES[k]
@@ -106,10 +131,9 @@ def key_name(k: int) -> str:
   return repr(c) if c is not None else NAMES.get(k, f"<reserved {k}>")
 
 
-# Byte string of every defined key, indexed by key id (None for reserved ids).
-KEY_BYTES = [
-  key_bytes(k) if (k in _BYTES or key_char(k) is not None) else None for k in range(NUM_KEYS)
-]
+# Byte string of every defined key, indexed by key id (None for reserved ids and past NUM_KEYS:
+# 256 entries, so that any uint8 indexes it).
+KEY_BYTES = [key_bytes(k) if (k in _BYTES or key_char(k) is not None) else None for k in range(256)]
 BYTES_TO_KEY = {b: k for k, b in enumerate(KEY_BYTES) if b is not None}
 
 

@@ -20,7 +20,9 @@ the piece's end key position, and the state records `max_lane_steps`.
 from a seeded uniform start, i.i.d. over items, reset at its first step.
 
 Per model step a token starts at a key: the step's frame is the frame shown
-before that key and its action is the token id (the key id without tokenizer).
+before that key and its action is the token id (the key id without tokenizer). A
+token is matched over the keys' terminal bytes, ending at a key boundary
+(tokenizer.py); a key sequence no token covers raises TokenizerError.
 Batches: frames uint8 (B, T, rows, cols, 7) (with `packed=True` the cells
 themselves, uint16 (B, T, rows, cols): 2 bytes a cell to move instead of 7, expanded
 with codec.CELL_LUT where they are used), actions int32 (B, T), valid bool

@@ -1,6 +1,10 @@
 """A dataset's `segments.json`: what a build writes (`plan`, `record`), checked loading, and
 the fingerprint of what built it.
 
+`action_encoding` records the version of the key id -> terminal bytes table the actions were
+made with (keys.ACTION_ENCODING); `load` refuses a dataset recorded with another one, or with
+none (built before the table was versioned): "rebuild: action encoding changed".
+
 The fingerprint (key "fingerprint") records the builder version, the sources as given
 with their names, paths and HEAD commits, the frame size, the window, the validation
 split (held-out source names, val_fraction), the compile caps and the file filter.
@@ -14,6 +18,7 @@ import json
 import os
 import subprocess
 
+from data_pipelines import keys as K
 from data_pipelines import sources as sources_lib
 from data_pipelines import tfds_builder
 from data_pipelines.git_reader import GitSourceError
@@ -60,6 +65,10 @@ class DatasetError(ValueError):
   """A dataset directory that cannot be used as asked (names the file or fields and the fix)."""
 
 
+class EncodingChanged(DatasetError):
+  """A dataset whose actions were made with another key -> bytes table than this code's."""
+
+
 def load(ds_dir: str) -> dict:
   """The parsed sidecar of `ds_dir`, checked for the keys the readers use."""
   path = os.path.join(ds_dir, SIDECAR)
@@ -75,12 +84,28 @@ def load(ds_dir: str) -> dict:
     raise DatasetError(
       f"{path}: not valid JSON ({e}); the file is truncated or was edited: {REBUILD}"
     ) from None
+  if isinstance(meta, dict) and "pipeline_version" in meta:
+    check_encoding(meta, path)
   problem = _problem(meta)
   if problem is None and not os.path.isdir(os.path.join(ds_dir, meta["tfds_dir"])):
     problem = f"its records directory {meta['tfds_dir']!r} is missing"
   if problem:
     raise DatasetError(f"{path}: {problem}; the file is truncated or was edited: {REBUILD}")
   return meta
+
+
+def check_encoding(meta: dict, path: str = SIDECAR) -> None:
+  """Raises EncodingChanged unless the sidecar `meta` records this code's action encoding."""
+  got = meta.get("action_encoding")
+  if got == K.ACTION_ENCODING:
+    return
+  made = f"{got!r}" if got else "the key bytes used before the encoding was recorded"
+  raise EncodingChanged(
+    f"{path}: rebuild: action encoding changed: its actions were made with {made}, this code "
+    f"reads {K.ACTION_ENCODING!r} (docs/ACTION_BYTES.md). Rebuild it: an experiment's dataset "
+    "with `python -m rcfam_jax.data --config experiments/<EXP>.py --overwrite`, any other with "
+    "`python -m data_pipelines.build --repo ... --out DIR --overwrite`"
+  )
 
 
 def _missing(d, schema: dict) -> str | None:
@@ -314,6 +339,7 @@ def record(episodes, srcs, split_of, plan, cfg, tfds_dir: str) -> dict:
   by_name = {s.name: s for s in srcs}
   return {
     "pipeline_version": tfds_builder.VERSION,
+    "action_encoding": K.ACTION_ENCODING,
     "tfds_dir": tfds_dir,
     "config": dataclasses.asdict(cfg) | {"workers": None},
     "rows": cfg.rows,

@@ -2,8 +2,9 @@
 
   python -m data_pipelines.vocab DIR --size N --out tokenizer.txt [--split train]
 
-Writes the `# FBAM_TOK v1.0` file of `Tokenizer.learn` over the split's key streams and prints
-one JSON line (tokens, keys, model steps, keys per step). Its own module because it needs both
+Writes the `# FBAM_TOK v1.0` file of `Tokenizer.learn` over the split's key streams (tokens: the
+keys' terminal bytes, keys.ACTION_ENCODING; the author's loaders read the file) and prints one
+JSON line (tokens, keys, model steps, keys per step). Its own module because it needs both
 the reader (the dataset's key streams) and the tokenizer, which the reader imports.
 """
 

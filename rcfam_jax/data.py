@@ -6,7 +6,9 @@
 The dataset is built by `data_pipelines` from Git sources ('self' = this repository's history,
 local clones or URLs) into `DataConfig.dir`, written to a temporary directory and renamed when
 complete. An optional action tokenizer (`tokenizer_size` > 0) is learned from the train split
-and saved beside the data in the author's `# FBAM_TOK v1.0` format.
+and saved beside the data in the author's `# FBAM_TOK v1.0` format: its tokens are the terminal
+bytes of key sequences (keys.ACTION_ENCODING, docs/ACTION_BYTES.md). A dataset or tokenizer
+made with an older action encoding is refused ("rebuild: action encoding changed").
 
 A dataset is reused only if it was built as the config asks: the fingerprint in its
 `segments.json` (sources, frame size, window, validation split, compile caps, builder version)
@@ -32,7 +34,7 @@ from data_pipelines import keys as keys_lib
 from data_pipelines import reader as reader_lib
 from data_pipelines import sidecar, vocab
 from data_pipelines.git_reader import GitSourceError
-from data_pipelines.tokenizer import Tokenizer
+from data_pipelines.tokenizer import Tokenizer, TokenizerError
 from rcfam_jax.config import DataConfig
 
 log = logging.getLogger(__name__)
@@ -259,7 +261,7 @@ def main(argv=None) -> int:
     return 2
   try:
     ds = prepare(exp.data, (exp.model.rows, exp.model.cols), overwrite=args.overwrite)
-  except (build_lib.BuildError, sidecar.DatasetError, GitSourceError) as e:
+  except (build_lib.BuildError, sidecar.DatasetError, GitSourceError, TokenizerError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(json.dumps({"dir": ds.dir, "splits": ds.splits, "n_actions": ds.n_actions}))

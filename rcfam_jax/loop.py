@@ -4,7 +4,8 @@
   1. `_build`: the mesh over every device of every process (one device is a mesh of one), the
      dataset, the optimizer and the jitted init / train / eval steps with their shardings;
   2. `_restore_or_init`: the newest readable checkpoint of `workdir` (parameters, optimizer
-     state, carried LSTM lane state, this process's reader position) or a fresh state;
+     state, carried LSTM lane state, this process's reader position) or a fresh state, whose
+     parameters come from `train.init_from` when it is set;
   3. `_train`: the steps, logging, evaluation and checkpoints until the last step or a stop.
 A stop (SIGTERM/SIGINT, `train.max_minutes`) is agreed by all processes after every step, so
 every host saves the same step and exits together; a non-finite loss (the same replicated value
@@ -24,11 +25,12 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 from etils import epath
 
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt as bptt_lib
-from rcfam_jax import checkpoint, data, metrics, model, optim, sharding, train
+from rcfam_jax import checkpoint, data, interop, metrics, model, optim, sharding, train
 from rcfam_jax.experiment import Experiment, parse_config
 
 log = logging.getLogger(__name__)
@@ -139,10 +141,26 @@ def _restore_or_init(job: _Job, ckpt: checkpoint.Checkpointer):
   state, rnn = job.init()  # also the restore target: shapes and shardings
   restored = ckpt.restore_latest(checkpoint_items(state, rnn))
   if restored is None:
+    if job.exp.train.init_from:
+      state, rnn = _init_from(job, state, rnn)
     return state, rnn, None
   step, items, data_state = restored
   log.info("resumed from step %d", step)
   return (*_from_items(items), data_state)
+
+
+def _init_from(job: _Job, state: train.TrainState, rnn):
+  """The fresh state with the parameters of `train.init_from` (interop.load_params), placed as
+  the fresh ones, and the lane state from their (h0, c0). The optimizer state stays: it is
+  born from the parameters' shapes alone (zeros)."""
+  path = job.exp.train.init_from
+  params = interop.load_params(path, job.exp.model)
+  put = lambda x, ref: jax.device_put(np.asarray(x, ref.dtype), ref.sharding)
+  params = jax.tree.map(put, params, state.params)
+  fresh = model.initial_state(params, job.exp.train.batch_size)
+  rnn = jax.tree.map(lambda x, ref: jax.device_put(x, ref.sharding), fresh, rnn)
+  log.info("initial parameters from %s", path)
+  return state._replace(params=params), rnn
 
 
 def _evaluate(job: _Job, params, batches) -> dict[str, float]:

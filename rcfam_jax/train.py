@@ -43,6 +43,8 @@ class TrainConfig:
   eval_at: tuple[int, ...] = ()  # extra evaluation steps (e.g. log-spaced, shared by a sweep)
   carry_state: bool = False  # False: every window starts from the learned (h0, c0) (the
   # author's regime); True: carried across a lane's windows
+  init_from: str | None = None  # a new run's parameters: a .safetensors file in the author's
+  # format (rcfam_jax.interop) or a workdir's newest; unused when resuming from a checkpoint
 
   def __post_init__(self):
     for name in (

@@ -261,6 +261,27 @@ def test_tokenizer_file_checked(built, repos, copy_of):
     data.prepare(config(repos, copy_of, tokenizer_size=base + 40), FRAME)
 
 
+def test_old_action_encoding_refused_then_rebuilt(built, repos, copy_of):
+  """A dataset without the current action encoding (built before it) is refused with the
+  rebuild command; --overwrite rebuilds it; a tokenizer file learned with the old key bytes
+  is refused too."""
+  edit_sidecar(copy_of, lambda s: s.pop("action_encoding"))
+  cfg = config(repos, copy_of, tokenizer_size=len(tokenizer.base_vocab()) + 40)
+  with pytest.raises(
+    sidecar.EncodingChanged,
+    match="rebuild: action encoding changed.*python -m rcfam_jax.data --config .*--overwrite",
+  ):
+    data.prepare(cfg, FRAME)
+  ds = data.prepare(cfg, FRAME, overwrite=True)
+  assert sidecar.load(copy_of)["action_encoding"] == "xterm-v1" and ds.tokenizer is not None
+  path = os.path.join(copy_of, f"tokenizer_{cfg.tokenizer_size}.txt")
+  added = [t for t in tokenizer.base_vocab() if t.startswith(b"\x1b[=") or t == b"\xef\xbf\xbd"]
+  legacy = [t for t in tokenizer.base_vocab() if t not in added]  # the base before the encoding
+  tokenizer.Tokenizer(legacy + [b"int", b"\x1b[B\x1b[B"]).save(path)
+  with pytest.raises(TokenizerError, match=re.escape(path) + ": rebuild: action encoding"):
+    data.prepare(cfg, FRAME)
+
+
 def test_vocab_size_checked(built):
   """train_reader / eval_batches(vocab_size=...) refuse an action id outside the vocabulary."""
   ds = data.prepare(built, FRAME)

@@ -13,6 +13,7 @@ from data_pipelines import keys as K
 from data_pipelines import tokenizer as tokenizer_lib
 from experiments import smoke
 from rcfam_jax import loop
+from rcfam_jax import workdir as workdir_lib
 from rcfam_jax.research import evaluate, rollout
 
 
@@ -69,7 +70,7 @@ def test_missing_split_says_how_to_hold_out_data(run):
 @pytest.fixture(scope="module")
 def tasks(run):
 
-  return evaluate.held_out_tasks(rollout.read_config(run[0]), 4)
+  return evaluate.held_out_tasks(workdir_lib.read_config(run[0]), 4)
 
 
 def test_held_out_tasks_are_real_commits(tasks):
@@ -128,7 +129,7 @@ def test_closed_loop_cli_with_the_model(run, capsys, tmp_path):
 def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
   from rcfam_jax import data, model
 
-  params, cfg, info = rollout.load(run[0])
+  params, cfg, info = workdir_lib.load(run[0])
   batches = data.eval_batches(rollout.dataset(info), "validation", 2, 8, 2)
   res = evaluate.teacher_forced(params, cfg, info.exp.exec, batches, buckets=2)
   hits1 = hits5 = nll = n = 0.0
@@ -158,13 +159,13 @@ def test_teacher_metrics_equal_a_direct_computation_from_apply(run):
 @pytest.fixture(scope="module")
 def tok_run(run, tmp_path_factory):
   """A tiny run trained on `run`'s dataset with a learned tokenizer: (workdir, tokenizer)."""
-  d = rollout.read_config(run[0]).data
+  d = workdir_lib.read_config(run[0]).data
   c = smoke.get_config("steps=2")
   c.data.sources, c.data.dir, c.data.val_fraction = list(d.sources), d.dir, d.val_fraction
   c.data.tokenizer_size = c.model.vocab_size = 320
   workdir = str(tmp_path_factory.mktemp("tok") / "wd")
   loop.train_and_evaluate(c, workdir)
-  info = rollout.RunInfo(workdir, 0, rollout.read_config(workdir))
+  info = workdir_lib.RunInfo(workdir, 0, workdir_lib.read_config(workdir))
   return workdir, evaluate.run_tokenizer(info)
 
 
@@ -192,7 +193,7 @@ def test_every_token_of_a_learned_vocabulary_decodes_to_its_bytes(tok_run):
 
 def test_scripted_true_tokens_drive_a_tokenized_run_to_exact_match(tok_run, tasks, tmp_path):
   workdir, tok = tok_run
-  exp = rollout.read_config(workdir)
+  exp = workdir_lib.read_config(workdir)
   ts = evaluate.held_out_tasks(exp, 4)
   assert [t.keys for t in ts] == [t.keys for t in tasks]
   seen = {"tok": [], "key": []}
@@ -285,7 +286,7 @@ def test_closed_loop_cli_on_a_tokenized_run(tok_run, capsys, tmp_path):
 
 
 def test_tokenized_run_without_its_tokenizer_says_how_to_fix(tok_run, tmp_path):
-  info = rollout.RunInfo(tok_run[0], 0, rollout.read_config(tok_run[0]))
+  info = workdir_lib.RunInfo(tok_run[0], 0, workdir_lib.read_config(tok_run[0]))
   exp = info.exp
   gone = dataclasses.replace(exp, data=dataclasses.replace(exp.data, dir=str(tmp_path / "no")))
   with pytest.raises(FileNotFoundError, match="tokenizer_size=320.*--data-dir"):

@@ -11,6 +11,7 @@ from conftest import TINY, random_batch
 from data_pipelines import synthetic
 from experiments import smoke
 from rcfam_jax import checkpoint, loop, model
+from rcfam_jax import workdir as workdir_lib
 from rcfam_jax.research import rollout
 
 _RUNS = {}
@@ -101,7 +102,7 @@ def test_sample_rejects_bad_arguments():
 
 def test_load_round_trip_on_a_trained_run(tmp_path_factory):
   workdir, _ = tiny_run(tmp_path_factory)
-  params, cfg, run = rollout.load(workdir)
+  params, cfg, run = workdir_lib.load(workdir)
   assert run.step == 6 and cfg == run.exp.model and cfg.rows == 8
   ds = rollout.dataset(run)
   assert "validation" in ds.splits and ds.n_actions <= run.n_actions
@@ -116,4 +117,4 @@ def test_load_round_trip_on_a_trained_run(tmp_path_factory):
 
 def test_load_errors_are_clear(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a training workdir"):
-    rollout.load(str(tmp_path))
+    workdir_lib.load(str(tmp_path))

@@ -50,6 +50,7 @@ from data_pipelines import keys as K
 from data_pipelines.tokenizer import Tokenizer, TokenizerError
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import data, experiment, metrics, train
+from rcfam_jax import workdir as workdir_lib
 from rcfam_jax.config import ExecConfig, ModelConfig
 from rcfam_jax.research import rollout
 
@@ -78,7 +79,7 @@ def run_teacher(
   data_dir: str | None = None,
 ) -> dict:
   """Loads the run's newest checkpoint and evaluates it teacher-forced; defaults from its config."""
-  params, cfg, run = rollout.load(workdir)
+  params, cfg, run = workdir_lib.load(workdir)
   tc = run.exp.train
   batches, seq_len = batches or tc.eval_batches, seq_len or tc.eval_seq_len
   batch_size, buckets = batch_size or tc.eval_batch_size, buckets or tc.position_buckets
@@ -170,7 +171,7 @@ def write_cast(path: str, screens, rows: int, cols: int, title: str, fps: float 
   metrics.write_text(path, "\n".join(ansi.cast_lines(screens, rows, cols, title, fps)) + "\n")
 
 
-def run_tokenizer(run: rollout.RunInfo, data_dir: str | None = None) -> Tokenizer | None:
+def run_tokenizer(run: workdir_lib.RunInfo, data_dir: str | None = None) -> Tokenizer | None:
   """The action tokenizer a run trained with (None when it has one key per action)."""
   size, vocab = run.exp.data.tokenizer_size, run.exp.model.vocab_size
   if not size:
@@ -280,7 +281,7 @@ def run_closed_loop(
 ) -> dict:
   """The newest checkpoint of `workdir` in closed loop on its held-out commits; a tokenized run
   reads its tokenizer from its dataset (`data_dir` overrides the configured directory)."""
-  params, cfg, run = rollout.load(workdir)
+  params, cfg, run = workdir_lib.load(workdir)
   tok = run_tokenizer(run, data_dir)
   ts = held_out_tasks(run.exp, tasks)
   step = rollout.make_step(cfg)

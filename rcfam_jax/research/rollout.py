@@ -1,7 +1,7 @@
-"""Inference from a training run: load a checkpoint, step frame by frame, sample actions.
+"""Inference from a training run: step frame by frame, sample actions.
 
-  params, cfg, run = rollout.load("workdirs/demo")
-  step = rollout.make_step(cfg)                 # jitted; cost and memory flat in position
+  params, cfg, run = workdir.load("workdirs/demo")   # rcfam_jax.workdir: the newest params
+  step = rollout.make_step(cfg)                       # jitted; cost and memory flat in position
   state = rollout.init_state(params, batch=1)
   logits_BxV, state = step(params, frame_BxRxCx7, state)
   action_B = rollout.sample(key, logits_BxV, temperature=0.8, top_k=20)
@@ -17,23 +17,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
-from etils import epath
 
 from data_pipelines import keys as keys_lib
 from data_pipelines import render, syntax
-from rcfam_jax import checkpoint, data, experiment, model
+from rcfam_jax import data, model
 from rcfam_jax.config import ModelConfig
+from rcfam_jax.workdir import RunInfo
 
 __all__ = [
-  "RunInfo",
-  "Loaded",
-  "load",
   "dataset",
   "init_state",
   "make_step",
@@ -43,52 +38,6 @@ __all__ = [
   "rollout",
   "model_policy",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class RunInfo:
-  """What a run's workdir says besides the parameters."""
-
-  workdir: str
-  step: int
-  exp: experiment.Experiment  # model, exec, optim, train and data configs of the run
-
-  @property
-  def n_actions(self) -> int:
-    return self.exp.model.vocab_size
-
-
-class Loaded(NamedTuple):
-  params: Any
-  cfg: ModelConfig
-  run: RunInfo
-
-
-def read_config(workdir: str) -> experiment.Experiment:
-  path = epath.Path(workdir) / "config.json"
-  if not path.exists():
-    raise FileNotFoundError(
-      f"no {path}: {workdir!r} is not a training workdir (written by `make train` / rcfam_jax.main)"
-    )
-  return experiment.parse_config(ml_collections.ConfigDict(json.loads(path.read_text())))
-
-
-def load(workdir: str) -> Loaded:
-  """(params, ModelConfig, RunInfo) of the newest readable checkpoint in a training workdir.
-
-  Reads the parameters alone: no optimizer or train state is built or restored.
-  """
-  exp = read_config(workdir)
-  ckpt_dir = epath.Path(workdir) / "checkpoints"
-  if not ckpt_dir.exists() or not any(p.name.isdigit() for p in ckpt_dir.iterdir()):
-    raise FileNotFoundError(f"no checkpoints under {ckpt_dir}: train first (make train)")
-  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), exp.model))
-  with checkpoint.Checkpointer(str(ckpt_dir), keep=exp.train.keep_checkpoints) as ckpt:
-    restored = ckpt.restore_latest({"params": params}, data=False)
-  if restored is None:
-    raise FileNotFoundError(f"no readable checkpoint under {ckpt_dir}")
-  step, items, _ = restored
-  return Loaded(items["params"], exp.model, RunInfo(workdir, int(step), exp))
 
 
 def dataset(run: RunInfo, data_dir: str | None = None) -> data.Dataset:

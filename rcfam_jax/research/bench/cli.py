@@ -1,7 +1,7 @@
 """GPU performance benchmark: one command, one JSON line per measurement, a table.
 
   python -m rcfam_jax.research.bench [--data data/self_24x80]
-      [--compare-torch .cache/ref_torch_fbam.py] [--run-long] [field=value ...]
+      [--compare-torch TORCH_SCRIPT] [--run-long] [field=value ...]
 
 Measurements, each in a fresh process (so peak memory is that measurement's own):
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
