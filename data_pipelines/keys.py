@@ -1,5 +1,5 @@
 """Key vocabulary of the editor (docs/DATA_PIPELINE.md §3) and the bytes a terminal sends for
-each key (docs/ACTION_BYTES.md).
+each key (docs/FIDELITY.md).
 
 Key ids fit in uint8 and are what the dataset stores (one key per frame):
 

@@ -102,7 +102,7 @@ def check_encoding(meta: dict, path: str = SIDECAR) -> None:
   made = f"{got!r}" if got else "the key bytes used before the encoding was recorded"
   raise EncodingChanged(
     f"{path}: rebuild: action encoding changed: its actions were made with {made}, this code "
-    f"reads {K.ACTION_ENCODING!r} (docs/ACTION_BYTES.md). Rebuild it: an experiment's dataset "
+    f"reads {K.ACTION_ENCODING!r} (docs/FIDELITY.md). Rebuild it: an experiment's dataset "
     "with `python -m rcfam_jax.data --config experiments/<EXP>.py --overwrite`, any other with "
     "`python -m data_pipelines.build --repo ... --out DIR --overwrite`"
   )

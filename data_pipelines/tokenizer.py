@@ -1,5 +1,5 @@
 """Action tokenizer over terminal bytes: multi-key tokens, the `# FBAM_TOK v1.0` format, greedy
-matching at frame boundaries (docs/ACTION_BYTES.md).
+matching at frame boundaries (docs/FIDELITY.md).
 
 A token is a byte string. An action is one frame's input bytes: in our data one key per frame,
 its bytes keys.KEY_BYTES[key] (the table of keys.ACTION_ENCODING); in the author's recordings
@@ -238,7 +238,7 @@ class Tokenizer:
       raise TokenizerError(
         f"{path}: rebuild: action encoding changed: this vocabulary was learned with the key "
         f"bytes used before action encoding {K.ACTION_ENCODING!r} (control actions as single "
-        f"control bytes; docs/ACTION_BYTES.md). Learn it again: `{_RELEARN}` (a dataset's "
+        f"control bytes; docs/FIDELITY.md). Learn it again: `{_RELEARN}` (a dataset's "
         "tokenizer_<N>.txt: delete it and it is learned again from the train split)"
       )
     return cls(tokens)

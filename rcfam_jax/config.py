@@ -180,6 +180,8 @@ class DataConfig:
   max_segment_steps: int = 1 << 16
   max_lane_steps: int | None = None  # reader: split segments into pieces for the lanes
   tokenizer_size: int = 0  # 0: one action per key (128 ids)
+  tokenizer_file: str | None = None  # a `# FBAM_TOK v1.0` file used as is (e.g. the author's),
+  # with our keys it lacks added; instead of learning tokenizer_size tokens
   build: bool = True  # build the dataset when `dir` holds none
   cache_dir: str | None = None  # where URL sources are cloned
 

@@ -7,7 +7,7 @@ The dataset is built by `data_pipelines` from Git sources ('self' = this reposit
 local clones or URLs) into `DataConfig.dir`, written to a temporary directory and renamed when
 complete. An optional action tokenizer (`tokenizer_size` > 0) is learned from the train split
 and saved beside the data in the author's `# FBAM_TOK v1.0` format: its tokens are the terminal
-bytes of key sequences (keys.ACTION_ENCODING, docs/ACTION_BYTES.md). A dataset or tokenizer
+bytes of key sequences (keys.ACTION_ENCODING, docs/FIDELITY.md). A dataset or tokenizer
 made with an older action encoding is refused ("rebuild: action encoding changed").
 
 A dataset is reused only if it was built as the config asks: the fingerprint in its
@@ -81,7 +81,7 @@ def prepare(cfg: DataConfig, frame: tuple[int, int], *, overwrite: bool = False)
     logging.info("dataset built: %s", json.dumps(summary))
   meta = sidecar.load(cfg.dir)
   check_fingerprint(cfg, frame, meta)
-  tok = _tokenizer(cfg) if cfg.tokenizer_size else None
+  tok = _tokenizer(cfg) if cfg.tokenizer_size or cfg.tokenizer_file else None
   n_actions = len(tok) if tok else keys_lib.NUM_KEYS
   return Dataset(cfg.dir, tok, n_actions, tuple(sorted(meta["splits"])))
 
@@ -133,7 +133,32 @@ def check_fingerprint(cfg: DataConfig, frame: tuple[int, int], meta: dict) -> No
     log.warning("%s; using it as built (data.build=False)", msg)
 
 
+def _given_tokenizer(path: str) -> Tokenizer:
+  """A vocabulary file used as is (e.g. the author's), with the keys it has no token for
+  added (Tokenizer.with_keys), so that every key of our data is covered."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"data.tokenizer_file={path!r}: no such file")
+  tok = Tokenizer.load(path)
+  missing = tok.missing_keys()
+  if missing:
+    log.warning(
+      "%s: adding %d keys it has no token for: %s",
+      path,
+      len(missing),
+      [keys_lib.key_name(k) for k in missing],
+    )
+    tok = tok.with_keys()
+  return tok
+
+
 def _tokenizer(cfg: DataConfig) -> Tokenizer:
+  if cfg.tokenizer_file:
+    if cfg.tokenizer_size:
+      raise ValueError(
+        "data.tokenizer_file and data.tokenizer_size both set: a given vocabulary "
+        "or a learned one; set tokenizer_size=0 to use the file"
+      )
+    return _given_tokenizer(cfg.tokenizer_file)
   path = os.path.join(cfg.dir, f"tokenizer_{cfg.tokenizer_size}.txt")
   if not os.path.exists(path):
     tmp = f"{path}.tmp{os.getpid()}"

@@ -1,4 +1,4 @@
-"""Actions as the bytes a terminal sends (docs/ACTION_BYTES.md): the key -> bytes table, the
+"""Actions as the bytes a terminal sends (docs/FIDELITY.md): the key -> bytes table, the
 FBAM_TOK v1.0 tokenizer over those bytes (hand-written and learned vocabularies, raw per-frame
 byte streams as the author's recordings give them), and the refusal of data and vocabularies
 made with the encoding before it."""

@@ -296,3 +296,19 @@ def test_vocab_size_checked(built):
     bad.next_batch()
   with pytest.raises(ValueError, match=r"\(validation\): action id \d+ .*vocabulary of 4 ids"):
     data.eval_batches(ds, "validation", 2, 16, 2, vocab_size=4)
+
+
+def test_a_given_vocabulary_file_is_used_with_our_missing_keys_added(built, repos, tmp_path):
+  """data.tokenizer_file: a FBAM_TOK v1.0 file made elsewhere (here: the 256 single bytes and
+  the arrows, no Home/End/Delete and no control actions, like the author's) is used as is,
+  plus the keys it has no token for; with tokenizer_size too it is refused."""
+  path = tmp_path / "tokenizer.txt"
+  tokens = [chr(b) for b in range(256)] + ["\x1b[A", "\x1b[B", "\x1b[C", "\x1b[D", "\x1b[A\x1b[A"]
+  path.write_text("# FBAM_TOK v1.0\n" + "".join(json.dumps(t) + "\n" for t in tokens))
+  given = tokenizer.Tokenizer.load(str(path))
+  assert given.missing_keys()  # e.g. HOME, END, <bos>
+  ds = data.prepare(config(repos, built.dir, tokenizer_file=str(path)), FRAME)
+  assert ds.tokenizer is not None and not ds.tokenizer.missing_keys()
+  assert len(ds.tokenizer) == len(given) + len(given.missing_keys()) == ds.n_actions
+  with pytest.raises(ValueError, match="tokenizer_file and data.tokenizer_size"):
+    data.prepare(config(repos, built.dir, tokenizer_file=str(path), tokenizer_size=300), FRAME)

@@ -75,6 +75,8 @@ def _inputs(out: str, seed: int) -> None:
 
 
 def _author_modules(author: str):
+  import torch
+
   src = os.path.join(author, "toyimpl", "src")
   if not os.path.isfile(os.path.join(src, "model.py")):
     raise SystemExit(f"{author}: no toyimpl/src/model.py; give a checkout of fbamtrain")
@@ -83,9 +85,14 @@ def _author_modules(author: str):
   for name in ("FileInputStream", "TermInflateStream", "TerminalFrame"):
     setattr(stub, name, type(name, (), {}))
   sys.modules.setdefault("pytermstreamxz", stub)
+  import init_utils
   import main as author_main
   import model as author_model
 
+  # His initialisers are CUDA kernels; every parameter is overwritten by the loaded weights, so
+  # torch's CPU fills stand in for them while the modules are built.
+  init_utils.init_normal = lambda t, mean, std, seed: torch.nn.init.normal_(t, mean, std)
+  init_utils.init_kaiming_uniform = lambda t, fan_in, seed: torch.nn.init.uniform_(t, -1, 1)
   return author_model, author_main
 
 
