@@ -9,8 +9,9 @@ Command: make data EXP=compilers_512 && make train EXP=compilers_512
 Hardware: one NVIDIA H200 (the frame head is ~99.9% of the FLOPs).
   Budgeted variant: get_config arg `minutes=N` (e.g. `experiments/compilers_512.py:minutes=21,
   batch=8`), as run for docs/RESULTS.md section 3 and docs/SCALING.md.
-Expected (H200, 2026-11-28, 71.5 M parameters): ~1,500 frames/s at every T; compilers_512 with
-  batch 8 reached held-out validation loss 5.08 after 21 min (411 steps); see compilers_<T>.py.
+Expected (H200, 2026-11-28, 71.5 M parameters, batch 8, carried state): 1,403-1,570 frames/s
+  (median) at T = 16..2048; compilers_512 reached held-out validation loss 5.08 at step 411
+  (21-min budget, 1,127 s of training steps); see compilers_<T>.py and docs/SCALING.md.
   Losses were measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses.
 """

@@ -2,8 +2,9 @@
 
 Command: make train EXP=compilers_128
 Hardware: one NVIDIA H200.
-Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md): ~1,510
-  frames/s; held-out validation loss 4.010 after 1,148 steps in 16 min (ln 4096 = 8.32 at start).
+Expected (H200, 2026-11-28, `:minutes=16,batch=8` run of docs/SCALING.md): 1,513 frames/s
+  (median); held-out validation loss 4.010 at step 1,148 (16-min budget, 823 s of
+  training steps; ln 4096 = 8.32 at start).
   The loss was measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """

@@ -2,8 +2,9 @@
 
 Command: make train EXP=compilers_16
 Hardware: one NVIDIA H200.
-Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md): ~1,400
-  frames/s; held-out validation loss 3.996 after 3,405 steps in 7 min (ln 4096 = 8.32 at start).
+Expected (H200, 2026-11-28, `:minutes=7,batch=8` run of docs/SCALING.md): 1,403 frames/s
+  (median); held-out validation loss 3.996 at step 3,405 (7-min budget, 373 s of
+  training steps; ln 4096 = 8.32 at start).
   The loss was measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """

@@ -2,8 +2,9 @@
 
 Command: make train EXP=compilers_2048
 Hardware: one NVIDIA H200.
-Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md): ~1,570
-  frames/s; held-out validation loss 7.006 after 78 steps in 16 min (ln 4096 = 8.32 at start).
+Expected (H200, 2026-11-28, `:minutes=16,batch=8` run of docs/SCALING.md): 1,570 frames/s
+  (median); held-out validation loss 7.006 at step 78 (16-min budget, 830 s of
+  training steps; ln 4096 = 8.32 at start).
   The loss was measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """

@@ -2,8 +2,9 @@
 
 Command: make train EXP=compilers_512
 Hardware: one NVIDIA H200.
-Expected (H200, 2026-11-28, `:minutes=N,batch=8` budgeted run of docs/SCALING.md): ~1,535
-  frames/s; held-out validation loss 5.076 after 411 steps in 21 min (ln 4096 = 8.32 at start).
+Expected (H200, 2026-11-28, `:minutes=21,batch=8` run of docs/SCALING.md): 1,535 frames/s
+  (median); held-out validation loss 5.076 at step 411 (21-min budget, 1,127 s of
+  training steps; ln 4096 = 8.32 at start).
   The loss was measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Carried state.
 """

@@ -2,10 +2,12 @@
 
 Command: make train            (= make train EXP=demo WORKDIR=workdirs/demo)
 Hardware: any CPU; no network (the data is built from this clone's history on first use).
-Expected (2-core CPU, docs/RESULTS.md section 1): 12 minutes including the dataset build,
-  ~110 frames/s (2026-11-28); train loss 4.66 (step 10) -> 3.4-3.7 (steps 80-150), held-out loss
-  3.88 (step 50) -> 3.61 (step 150) (2026-12-01, commit 5dfb9df). The data is this repository's
-  history, so the losses move a little with every commit.
+Expected (2-core CPU, carried state, docs/RESULTS.md section 1): 2026-11-28, 12 min 4 s
+  including the dataset build, ~110 frames/s, train loss 4.63 (step 10) -> 3.33 (step 150),
+  held-out loss 3.67 (step 50) -> 3.61 (step 150); re-run 2026-12-01 (commit 5dfb9df, the VM
+  shared with other jobs), 16 min 34 s, 64-109 frames/s, train loss 4.66 (step 10) -> 3.69 (step
+  150), held-out loss 3.88 (step 50) -> 3.61 (step 150). The data is this repository's history,
+  so the losses move a little with every commit.
 """
 
 from experiments import common

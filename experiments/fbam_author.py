@@ -18,10 +18,10 @@ Command: make train EXP=fbam_author
   --config.train.batch_size=1 --config.train.seq_len=2 --config.train.eval_seq_len=2
   --config.train.eval_batch_size=1 --config.train.eval_batches=1 --config.exec.head_chunk=2
 Hardware: one NVIDIA H200 (a step of 32,768 frames); the CPU check above runs on 2 cores.
-Expected: the log reports `model: 94,030,848 parameters; fresh ... windows` (CPU check above,
-  2026-12-01: 2 steps in about a minute, loss near ln 20,352 = 9.92). One H200 (2026-12-01,
-  chibicc at 48x160, docs/RESULTS.md section 4): 453 frames/s, 72 s per step, 70.6 GiB peak;
-  train loss 9.93 -> 9.78 over the first 3 steps.
+Expected: the log reports `model: 94,030,848 parameters; fresh (from the learned h0, c0)
+  windows`. One H200 (2026-12-01, chibicc at 48x160, docs/RESULTS.md section 4): 453 frames/s,
+  72 s per step, 70.6 GiB peak; train loss 9.93 -> 9.78 over the first 3 steps. The CPU check
+  above has no recorded figure in docs/.
 """
 
 from experiments import common, compilers

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 KINDS = ("transformer", "mamba", "lstm")
+# The transformer's position information: rotary (RoPE), none (causal attention alone, so the
+# model sees its prefix as a multiset plus its own token), or ALiBi's per-head distance biases.
+POS_ENCODINGS = ("rope", "none", "alibi")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +25,7 @@ class ModelConfig:
   # transformer
   n_head: int = 4
   mlp_ratio: int = 4
+  pos_encoding: str = "rope"  # one of POS_ENCODINGS
   rope_base: float = 10_000.0
   attention_impl: str | None = None  # None | 'xla' | 'cudnn' (cudnn needs bf16 compute)
   # mamba-2 (SSD)
@@ -39,6 +43,10 @@ class ModelConfig:
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"kind={self.kind!r} is not one of {KINDS}")
+    if self.pos_encoding not in POS_ENCODINGS:
+      raise ValueError(
+        f"ModelConfig.pos_encoding={self.pos_encoding!r} is not one of {POS_ENCODINGS}"
+      )
     for name in (
       "vocab_size",
       "output_size",
@@ -52,10 +60,13 @@ class ModelConfig:
     ):
       if getattr(self, name) < 1:
         raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-    if self.kind == "transformer" and (
-      self.d_model % self.n_head or (self.d_model // self.n_head) % 2
-    ):
-      raise ValueError(f"d_model={self.d_model} must split into {self.n_head} even-sized heads")
+    if self.kind == "transformer" and self.d_model % self.n_head:
+      raise ValueError(f"d_model={self.d_model} must split into {self.n_head} equal heads")
+    rope = self.kind == "transformer" and self.pos_encoding == "rope"
+    if rope and (self.d_model // self.n_head) % 2:
+      raise ValueError(
+        f"d_model={self.d_model} must split into {self.n_head} even-sized heads for RoPE"
+      )
     if self.kind == "mamba" and (self.expand * self.d_model) % self.head_dim:
       raise ValueError(
         f"expand*d_model={self.expand * self.d_model} is not divisible by head_dim={self.head_dim}"

@@ -1,9 +1,14 @@
-"""Causal pre-norm Transformer baseline with RoPE; layers are stacked and run by `lax.scan`.
+"""Causal pre-norm Transformer baseline; layers are stacked and run by `lax.scan`.
 
 True depth O(L): every position sees the whole prefix through L attention layers.
+Positions (cfg.pos_encoding): 'rope' rotates q and k (RoPE); 'none' gives none, so causal
+attention alone orders the tokens (each position sees its own token and the multiset of its
+prefix); 'alibi' adds ALiBi's per-head linear distance penalty -m_a |i - j| to the attention
+logits, slopes m_a = 2^(-8a/A) (Press et al., 2022).
 
-Shape letters here (the core's otherwise, rcfam_jax/__init__.py): T tokens, D model width
-(d_model), A heads, P head width (D / A), F rotary frequencies (P / 2); L counts layers.
+Shape letters here (the core's otherwise, rcfam_jax/__init__.py): T tokens (queries and keys),
+D model width (d_model), A heads, P head width (D / A), F rotary frequencies (P / 2); L counts
+layers.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ def rope(x_BxTxAxP, base: float):
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
+def alibi_slopes(n_head: int):
+  """ALiBi's slope per head, m_a = 2^(-8a/A) for a = 1..A (the geometric sequence for any A)."""
+  return 2.0 ** (-8.0 * jnp.arange(1, n_head + 1, dtype=jnp.float32) / n_head)
+
+
+def alibi_bias(t: int, n_head: int):
+  """(A, T, T) float32 logit biases -m_a |i - j| for query i, key j (causal masking drops j > i)."""
+  pos_T = jnp.arange(t, dtype=jnp.float32)
+  dist_TxT = jnp.abs(pos_T[:, None] - pos_T[None, :])
+  return -alibi_slopes(n_head)[:, None, None] * dist_TxT[None]
+
+
 def embed(params, tokens_BxT):
   return params["embed"][tokens_BxT]
 
@@ -55,15 +72,20 @@ def embed(params, tokens_BxT):
 def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
   b, t, d = x_BxTxD.shape
   n, dtype, eps = cfg.n_head, jnp.dtype(cfg.compute_dtype), cfg.norm_eps
+  # 'rope' and 'none' pass no bias (the same call as without the option); 'alibi' a (1, A, T, T)
+  # one, which jax.nn.dot_product_attention adds to the scaled logits before the causal mask.
+  bias = alibi_bias(t, n)[None] if cfg.pos_encoding == "alibi" else None
 
   def block(x, p):
     h = nn.rms_norm(p["ln1"], x, eps)
     q, k, v = jnp.split(nn.dense(p["qkv"], h, dtype).reshape(b, t, 3 * n, d // n), 3, axis=2)
-    q, k = rope(q, cfg.rope_base), rope(k, cfg.rope_base)
+    if cfg.pos_encoding == "rope":
+      q, k = rope(q, cfg.rope_base), rope(k, cfg.rope_base)
     a = jax.nn.dot_product_attention(
       q.astype(dtype),
       k.astype(dtype),
       v.astype(dtype),
+      bias,
       is_causal=True,
       implementation=cfg.attention_impl,
     )
