@@ -13,7 +13,7 @@ SCALING_SEQ_LENS ?= 2,16,128,512,2048
 SCALING_ROOT ?= workdirs/scaling_$(EXP)
 SCALING_ARGS ?=
 
-.PHONY: install test format train data eval eval-closed-loop bench depth-bench scaling clean
+.PHONY: install test format train data eval eval-closed-loop bench depth-bench depth-bench-fixed scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench: $(STAMP)
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
 depth-bench: $(STAMP)
 	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+
+# The same in the fixed-length protocol (every row one length: depth apart from length), with
+# the position ablation and the layer sweep (experiments/depth ABLATION). Not run on a GPU yet.
+depth-bench-fixed: $(STAMP)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
 scaling: $(STAMP)

@@ -40,6 +40,28 @@ def test_frjt_solver_matches_brute_force(tokens, target):
   assert task.depth_of(row[None])[0] == depth
 
 
+# The fixed-length protocol's BLANK (13 = pad_id + 1): no cell, the state stays as it is.
+blank_streams = st.lists(st.integers(0, 3 * 4 + 1), min_size=0, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(blank_streams, st.sampled_from(["payload", "pointer"]))
+def test_frjt_solver_with_blanks_matches_brute_force(tokens, target):
+  """Blanks: the brute force on the row without them, each blank repeating the last target."""
+  task = FRJT(max_jump=3, n_payloads=4, target=target, fixed_len=40)
+  row = np.array(tokens, np.int64)
+  cells = row != task.blank_id
+  want_cells, depth = frjt_brute_force(task, row[cells])
+  want, last = np.full(len(row), -1), -1
+  for t, k in enumerate(np.cumsum(cells) - 1):
+    if task.pad_id in row[: t + 1]:
+      break
+    last = want_cells[k] if k >= 0 else -1
+    want[t] = last
+  np.testing.assert_array_equal(task.solve(row[None])[0], want)
+  assert task.depth_of(row[None])[0] == depth
+
+
 def test_frjt_worked_example():
   task = FRJT(max_jump=4, n_payloads=8)
   enc = lambda o, v: task.encode(o, v)

@@ -74,14 +74,19 @@ PREFIXES = np.asarray(
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_maze_solver_matches_brute_force(data):
+  """Moves 0..3 and (4) the fixed-length protocol's STAY, which keeps the position."""
   task = SMALL
   row = PREFIXES[data.draw(st.integers(0, len(PREFIXES) - 1))]
-  moves = data.draw(st.lists(st.integers(0, 3), max_size=12))
-  row = np.concatenate([row, task.move_id + np.array(moves, np.int64), [task.pad_id]])
+  moves = data.draw(st.lists(st.integers(0, 4), max_size=12))
+  tokens = [task.stay_id if d == 4 else task.move_id + d for d in moves]
+  row = np.concatenate([row, np.array(tokens, np.int64), [task.pad_id]])
   edges = open_edges(task, row[: task.n_cells])
   y, x = divmod(int(row[task.n_cells]) - task.start_id, task.width)
   want = []
   for d in moves:  # brute force: coordinates + an edge set
+    if d == 4:
+      want.append(y * task.width + x)
+      continue
     ny, nx = y + DY[d], x + DX[d]
     if frozenset((y * task.width + x, ny * task.width + nx)) in edges:
       y, x = ny, nx
@@ -106,3 +111,4 @@ def test_wall_encodings_carry_the_same_maze():
   np.testing.assert_array_equal(a.targets, b.targets)
   np.testing.assert_array_equal(mask.solve(b.inputs)[b.mask], b.targets[b.mask])
   assert cell.input_size == 16 * 16 + 16 + 4 + 1 and mask.input_size == 16 + 16 + 4 + 1
+  assert Maze(fixed_len=40).input_size == cell.input_size + 1  # STAY joins the vocabulary

@@ -18,8 +18,17 @@ TASKS = [
   tasks.LastWrite(),
   tasks.Permutations(),
   tasks.Permutations(n=4),
+  # the fixed-length protocol (tests/tasks_fixed_test.py): every row fixed_len tokens
+  tasks.FRJT(fixed_len=40),
+  tasks.FRJT(target="pointer", max_jump=3, n_payloads=5, fixed_len=21),
+  tasks.Maze(fixed_len=30),
+  tasks.Maze(width=3, height=5, wall_encoding="mask", fixed_len=23),
+  tasks.LastWrite(fixed_len=12),
+  tasks.Permutations(fixed_len=7),
+  tasks.Permutations(n=4, fixed_len=16),
 ]
 IDS = ["frjt", "frjt_pointer", "maze", "maze3x5_mask", "last_write", "perm3", "perm4"]
+IDS += [f"{i}_fixed" for i in IDS]
 
 
 @functools.cache
@@ -36,6 +45,7 @@ def _sample(task, seed, batch, lo, hi, depths=None):
 def test_shapes_vocab_and_padding(task):
   b = _sample(task, 0, 48, 3, 7)
   t = task.seq_len(7)
+  assert t == (task.fixed_len or t)
   assert b.inputs.shape == b.targets.shape == b.mask.shape == (48, t)
   assert b.inputs.dtype == np.int32 and b.targets.dtype == np.int32 and b.mask.dtype == bool
   assert b.inputs.min() >= 0 and b.inputs.max() < task.input_size
@@ -61,8 +71,16 @@ def test_depth_range_and_solver_agree(task, lo, hi):
     assert len(set(b.depth.tolist())) > 1
   solved = task.solve(b.inputs)
   np.testing.assert_array_equal(solved[b.mask], b.targets[b.mask])
-  if task.name in ("maze", "perm"):
+  fixed = task.fixed_len is not None
+  if task.name in ("maze", "perm") and not fixed:
     np.testing.assert_array_equal(b.mask.sum(1), b.depth)  # one target per move
+  if task.name == "maze" and fixed:
+    moves = (b.inputs >= task.move_id) & (b.inputs < task.move_id + 4)
+    np.testing.assert_array_equal(moves.sum(1), b.depth)  # the rest STAY
+    np.testing.assert_array_equal(b.mask.sum(1), task.fixed_len - task.n_cells - 1)
+  if task.name == "perm" and fixed:
+    np.testing.assert_array_equal((b.inputs != 0).sum(1), b.depth)  # the rest the identity
+    assert b.mask.all()
   if task.name == "frjt":
     np.testing.assert_array_equal(task.depth_of(b.inputs), b.depth)
   if task.name == "last_write":

@@ -15,7 +15,7 @@ FAMILIES = ("frjt", "maze", "last_write", "perm")
 
 
 def test_every_run_loads_and_builds():
-  for name, family, arg in depth.SWEEP + depth.OPTIONAL:
+  for name, family, arg in depth.SWEEP + depth.OPTIONAL + depth.ABLATION:
     for preset in ("full", "cpu", "quick"):
       cfg = sweep.load_config(name, f"preset={preset}")
       task, model, run = sweep.build(cfg)
@@ -24,11 +24,37 @@ def test_every_run_loads_and_builds():
       assert max(run.eval_depths) > run.train_max_depth  # evaluated beyond training depths
       by_path = experiment.load(f"experiments/depth/{family}.py:{arg},preset={preset}")
       assert by_path.to_dict() == cfg.to_dict()
-  assert len(depth.RUNS) == len(depth.SWEEP + depth.OPTIONAL) == 20
+  assert len(depth.RUNS) == len(depth.SWEEP + depth.OPTIONAL + depth.ABLATION) == 37
   with pytest.raises(ValueError, match="unknown config arg 'nope'"):
     sweep.load_config("frjt_lstm1", "preset=quick,nope=1")
   with pytest.raises(experiment.ExperimentNotFound, match="unknown depth run 'frjt_rnn1'"):
     sweep.load_config("frjt_rnn1", "preset=quick")
+
+
+def test_every_run_has_a_fixed_length_protocol():
+  """protocol=fixed: one row length L per run that holds the deepest eval depth, at least the
+  variable protocol's row at depth 64 (full, cpu), evaluated to 2x the training depths and more."""
+  for name, family, arg in depth.SWEEP + depth.OPTIONAL:
+    for preset in ("full", "cpu", "quick"):
+      cfg = sweep.load_config(name, f"preset={preset},protocol=fixed")
+      task, model, run = sweep.build(cfg)
+      variable = sweep.build(sweep.load_config(name, f"preset={preset}"))[0]
+      assert cfg.protocol == "fixed" and variable.fixed_len is None
+      assert task.fixed_len == task.seq_len(max(run.eval_depths)) == task.seq_len(1)
+      assert task.fixed_len == variable.seq_len(max(run.eval_depths))  # the default L
+      assert max(run.eval_depths) >= 2 * run.train_max_depth
+      if preset != "quick":
+        assert max(run.eval_depths) >= 64 and task.fixed_len >= variable.seq_len(64)
+      assert model.vocab_size == task.input_size
+      by_path = experiment.load(
+        f"experiments/depth/{family}.py:{arg},preset={preset},protocol=fixed"
+      )
+      assert by_path.to_dict() == cfg.to_dict()
+  full = sweep.build(sweep.load_config("perm_lstm1", "preset=full,protocol=fixed"))
+  assert full[0].fixed_len == 128 and full[2].eval_depths[-3:] == (64, 96, 128)
+  short = sweep.load_config("perm_lstm1", "preset=full,protocol=fixed,length=200")
+  assert sweep.build(short)[0].fixed_len == 200
+  assert sweep.load_config("perm_lstm1", "preset=full").protocol == "variable"
 
 
 def test_family_docstrings_list_every_run_with_its_arg():
@@ -69,6 +95,15 @@ def test_frjt_jump_picks_the_label():
     ("last_write", "layers=0", "config arg layers=0 must be >= 1"),
     ("last_write", "layers=two", "config arg layers='two': expected int"),
     ("maze", "jump=16", "unknown config arg 'jump'"),
+    ("perm", "protocol=fix", "config arg protocol='fix' is not one of variable|fixed"),
+    ("maze", "model=transformer,pos=sine", "config arg pos='sine' is not one of rope|none|alibi"),
+    ("maze", "model=mamba,pos=alibi", "config arg pos=alibi is the Transformer's; model=mamba"),
+    ("maze", "length=200", "config arg length=200 needs protocol=fixed"),
+    (
+      "frjt",
+      "protocol=fixed,length=300",
+      "config arg length=300: frjt: fixed_len=300 holds depths up to 75, not 128",
+    ),
   ],
 )
 def test_bad_arg_names_the_field_and_valid_values(family, arg, message):
@@ -117,6 +152,10 @@ def test_full_preset_is_one_sweep_with_per_task_budgets():
       "this is run 'frjt16_mamba1', not 'frjt16_lstm1'; choose runs with --only",
     ),
     (["--only=maze_lstm1", "--arg=jump=16"], "unknown config arg 'jump'"),
+    (
+      ["--only=perm_lstm1", "--protocol=fixed", "--config.task.fixed_len=4"],
+      "perm_lstm1: perm: fixed_len=4 holds depths up to 4, not 6",
+    ),
   ],
 )
 def test_only_takes_run_names_before_any_training(tmp_path, capsys, argv, error):
@@ -154,6 +193,24 @@ def test_quick_sweep_end_to_end(tmp_path):
   assert os.path.exists(docs.parent / "DEPTH_quick.png")
 
 
+def test_quick_fixed_sweep_has_its_own_docs_section(tmp_path, capsys):
+  docs = tmp_path / "DEPTH.md"
+  docs.write_text("# x\n\n<!-- BEGIN results:quick -->\nvariable\n<!-- END results:quick -->\n")
+  out = tmp_path / "out"
+  sweep.main(["--quick", "--protocol=fixed", "--only=perm_lstm1", f"--out={out}", f"--docs={docs}"])
+  results = json.loads((out / "results.json").read_text())
+  assert results["meta"]["protocol"] == "fixed" and results["meta"]["section"] == "quick_fixed"
+  run = results["runs"]["perm_lstm1"]
+  assert run["task"]["fixed_len"] == 6 and set(run["eval"]) == {"1", "3", "6"}
+  text = docs.read_text()
+  assert "variable" in text and "<!-- BEGIN results:quick_fixed -->" in text  # both sections
+  assert "S3 composition (never synchronises), fixed length L=6" in text
+  assert "fixed-length protocol" in text
+  with pytest.raises(SystemExit):
+    sweep.main(["--quick", "--protocol=fixed", "--arg=protocol=variable", f"--out={out}"])
+  assert "contradicts" in capsys.readouterr().err
+
+
 def test_update_docs_appends_new_section(tmp_path):
   path = tmp_path / "d.md"
   path.write_text("# x\n")
@@ -161,3 +218,14 @@ def test_update_docs_appends_new_section(tmp_path):
   report.update_docs(str(path), "cpu", "body two")
   text = path.read_text()
   assert text.count("BEGIN results:cpu") == 1 and "body two" in text and "body one" not in text
+
+
+def test_position_ablation_runs_reach_the_transformer():
+  """ABLATION's runs carry their position encoding into the baseline's ModelConfig, under their
+  own names (results of different encodings never share a name)."""
+  for name, _, _ in depth.ABLATION:
+    _, model, _ = sweep.build(sweep.load_config(name, "preset=quick"))
+    want = name.rsplit("_", 1)[1] if name.endswith(("_none", "_alibi")) else "rope"
+    assert model.pos_encoding == want, name
+  names = [n for n, _, _ in depth.SWEEP + depth.OPTIONAL + depth.ABLATION]
+  assert len(names) == len(set(names))

@@ -1,10 +1,12 @@
 """Depth-benchmark configs, one module per task family: `get_config(arg) -> ConfigDict`.
 
 A run is (NAME, FAMILY, ARG): experiments/depth/FAMILY.py:ARG, whose config is named NAME
-(<label>_<model><layers>, the name in results.json, the tables and the sweep's --only).
+(<label>_<model><layers>[_<pos>], the name in results.json, the tables and the sweep's --only).
 SWEEP is what `python -m rcfam_jax.research.tasks.sweep` runs by default, in this order (sized
 for one short H200 run in the `full` preset: docs/DEPTH_BENCHMARK.md); OPTIONAL (the S3
-composition task) runs with --optional or --only.
+composition task) runs with --optional or --only; ABLATION (the Transformer's position
+encodings, and Transformer and Mamba-2 at 1, 2, 4 layers where SWEEP and OPTIONAL have 1 and 8:
+the cliff against layers) runs with --ablation or --only. Not run yet on a GPU.
 """
 
 from __future__ import annotations
@@ -33,7 +35,21 @@ OPTIONAL = (
   ("perm_transformer8", "perm", "model=transformer,layers=8"),
   ("perm_mamba8", "perm", "model=mamba,layers=8"),
 )
-RUNS = {name: (family, arg) for name, family, arg in SWEEP + OPTIONAL}
+ABLATION = (
+  *(
+    (f"{fam}_transformer8_{pos}", fam, f"model=transformer,layers=8,pos={pos}")
+    for fam in ("frjt", "maze", "perm")
+    for pos in ("none", "alibi")
+  ),
+  *(
+    (f"{fam}_{kind}{layers}", fam, f"model={kind},layers={layers}")
+    for fam in ("maze", "perm")
+    for kind in ("transformer", "mamba")
+    for layers in (1, 2, 4)
+    if f"{fam}_{kind}{layers}" != "maze_transformer1"
+  ),
+)
+RUNS = {name: (family, arg) for name, family, arg in SWEEP + OPTIONAL + ABLATION}
 
 
 def spec(name: str, arg: str | None = None) -> str:

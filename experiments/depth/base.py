@@ -3,14 +3,24 @@
 Each family file is `get_config(arg)` -> ConfigDict with `task`, `model` and `run` sections;
 `arg` is a big_vision-style string "model=transformer,layers=8,preset=full,steps=4000,seed=1".
 Fields of every family (ARG): model=lstm|transformer|mamba, layers, preset, and the overrides
-steps, lr, seed, d_model, batch (-1: the preset's); a family adds its own (frjt: jump).
-The config's `name` is the run name, <label>_<model><layers> (e.g. frjt16_lstm1). Presets:
+steps, lr, seed, d_model, batch (-1: the preset's); protocol=variable|fixed and length (below);
+pos=rope|none|alibi, the Transformer's position encoding (the position ablation); a family adds
+its own (frjt: jump).
+The config's `name` is the run name, <label>_<model><layers>[_<pos>] (e.g. frjt16_lstm1,
+maze_transformer8_alibi; the pos suffix only where it is not rope). Presets:
   full:  the H200 sweep (d_model 128, batch 128, eval depths 1..64); per-task step counts,
          batch and LSTM width in FULL below (sized so that the whole sweep is one short run;
          timings in docs/DEPTH_BENCHMARK.md);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
-Training depths are 1..16 (FRJT's training maximum in the paper's setup) for every task.
+Training depths are 1..16 for every task.
+Protocols (rcfam_jax/research/tasks/task.py): protocol=variable (the default) pads each row
+after its instance, so deeper rows are longer; protocol=fixed gives every training and
+evaluation row one length L (the task field fixed_len), filler in the slots that the depth
+does not use, so a cliff is depth and not length. Its evaluation depths are the preset's
+`fixed_eval_depths` (to 128 in full, 64 in cpu) and L defaults to the variable protocol's
+static row length at the deepest of them (full: FRJT 512, FRJT-16 2048, maze 145,
+Last-Write 512, S3 128); length=N sets L (an error if N cannot hold the deepest eval depth).
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.common import parse_arg
+from rcfam_jax.research import tasks
+from rcfam_jax.research.baselines.config import POS_ENCODINGS
 
 PRESETS = {
   "full": dict(
@@ -29,6 +41,7 @@ PRESETS = {
     batch=128,
     warmup=200,
     eval_depths=(1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64),
+    fixed_eval_depths=(1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128),
     eval_per_depth=512,
     eval_batch=512,
     log_every=500,
@@ -42,6 +55,7 @@ PRESETS = {
     batch=32,
     warmup=50,
     eval_depths=(1, 2, 4, 8, 12, 16, 24, 32),
+    fixed_eval_depths=(1, 2, 4, 8, 12, 16, 24, 32, 48, 64),
     eval_per_depth=128,
     eval_batch=128,
     log_every=100,
@@ -56,6 +70,7 @@ PRESETS = {
     batch=4,
     warmup=1,
     eval_depths=(1, 3, 5),
+    fixed_eval_depths=(1, 3, 6),
     eval_per_depth=4,
     eval_batch=4,
     log_every=1,
@@ -63,7 +78,20 @@ PRESETS = {
 }
 LR = {"lstm": 3e-3, "transformer": 1e-3, "mamba": 2e-3}
 MODELS = tuple(LR)
-ARG = dict(model="lstm", layers=1, preset="full", steps=-1, lr=-1.0, seed=0, d_model=-1, batch=-1)
+ARG = dict(
+  model="lstm",
+  layers=1,
+  preset="full",
+  steps=-1,
+  lr=-1.0,
+  seed=0,
+  d_model=-1,
+  batch=-1,
+  protocol="variable",
+  length=-1,
+  pos="rope",
+)
+PROTOCOLS = ("variable", "fixed")
 # Benchmark variants: label -> (task name, task fields).
 TASKS = {
   "frjt": ("frjt", dict(max_jump=4, n_payloads=8)),
@@ -86,7 +114,7 @@ FULL = {
   "maze": dict(steps=8000, batch=256),
   ("maze", "lstm"): dict(steps=50000),  # cheap steps, slow convergence
   "maze_transformer1": dict(steps=5000),  # the weak baseline: its plateau is clear early
-  "last_write": dict(steps=1000),  # every model reaches 100% in half of this
+  "last_write": dict(steps=1000),
   "perm": dict(steps=3000),
 }
 
@@ -104,8 +132,14 @@ def parse(arg: str | None, **variant) -> dict:
         raise ValueError(f"config arg {key}={value!r}: expected {typ}") from None
   choose(a, "model", MODELS)
   choose(a, "preset", tuple(PRESETS))
+  choose(a, "protocol", PROTOCOLS)
+  choose(a, "pos", POS_ENCODINGS)
+  if a["pos"] != "rope" and a["model"] != "transformer":
+    raise ValueError(f"config arg pos={a['pos']} is the Transformer's; model={a['model']}")
   if a["layers"] < 1:
     raise ValueError(f"config arg layers={a['layers']} must be >= 1")
+  if a["length"] > 0 and a["protocol"] != "fixed":
+    raise ValueError(f"config arg length={a['length']} needs protocol=fixed")
   return a
 
 
@@ -125,10 +159,15 @@ def make_config(label: str, a: dict):
     for key in (label, (label, kind), f"{label}_{kind}{layers}"):
       preset.update(FULL.get(key, {}))
   d_model = preset["d_model"] * (LSTM_WIDTH.get(label, 1) if kind == "lstm" else 1)
+  eval_depths = preset["eval_depths"]
+  if a["protocol"] == "fixed":
+    eval_depths = preset["fixed_eval_depths"]
+    fields = dict(fields, fixed_len=fixed_length(task, fields, max(eval_depths), a["length"]))
   c = ml_collections.ConfigDict()
-  c.name = f"{label}_{kind}{layers}"
+  c.name = f"{label}_{kind}{layers}" + ("" if a["pos"] == "rope" else f"_{a['pos']}")
   c.label = label
   c.preset = a["preset"]
+  c.protocol = a["protocol"]
   c.task = dict(name=task, **fields)
   c.model = dict(
     kind=kind,
@@ -138,6 +177,7 @@ def make_config(label: str, a: dict):
     head_dim=preset["head_dim"],
     d_state=preset["d_state"],
     unroll=preset.get("unroll", 8),
+    pos_encoding=a["pos"],
   )
   c.run = dict(
     steps=a["steps"] if a["steps"] > 0 else preset["steps"],
@@ -145,10 +185,22 @@ def make_config(label: str, a: dict):
     lr=a["lr"] if a["lr"] > 0 else LR[kind],
     warmup=preset["warmup"],
     train_max_depth=preset["train_max_depth"],
-    eval_depths=preset["eval_depths"],
+    eval_depths=eval_depths,
     eval_per_depth=preset["eval_per_depth"],
     eval_batch=preset["eval_batch"],
     seed=a["seed"],
     log_every=preset["log_every"],
   )
   return c
+
+
+def fixed_length(task: str, fields: dict, max_depth: int, length: int = -1) -> int:
+  """The fixed protocol's row length L: `length`, or (-1) the variable protocol's static row
+  length at `max_depth`; a ValueError if L cannot hold `max_depth`."""
+  if length <= 0:
+    length = tasks.make(task, **fields).seq_len(max_depth)
+  try:
+    tasks.make(task, **fields, fixed_len=length).seq_len(max_depth)
+  except ValueError as e:
+    raise ValueError(f"config arg length={length}: {e}") from None
+  return length

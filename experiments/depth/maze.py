@@ -1,13 +1,15 @@
 """Withheld Maze 4x4 x one model: train at depths 1..16, evaluate beyond.
 
 Arg: model=lstm|transformer|mamba and layers=L (default lstm, 1); base.py's preset, steps, lr,
-seed, d_model, batch. E.g. experiments/depth/maze.py:model=mamba,layers=8,preset=cpu.
+seed, d_model, batch, protocol=variable|fixed and length (the fixed protocol's row length L).
+E.g. experiments/depth/maze.py:model=mamba,layers=8,preset=cpu, or
+protocol=fixed,length=200 (every row, training and evaluation, 200 tokens).
 
 Command: python -m rcfam_jax.research.tasks.sweep --only=NAME runs this file with ARG (the pairs
 are in experiments/depth/__init__.py). Expected, preset full: last-step accuracy at depth 16 / 64;
 cliff = first depth below 90%; training steps x batch, seconds.
 
-H200, 2026-11-28, docs/DEPTH_BENCHMARK.md:
+H200, 2026-11-28, variable protocol, docs/DEPTH_BENCHMARK.md:
   NAME               ARG                         depth 16 / 64   cliff  training
   maze_lstm1         model=lstm,layers=1         100.0% / 90.2%  >64    50000 x 256, 97 s
   maze_transformer8  model=transformer,layers=8  91.4% / 23.8%   20     8000 x 256, 43 s

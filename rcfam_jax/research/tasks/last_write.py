@@ -10,6 +10,14 @@ input aggregation h_t = (+)_{s<=t} phi(x_s) with phi blind to h_{s-1}. A scan or
 layer ("attend to the latest write") solves it at any depth, so a cliff here would be about
 length, not serial depth.
 
+Protocols (task.py). Variable (fixed_len=None): the layout above, cell 0 a write, then PAD; every
+cell is scored. Fixed (fixed_len=L): every row is L cells; `depth` slots chosen uniformly at
+random (`task.spread`) hold writes (payload uniform in 0..P-1), and every other slot holds a
+distractor (payload uniform), the filler: h' = h. Depth = number of writes, the tokens whose
+update is not the identity (a write may repeat the current value, as in the variable
+protocol). Before the first write the target is undefined and unscored; from it on, every
+cell is scored. L holds depths up to L.
+
 Shape letters here: B rows (batch), T sequence positions. P is the number of payloads.
 """
 
@@ -29,7 +37,12 @@ from rcfam_jax.research.tasks import task as task_lib
 class LastWrite:
   max_gap: int = 4
   n_payloads: int = 8
+  fixed_len: int | None = None  # None: the variable-length protocol; L: every row is L cells
   name: ClassVar[str] = "last_write"
+
+  def __post_init__(self):
+    if self.fixed_len is not None and self.fixed_len < 1:
+      raise ValueError(f"fixed_len={self.fixed_len} must be >= 1")
 
   @property
   def pad_id(self) -> int:
@@ -44,7 +57,9 @@ class LastWrite:
     return self.n_payloads
 
   def seq_len(self, max_depth: int) -> int:
-    return self.max_gap * max_depth
+    if self.fixed_len is None:
+      return self.max_gap * max_depth
+    return task_lib.check_fixed_len(self, max_depth, self.fixed_len)
 
   def sample_batch(
     self, rng, batch: int, min_depth: int, max_depth: int, depths=None
@@ -52,14 +67,19 @@ class LastWrite:
     t_len = self.seq_len(max_depth)
     k_depth, k_chain, k_pay = jax.random.split(rng, 3)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)
-    pos, _, live, end_B = task_lib.jump_chain(k_chain, depth_B, max_depth, self.max_gap)
-    write = task_lib.scatter_rows(jnp.zeros((batch, t_len), bool), pos, live, live)
     payload = jax.random.randint(k_pay, (batch, t_len), 0, self.n_payloads, jnp.int32)
     t = jnp.arange(t_len)
-    mask = t[None, :] < end_B[:, None]
-    inputs = jnp.where(mask, jnp.where(write, payload, self.n_payloads + payload), self.pad_id)
-    last = jax.lax.cummax(jnp.where(write, t, -1), axis=1)  # >= 0: cell 0 is a write
-    targets = jnp.where(mask, jnp.take_along_axis(payload, last, axis=1), 0)
+    if self.fixed_len is None:
+      pos, _, live, end_B = task_lib.jump_chain(k_chain, depth_B, max_depth, self.max_gap)
+      write = task_lib.scatter_rows(jnp.zeros((batch, t_len), bool), pos, live, live)
+      mask = t[None, :] < end_B[:, None]
+      inputs = jnp.where(mask, jnp.where(write, payload, self.n_payloads + payload), self.pad_id)
+    else:
+      write, _ = task_lib.spread(k_chain, depth_B, t_len)
+      mask = jnp.cumsum(write, axis=1) > 0  # from the first write on
+      inputs = jnp.where(write, payload, self.n_payloads + payload)
+    last = jax.lax.cummax(jnp.where(write, t, -1), axis=1)  # >= 0 where scored
+    targets = jnp.where(mask, jnp.take_along_axis(payload, jnp.maximum(last, 0), axis=1), 0)
     return task_lib.Batch(inputs.astype(jnp.int32), targets.astype(jnp.int32), mask, depth_B)
 
   def solve(self, inputs_BxT) -> np.ndarray:

@@ -6,6 +6,17 @@ border) is a no-op. The position is never shown again; the target after every mo
 cell id y*W + x. Mazes are perfect (a uniformly random-order Kruskal spanning tree), moves are
 uniform over the four directions, so in a perfect maze many moves bump into walls.
 
+Protocols (task.py). Variable (fixed_len=None): the walls, the start, `depth` moves, then PAD;
+every move is scored; rows are W*H + 1 + depth long. Fixed (fixed_len=L): every row is L
+tokens: the W*H walls and the start, then L - W*H - 1 slots of which `depth`, chosen uniformly
+at random (`task.spread`), hold moves (uniform over U, D, L, R, as above) and every other slot
+holds STAY (`stay_id`, a token of its own: the position does not change), the filler. Depth =
+number of move tokens, the tokens whose transition is not the identity on positions; as in the
+variable protocol a move may bump into a wall, and only the position tells, so every move is
+serial work and STAY is none. (A bump is not used as the filler for exactly that reason: it is
+a no-op only given the position.) Every slot after the start is scored. L holds depths up to
+L - W*H - 1.
+
 Shape letters here: B rows (batch), T sequence positions, N maze cells (W*H), D the four
 directions, K move steps (max_depth). W and H are the maze's width and height.
 """
@@ -31,11 +42,14 @@ class Maze:
   width: int = 4
   height: int = 4
   wall_encoding: str = "cell"  # 'cell': token = cell * 16 + mask; 'mask': token = mask
+  fixed_len: int | None = None  # None: the variable-length protocol; L: every row is L tokens
   name: ClassVar[str] = "maze"
 
   def __post_init__(self):
     if self.wall_encoding not in ("cell", "mask"):
       raise ValueError(f"wall_encoding={self.wall_encoding!r} is not 'cell' or 'mask'")
+    if self.fixed_len is not None and self.fixed_len < self.n_cells + 2:
+      raise ValueError(f"fixed_len={self.fixed_len} must be >= {self.n_cells + 2} (walls, start)")
 
   @property
   def n_cells(self) -> int:
@@ -54,15 +68,21 @@ class Maze:
     return self.move_id + 4
 
   @property
-  def input_size(self) -> int:
+  def stay_id(self) -> int:  # the fixed protocol's filler; in the vocabulary only there
     return self.pad_id + 1
+
+  @property
+  def input_size(self) -> int:
+    return self.pad_id + 1 + (self.fixed_len is not None)
 
   @property
   def output_size(self) -> int:
     return self.n_cells
 
   def seq_len(self, max_depth: int) -> int:
-    return self.n_cells + 1 + max_depth
+    if self.fixed_len is None:
+      return self.n_cells + 1 + max_depth
+    return task_lib.check_fixed_len(self, max_depth, self.fixed_len - self.n_cells - 1)
 
   def _edges(self):
     """Interior edges (a, b, direction a->b) as numpy arrays."""
@@ -99,12 +119,20 @@ class Maze:
     self, rng, batch: int, min_depth: int, max_depth: int, depths=None
   ) -> task_lib.Batch:
     n = self.n_cells
-    k_depth, k_maze, k_start, k_move = jax.random.split(rng, 4)
+    fixed = self.fixed_len is not None
+    k_depth, k_maze, k_start, k_move, *k_pos = jax.random.split(rng, 5 if fixed else 4)
     depth_B = task_lib.draw_depths(k_depth, batch, min_depth, max_depth, depths)
     open_BxNxD = jax.vmap(self.sample_maze)(jax.random.split(k_maze, batch))
     start_B = jax.random.randint(k_start, (batch,), 0, n, jnp.int32)
-    move_BxK = jax.random.randint(k_move, (batch, max_depth), 0, 4, jnp.int32)
-    delta = jnp.array([dy * self.width + dx for dy, dx in zip(DY, DX)], jnp.int32)
+    n_slots = self.seq_len(max_depth) - n - 1  # K: max_depth, or the fixed row's move slots
+    move_BxK = jax.random.randint(k_move, (batch, n_slots), 0, 4, jnp.int32)
+    if fixed:
+      live, _ = task_lib.spread(k_pos[0], depth_B, n_slots)
+      move_BxK = jnp.where(live, move_BxK, 4)  # direction 4: STAY
+    else:
+      live = jnp.arange(max_depth)[None, :] < depth_B[:, None]
+    delta = jnp.array([dy * self.width + dx for dy, dx in zip(DY, DX)] + [0], jnp.int32)
+    open_BxNxD = jnp.concatenate([open_BxNxD, jnp.zeros((batch, n, 1), bool)], axis=2)
     rows = jnp.arange(batch)
 
     def step(pos_B, move_B):
@@ -112,25 +140,25 @@ class Maze:
       return pos_B, pos_B
 
     _, pos_KxB = jax.lax.scan(step, start_B, move_BxK.T)
-    live = jnp.arange(max_depth)[None, :] < depth_B[:, None]
-    walls = jnp.sum(open_BxNxD * (2 ** jnp.arange(4)), axis=-1)
+    walls = jnp.sum(open_BxNxD[..., :4] * (2 ** jnp.arange(4)), axis=-1)
     if self.wall_encoding == "cell":
       walls = walls + 16 * jnp.arange(n)
     inputs = jnp.concatenate(
       [
         walls,
         self.start_id + start_B[:, None],
-        jnp.where(live, self.move_id + move_BxK, self.pad_id),
+        jnp.where(live, self.move_id + move_BxK, self.stay_id if fixed else self.pad_id),
       ],
       axis=1,
     )
+    scored = jnp.ones_like(live) if fixed else live  # fixed: STAY steps are scored too
     prefix = jnp.zeros((batch, n + 1), jnp.int32)
-    targets = jnp.concatenate([prefix, jnp.where(live, pos_KxB.T, 0)], axis=1)
-    mask = jnp.concatenate([prefix.astype(bool), live], axis=1)
+    targets = jnp.concatenate([prefix, jnp.where(scored, pos_KxB.T, 0)], axis=1)
+    mask = jnp.concatenate([prefix.astype(bool), scored], axis=1)
     return task_lib.Batch(inputs.astype(jnp.int32), targets.astype(jnp.int32), mask, depth_B)
 
   def solve(self, inputs_BxT) -> np.ndarray:
-    """Serial reference: decode walls and start, then walk; -1 where unscored."""
+    """Serial reference: decode walls and start, then walk (STAY: stay); -1 where unscored."""
     inputs_BxT = np.asarray(inputs_BxT)
     n, w = self.n_cells, self.width
     out = np.full(inputs_BxT.shape, -1, np.int64)
@@ -140,7 +168,7 @@ class Maze:
         if row[t] == self.pad_id:
           break
         d = int(row[t]) - self.move_id
-        if walls[pos] >> d & 1:
+        if row[t] != self.stay_id and walls[pos] >> d & 1:
           pos = pos + DY[d] * w + DX[d]
         out[b, t] = pos
     return out

@@ -2,7 +2,8 @@
 
 `docs/DEPTH_BENCHMARK.md` is hand-written prose plus one generated section per preset between
 `<!-- BEGIN results:<preset> -->` and `<!-- END results:<preset> -->`; a sweep replaces only
-its own preset's section, so CPU and H200 results live side by side.
+its own preset's section, so CPU and H200 results live side by side. A fixed-length sweep
+(results meta `protocol: fixed`) has its own section, `<preset>_fixed`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ def _runs_by_task(results):
   return out
 
 
+def _title(task, r):
+  """The task's table title; under the fixed protocol with its row length L."""
+  length = r["task"].get("fixed_len")
+  title = TASK_TITLES.get(task, task)
+  return title if length is None else f"{title}, fixed length L={length}"
+
+
+def _protocol(meta) -> str:
+  if meta.get("protocol", "variable") == "variable":
+    return ""
+  return ", fixed-length protocol (every row, at every depth, is L tokens long)"
+
+
 def _model_label(r):
   m = r["model"]
   return f"{m['kind']} L={m['layers']}"
@@ -45,7 +59,7 @@ def tables(results) -> str:
     for metric, title in (("acc", "per-step accuracy"), ("final_acc", "last-step accuracy")):
       last = metric == "final_acc"
       lines += [
-        f"**{TASK_TITLES.get(task, task)}: {title} (%) by depth** "
+        f"**{_title(task, runs[0][1])}: {title} (%) by depth** "
         f"(* = inside the training range 1..{train_max})",
         "",
         f"| model | params | steps x batch | {head} |" + (" cliff |" if last else ""),
@@ -113,9 +127,11 @@ def plot(results, path: str) -> None:
       ax.set_ylim(0, 1.02)
       ax.set_xlabel("depth (executed jumps / moves / writes)")
       ax.set_ylabel(f"{title} accuracy")
-      ax.set_title(f"{TASK_TITLES.get(task, task)}")
+      ax.set_title(_title(task, runs[0][1]), fontsize=9)
       ax.legend(fontsize=7)
-  fig.suptitle(f"Accuracy vs depth ({results['meta']['preset']}; {results['meta']['device']})")
+  meta = results["meta"]
+  fixed = ", fixed length" if meta.get("protocol", "variable") != "variable" else ""
+  fig.suptitle(f"Accuracy vs depth ({meta['preset']}{fixed}; {meta['device']})")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
@@ -124,8 +140,8 @@ def plot(results, path: str) -> None:
 def section(results, plot_name: str | None) -> str:
   m = results["meta"]
   parts = [
-    f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`, "
-    f"{m['total_s']:.0f} s in total.",
+    f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`"
+    f"{_protocol(m)}, {m['total_s']:.0f} s in total.",
     "",
     f"Command: `{m['command']}`",
     "",

@@ -8,12 +8,19 @@ is experiments/depth/frjt.py:jump=16,model=lstm,layers=1; --arg is appended to e
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=frjt_lstm1,frjt_transformer1
   python -m rcfam_jax.research.tasks.sweep --quick   # seconds; smoke test
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --only=maze_lstm1 --config.run.lr=1e-3
+  python -m rcfam_jax.research.tasks.sweep --preset=full --optional --protocol=fixed \
+      --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md   # fixed-length rows
+  python -m rcfam_jax.research.tasks.sweep --preset=cpu --protocol=fixed --only=perm_lstm1 \
+      --arg=length=96                       # one L for every depth (default: base.py)
   python -m rcfam_jax.research.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
       --docs=docs/DEPTH_BENCHMARK.md        # re-render tables, plot and docs only
 
 Writes <out>/results.json (after every run, so a partial sweep keeps its results),
 <out>/table.md and <out>/accuracy_vs_depth.png; with --docs, also replaces the preset's
-generated section of the docs file and puts the plot beside it.
+generated section of the docs file and puts the plot beside it. --protocol=fixed (= --arg
+protocol=fixed) runs the fixed-length protocol (experiments/depth/base.py): its default --out
+is out/depth_bench/<preset>_fixed and its docs section `<preset>_fixed`, so it never replaces
+the variable-length results.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ def build(cfg):
   )
   run = dict(cfg.run)
   run["eval_depths"] = tuple(run["eval_depths"])
-  return task, model, from_dict(fit.RunConfig, run)
+  run = from_dict(fit.RunConfig, run)
+  task.seq_len(max(run.train_max_depth, *run.eval_depths))  # a fixed length too short: error now
+  return task, model, run
 
 
 def load_config(name: str, arg: str | None = None, overrides: Sequence[str] = ()):
@@ -75,12 +84,20 @@ def run_sweep(
 ):
   """Runs `names` in order; returns the results dict (also written to out_dir)."""
   configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
+  for name, cfg in configs.items():
+    try:
+      build(cfg)
+    except ValueError as e:  # e.g. a fixed length too short for an overridden eval depth
+      raise experiment.ExperimentError(f"{name}: {e}") from None
   os.makedirs(out_dir, exist_ok=True)
   preset = configs[names[0]].preset
+  protocol = configs[names[0]].get("protocol", "variable")
   results = {
     "meta": {
       "command": command or "run_sweep(...)",
       "preset": preset,
+      "protocol": protocol,
+      "section": preset if protocol == "variable" else f"{preset}_{protocol}",
       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
       "device": _device_name(),
       "jax": jax.__version__,
@@ -131,7 +148,7 @@ def write_reports(results, out_dir: str, docs: str | None = None) -> None:
   png = os.path.join(out_dir, "accuracy_vs_depth.png")
   report.plot(results, png)
   if docs:
-    preset = results["meta"]["preset"]
+    preset = results["meta"].get("section", results["meta"]["preset"])
     plot_name = f"{os.path.splitext(os.path.basename(docs))[0]}_{preset}.png"
     os.makedirs(os.path.dirname(docs) or ".", exist_ok=True)
     shutil.copyfile(png, os.path.join(os.path.dirname(docs) or ".", plot_name))
@@ -146,15 +163,28 @@ def _device_name() -> str:
 
 
 def main(argv=None):
-  from experiments.depth import OPTIONAL, SWEEP
+  from experiments.depth import ABLATION, OPTIONAL, SWEEP
 
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--preset", default="full", choices=("full", "cpu", "quick"))
   p.add_argument("--quick", action="store_true", help="same as --preset=quick")
   p.add_argument("--only", default="", help="comma-separated run names (default: SWEEP)")
   p.add_argument("--optional", action="store_true", help="also run OPTIONAL (S3 composition)")
+  p.add_argument(
+    "--ablation",
+    action="store_true",
+    help="also run ABLATION (position encodings; Transformer and Mamba-2 at 1, 2, 4 layers)",
+  )
   p.add_argument("--arg", default="", help="extra config arg, e.g. 'steps=4000,seed=1'")
-  p.add_argument("--out", default=None, help="output folder (default out/depth_bench/<preset>)")
+  p.add_argument(
+    "--protocol",
+    default="variable",
+    choices=("variable", "fixed"),
+    help="fixed: every row one length L, training and evaluation (experiments/depth/base.py)",
+  )
+  p.add_argument(
+    "--out", default=None, help="output folder (default out/depth_bench/<preset>[_fixed])"
+  )
   p.add_argument("--docs", default=None, help="docs file whose preset section to rewrite")
   p.add_argument(
     "--from-results",
@@ -175,14 +205,19 @@ def main(argv=None):
     log(f"rewrote reports from {args.from_results}")
     return
   preset = "quick" if args.quick else args.preset
-  known = [name for name, _, _ in SWEEP + OPTIONAL]
+  known = [name for name, _, _ in SWEEP + OPTIONAL + ABLATION]
   names = [n for n in args.only.split(",") if n] or [name for name, _, _ in SWEEP]
   names += [name for name, _, _ in OPTIONAL] if args.optional else []
+  names += [name for name, _, _ in ABLATION] if args.ablation else []
   unknown = sorted(set(names) - set(known))
   if unknown:
     p.error(f"unknown run(s) {unknown}; known: {known}")
-  arg = ",".join(filter(None, [f"preset={preset}", args.arg]))
-  out_dir = args.out or os.path.join("out", "depth_bench", preset)
+  extra = args.arg.split(",")
+  if args.protocol == "fixed" and "protocol=variable" in extra:
+    p.error("--protocol=fixed contradicts --arg=protocol=variable")
+  fixed = args.protocol == "fixed" or "protocol=fixed" in extra
+  arg = ",".join(filter(None, [f"preset={preset}", "protocol=fixed" if fixed else "", args.arg]))
+  out_dir = args.out or os.path.join("out", "depth_bench", preset + ("_fixed" if fixed else ""))
   command = "python -m rcfam_jax.research.tasks.sweep " + " ".join(
     shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
   )

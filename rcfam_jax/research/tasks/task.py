@@ -7,8 +7,16 @@ A task is a frozen dataclass (hashable, so it can be closed over before `jax.jit
   sample_batch(rng, batch, min_depth, max_depth, depths=None) -> Batch: jittable, per-step
     targets and masks; the depth of each row is uniform in [min_depth, max_depth] or `depths`;
   solve(inputs_BxT) -> targets_BxT: the serial ground-truth solver (numpy), -1 where unscored.
-Instances shorter than seq_len are right-padded with PAD and masked out, so a causal model gives
-the same predictions on a padded row as on the unpadded one.
+Two protocols, chosen by the task field `fixed_len`:
+  variable (fixed_len=None, the default): an instance is as long as its depth makes it; rows
+    shorter than seq_len are right-padded with PAD and masked out, so a causal model gives the
+    same predictions on a padded row as on the unpadded one. Depth and length grow together.
+  fixed (fixed_len=L): every row, at every depth, is exactly L tokens long and has no PAD. The
+    `depth` state-changing tokens sit at uniformly random positions (a random subset of the
+    row's slots, in order; `spread`), and every other slot holds a filler token whose
+    transition is the identity on the task's state. Training and evaluation rows share L, so
+    accuracy against depth at one L measures depth alone. seq_len(max_depth) is L, or a
+    ValueError when L cannot hold max_depth. Each task module states its filler.
 
 Shape letters in the tasks: B rows (batch), T sequence positions, K entries per row (in
 `jump_chain` the max_depth links of a chain).
@@ -70,6 +78,30 @@ def scatter_rows(base_BxT, idx_BxK, values_BxK, live_BxK):
   t = base_BxT.shape[1]
   rows = jnp.arange(base_BxT.shape[0])[:, None]
   return base_BxT.at[rows, jnp.where(live_BxK, idx_BxK, t)].set(values_BxK, mode="drop")
+
+
+def check_fixed_len(task, max_depth: int, capacity: int) -> int:
+  """task.fixed_len if it holds `max_depth` state-changing tokens (`capacity` of them), else
+  a ValueError."""
+  if max_depth > capacity:
+    raise ValueError(
+      f"{task.name}: fixed_len={task.fixed_len} holds depths up to {capacity}, not {max_depth}"
+    )
+  return task.fixed_len
+
+
+def spread(rng, n_B, length: int):
+  """The fixed-length layout: per row, a uniformly random set of n_B[b] of `length` slots.
+
+  Returns (chosen_BxT, index_BxT): `chosen` marks the set (exactly n_B[b] slots of row b);
+  index = (number of chosen slots at or before t) - 1, so a row's core sequence c_0, c_1, ...
+  placed in order on its chosen slots is c[index] there, and after a chosen slot the last
+  core entry so far is c[index] (-1 before the first chosen slot).
+  """
+  u = jax.random.uniform(rng, (n_B.shape[0], length))
+  rank = jnp.argsort(jnp.argsort(u, axis=1), axis=1)  # a uniform random permutation per row
+  chosen = rank < n_B[:, None]
+  return chosen, jnp.cumsum(chosen, axis=1, dtype=jnp.int32) - 1
 
 
 def last_index(mask_BxT):
