@@ -46,7 +46,8 @@ def _protocol(meta) -> str:
 
 def _model_label(r):
   m = r["model"]
-  return f"{m['kind']} L={m['layers']}"
+  pos = m.get("pos_encoding", "rope")
+  return f"{m['kind']} L={m['layers']}" + ("" if pos == "rope" else f" (positions: {pos})")
 
 
 def tables(results) -> str:
