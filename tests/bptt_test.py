@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import TINY, random_batch
+from conftest import TINY, ex, random_batch
 
 from rcfam_jax import bptt, model, train
-from rcfam_jax.config import ExecConfig, ModelConfig
+from rcfam_jax.config import ModelConfig
 from rcfam_jax.research.bench import cli as bench
 
 
@@ -28,7 +28,7 @@ def reference(tiny_params):
   batch = random_batch(jax.random.PRNGKey(1), TINY, b, t, resets=True)
   state = model.initial_state(tiny_params, b)
   (loss, aux), grads = jax.jit(
-    jax.value_and_grad(functools.partial(bptt.plain_loss, cfg=TINY), has_aux=True)
+    jax.value_and_grad(functools.partial(bptt.plain_loss, cfg=TINY, ex=ex()), has_aux=True)
   )(tiny_params, batch, state)
   return batch, state, loss, aux, grads
 
@@ -51,7 +51,7 @@ def test_bounded_gradient_equals_plain_backprop(
 ):
   batch, state, loss, aux, grads = reference
   # Chunk sizes that do not divide T=9 exercise the tail blocks too.
-  cfg = ExecConfig(
+  cfg = ex(
     head_chunk=4,
     head_remat=head_remat,
     layer_remat=layer_remat,
@@ -72,7 +72,7 @@ def test_bounded_gradient_equals_plain_backprop(
 
 def test_frames_on_host_gives_the_same_loss_and_gradient(tiny_params, reference):
   batch, state, loss, _, grads = reference
-  cfg = ExecConfig(head_chunk=4, frames_on_host=True)
+  cfg = ex(head_chunk=4, frames_on_host=True)
   host = bptt.frames_to_host(batch)
   assert host["frames"].sharding.memory_kind == "pinned_host"
   fn = jax.jit(functools.partial(bptt.loss_and_grad, cfg=TINY, ex=cfg))
@@ -85,17 +85,18 @@ def test_padding_never_counts(tiny_params):
   b, t = 2, 6
   batch = random_batch(jax.random.PRNGKey(2), TINY, b, t)
   state = model.initial_state(tiny_params, b)
-  cfg = ExecConfig(head_chunk=3, loss_chunk=2)
+  cfg = ex(head_chunk=3, loss_chunk=2)
   loss_fn = functools.partial(bptt.sequence_loss, cfg=TINY, ex=cfg)
-  loss, aux = jax.jit(loss_fn)(tiny_params, batch, state)
+  # One program for the loss and its gradient.
+  f = jax.jit(jax.value_and_grad(lambda p, x: loss_fn(p, x, state), has_aux=True))
+  (loss, aux), g1 = f(tiny_params, batch)
   per_pos = aux["loss_BxT"]
   valid = np.asarray(batch["valid"])
   np.testing.assert_allclose(loss, per_pos[valid].mean(), rtol=1e-6)
   assert np.all(np.asarray(per_pos)[~valid] == 0)
   # Changing the targets at padded positions changes neither the loss nor the gradient.
   other = dict(batch, actions=jnp.where(batch["valid"], batch["actions"], 0))
-  grad = jax.jit(jax.grad(lambda p, x: loss_fn(p, x, state)[0]))
-  g1, g2 = grad(tiny_params, batch), grad(tiny_params, other)
+  g2 = f(tiny_params, other)[1]
   assert _max_rel_err(g1, g2) == 0.0
 
 
@@ -123,17 +124,26 @@ def _temp_bytes(loss_fn, t, b=2):
   return grad.lower(params, batch, state).compile().memory_analysis().temp_size_in_bytes
 
 
+MEM_T = 16
+
+
+@pytest.fixture(scope="module")
+def plain_temp_bytes():
+  """Plain backprop's temp bytes at T and 8T: one compile each for both lstm_remat cases."""
+  plain = functools.partial(bptt.plain_loss, cfg=MEM_CFG, ex=ex())
+  return _temp_bytes(plain, MEM_T), _temp_bytes(plain, 8 * MEM_T)
+
+
 @pytest.mark.parametrize("lstm_remat", ["none", "nested"])
-def test_compiled_memory_is_flat_in_t_only_for_the_bounded_scheme(lstm_remat):
+def test_compiled_memory_is_flat_in_t_only_for_the_bounded_scheme(lstm_remat, plain_temp_bytes):
   bounded = functools.partial(
     bptt.sequence_loss,
     cfg=MEM_CFG,
-    ex=ExecConfig(head_chunk=8, lstm_remat=lstm_remat, recompute_interval=8, loss_chunk=8),
+    ex=ex(head_chunk=8, lstm_remat=lstm_remat, recompute_interval=8, loss_chunk=8),
   )
-  plain = functools.partial(bptt.plain_loss, cfg=MEM_CFG)
-  t = 16
+  t = MEM_T
   b_small, b_large = _temp_bytes(bounded, t), _temp_bytes(bounded, 8 * t)
-  p_small, p_large = _temp_bytes(plain, t), _temp_bytes(plain, 8 * t)
+  p_small, p_large = plain_temp_bytes
   assert b_large <= 1.5 * b_small, (b_small, b_large)
   assert p_large >= 6 * p_small, (p_small, p_large)
 
@@ -144,7 +154,7 @@ def test_tiny_model_learns_fixed_frames():
   state = train.init_train_state(jax.random.PRNGKey(0), cfg, tx)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 4, 8)
   rnn0 = model.initial_state(state.params, 4)
-  step = jax.jit(functools.partial(train.train_step, cfg=cfg, ex=ExecConfig(head_chunk=4), tx=tx))
+  step = jax.jit(functools.partial(train.train_step, cfg=cfg, ex=ex(head_chunk=4), tx=tx))
   losses = []
   for _ in range(40):
     state, _, metrics = step(state, batch, rnn0)
@@ -187,7 +197,7 @@ def test_microbatch_accumulation_equals_full_batch(tiny_params):
   b, t = 4, 6
   batch = random_batch(jax.random.PRNGKey(7), TINY, b, t, resets=True)
   state = model.initial_state(tiny_params, b)
-  cfg = ExecConfig(head_chunk=3, loss_chunk=3)
+  cfg = ex(head_chunk=3, loss_chunk=3)
   full = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=cfg))
   micro = jax.jit(functools.partial(train.loss_and_grad, cfg=TINY, ex=cfg, microbatches=2))
   l1, g1, s1, n1 = full(tiny_params, batch, state)
@@ -208,11 +218,12 @@ def test_head_remat_convs_skips_the_convolution_recompute(tiny_params):
   for remat in ("full", "convs"):
     f = jax.jit(
       functools.partial(
-        bptt.loss_and_grad, cfg=cfg, ex=ExecConfig(head_chunk=3, head_remat=remat, conv_impl="xla")
+        bptt.loss_and_grad, cfg=cfg, ex=ex(head_chunk=3, head_remat=remat, conv_impl="xla")
       )
     )
-    counts[remat] = f.lower(tiny_params, batch, state).compile().as_text().count("convolution(")
-    grads[remat] = f(tiny_params, batch, state)[1]
+    compiled = f.lower(tiny_params, batch, state).compile()  # the program that runs below
+    counts[remat] = compiled.as_text().count("convolution(")
+    grads[remat] = compiled(tiny_params, batch, state)[1]
   assert counts["convs"] == counts["full"] - cfg.downsample_blocks, counts
   for a, b in zip(jax.tree.leaves(grads["convs"]), jax.tree.leaves(grads["full"])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

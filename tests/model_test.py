@@ -12,13 +12,17 @@ from conftest import TINY, random_batch
 from rcfam_jax import frame_head, model
 from rcfam_jax.config import ExecConfig, ModelConfig, check_exec, from_dict
 
+# model.apply as one compiled program per shape and config: the same function, compiled several
+# times faster on a CPU than eager execution's scans and ops one by one.
+apply = jax.jit(model.apply, static_argnames=("cfg", "ex"))
+
 
 def test_shapes_and_dtypes(tiny_params):
   b, t = 3, 5
   batch = random_batch(jax.random.PRNGKey(1), TINY, b, t)
   state = model.initial_state(tiny_params, b)
   chex.assert_shape(state.h, (TINY.lstm_layers, b, TINY.lstm_hidden))
-  logits, new_state = model.apply(tiny_params, batch["frames"], state, cfg=TINY)
+  logits, new_state = apply(tiny_params, batch["frames"], state, cfg=TINY)
   chex.assert_shape(logits, (b, t, TINY.vocab_size))
   chex.assert_type(logits, jnp.float32)
   chex.assert_trees_all_equal_shapes_and_dtypes(state, new_state)
@@ -31,7 +35,7 @@ def test_bf16_compute_keeps_fp32_state_and_logits():
   cfg = from_dict(ModelConfig, {**TINY.__dict__, "compute_dtype": "bfloat16"})
   params = model.init(jax.random.PRNGKey(0), cfg)
   batch = random_batch(jax.random.PRNGKey(1), cfg, 2, 4)
-  logits, state = model.apply(params, batch["frames"], model.initial_state(params, 2), cfg=cfg)
+  logits, state = apply(params, batch["frames"], model.initial_state(params, 2), cfg=cfg)
   chex.assert_type([logits, state.h, state.c], jnp.float32)
   chex.assert_tree_all_finite(logits)
 
@@ -80,7 +84,7 @@ def test_step_t_times_equals_apply(tiny_params):
   b, t = 2, 6
   batch = random_batch(jax.random.PRNGKey(2), TINY, b, t, resets=True)
   state0 = model.initial_state(tiny_params, b)
-  logits, final = model.apply(tiny_params, batch["frames"], state0, batch["reset"], cfg=TINY)
+  logits, final = apply(tiny_params, batch["frames"], state0, batch["reset"], cfg=TINY)
   step = jax.jit(lambda p, f, s, r: model.step(p, f, s, r, cfg=TINY))
   state, outs = state0, []
   for i in range(t):
@@ -95,9 +99,9 @@ def test_windows_with_carried_state_equal_one_pass(tiny_params):
   b, t = 2, 8
   batch = random_batch(jax.random.PRNGKey(3), TINY, b, t)
   s0 = model.initial_state(tiny_params, b)
-  full, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
-  a, s1 = model.apply(tiny_params, batch["frames"][:, :5], s0, cfg=TINY)
-  c, _ = model.apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY, ex=ExecConfig(head_chunk=2))
+  full, _ = apply(tiny_params, batch["frames"], s0, cfg=TINY)
+  a, s1 = apply(tiny_params, batch["frames"][:, :5], s0, cfg=TINY)
+  c, _ = apply(tiny_params, batch["frames"][:, 5:], s1, cfg=TINY, ex=ExecConfig(head_chunk=2))
   np.testing.assert_allclose(jnp.concatenate([a, c], 1), full, rtol=1e-5, atol=1e-5)
 
 
@@ -110,10 +114,10 @@ def test_reset_restores_learned_initial_state(tiny_params):
   batch = random_batch(jax.random.PRNGKey(4), TINY, b, t)
   resets = jnp.zeros((b, t), bool).at[:, r].set(True)
   s0 = model.initial_state(params, b)
-  logits, _ = model.apply(params, batch["frames"], s0, resets, cfg=TINY)
-  fresh, _ = model.apply(params, batch["frames"][:, r:], s0, cfg=TINY)
+  logits, _ = apply(params, batch["frames"], s0, resets, cfg=TINY)
+  fresh, _ = apply(params, batch["frames"][:, r:], s0, cfg=TINY)
   np.testing.assert_allclose(logits[:, r:], fresh, rtol=1e-5, atol=1e-5)
-  no_reset, _ = model.apply(params, batch["frames"], s0, cfg=TINY)
+  no_reset, _ = apply(params, batch["frames"], s0, cfg=TINY)
   assert not np.allclose(no_reset[:, r:], fresh, atol=1e-4)
 
 
@@ -127,7 +131,7 @@ def test_causality_by_gradient(tiny_params):
     y, _ = model.backbone(tiny_params, e, s0, cfg=TINY)
     return jnp.sum(model.logits(tiny_params, y[probe]))
 
-  g = jax.grad(out_at_probe)(emb)
+  g = jax.jit(jax.grad(out_at_probe))(emb)
   assert np.all(np.asarray(g[probe + 1 :]) == 0.0)
   assert np.all(np.abs(np.asarray(g[: probe + 1])).sum(axis=(1, 2)) > 0)
 
@@ -136,9 +140,9 @@ def test_future_frames_do_not_change_past_outputs(tiny_params):
   b, t, probe = 2, 6, 3
   batch = random_batch(jax.random.PRNGKey(6), TINY, b, t)
   s0 = model.initial_state(tiny_params, b)
-  a, _ = model.apply(tiny_params, batch["frames"], s0, cfg=TINY)
+  a, _ = apply(tiny_params, batch["frames"], s0, cfg=TINY)
   changed = batch["frames"].at[:, probe + 1 :].set(7)
-  c, _ = model.apply(tiny_params, changed, s0, cfg=TINY)
+  c, _ = apply(tiny_params, changed, s0, cfg=TINY)
   np.testing.assert_array_equal(a[:, : probe + 1], c[:, : probe + 1])
   assert not np.allclose(a[:, probe + 1 :], c[:, probe + 1 :])
 
@@ -185,8 +189,8 @@ def test_two_lstm_biases_are_one_bias_of_their_sum(tiny_params):
   for layer in p1["lstm"]["layers"]:
     layer["b"] = layer["b"] + layer.pop("b_h")
   batch = random_batch(jax.random.PRNGKey(2), TINY, 2, 3)
-  a, _ = model.apply(p2, batch["frames"], model.initial_state(p2, 2), cfg=cfg2)
-  b, _ = model.apply(p1, batch["frames"], model.initial_state(p1, 2), cfg=TINY)
+  a, _ = apply(p2, batch["frames"], model.initial_state(p2, 2), cfg=cfg2)
+  b, _ = apply(p1, batch["frames"], model.initial_state(p1, 2), cfg=TINY)
   np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -222,10 +226,9 @@ def test_conv_implementations_agree():
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 12, 8))
   f = lambda impl: lambda w, x: jnp.sum(jnp.sin(nn.conv3x3_dilated(w, x, jnp.float32, impl=impl)))
   for impl in ("matmul", "im2col"):
-    np.testing.assert_allclose(f(impl)(w, x), f("xla")(w, x), rtol=1e-5)
-    chex.assert_trees_all_close(
-      jax.grad(f(impl), (0, 1))(w, x), jax.grad(f("xla"), (0, 1))(w, x), rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(jax.jit(f(impl))(w, x), jax.jit(f("xla"))(w, x), rtol=1e-5)
+    grad = lambda impl: jax.jit(jax.grad(f(impl), (0, 1)))(w, x)
+    chex.assert_trees_all_close(grad(impl), grad("xla"), rtol=1e-4, atol=1e-4)
 
 
 def test_parity_downsample_equals_the_dilated_block():
@@ -236,15 +239,12 @@ def test_parity_downsample_equals_the_dilated_block():
   p = {**p, "norm": p["norm"] + jax.random.normal(jax.random.PRNGKey(2), p["norm"].shape)}
   x = jax.random.normal(jax.random.PRNGKey(1), (3, 8, 12, cfg.d_model))
   f = lambda impl: lambda p, x: jnp.sum(jnp.sin(frame_head.downsample(p, x, cfg, impl)))
+  down = jax.jit(frame_head.downsample, static_argnums=(2, 3))
   np.testing.assert_allclose(
-    frame_head.downsample(p, x, cfg, "parity"),
-    frame_head.downsample(p, x, cfg, "xla"),
-    rtol=1e-5,
-    atol=1e-6,
+    down(p, x, cfg, "parity"), down(p, x, cfg, "xla"), rtol=1e-5, atol=1e-6
   )
-  chex.assert_trees_all_close(
-    jax.grad(f("parity"), (0, 1))(p, x), jax.grad(f("xla"), (0, 1))(p, x), rtol=1e-4, atol=1e-5
-  )
+  grad = lambda impl: jax.jit(jax.grad(f(impl), (0, 1)))(p, x)
+  chex.assert_trees_all_close(grad("parity"), grad("xla"), rtol=1e-4, atol=1e-5)
 
 
 def _equations(jaxpr):
@@ -333,8 +333,8 @@ def test_packed_cells_embed_as_their_contract_frames(tiny_params):
   np.testing.assert_array_equal(frame_head.unpack(jnp.asarray(cells)), codec.to_rgb(cells))
   s0 = model.initial_state(tiny_params, 2)
   ex = ExecConfig(head_chunk=2)
-  a, _ = model.apply(tiny_params, jnp.asarray(cells), s0, cfg=TINY, ex=ex)
-  b, _ = model.apply(tiny_params, jnp.asarray(codec.to_rgb(cells)), s0, cfg=TINY, ex=ex)
+  a, _ = apply(tiny_params, jnp.asarray(cells), s0, cfg=TINY, ex=ex)
+  b, _ = apply(tiny_params, jnp.asarray(codec.to_rgb(cells)), s0, cfg=TINY, ex=ex)
   np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
@@ -358,7 +358,7 @@ def test_equal_model_configs_compute_the_same_function(tiny_params, ex):
   b, t = 2, 7
   batch = random_batch(jax.random.PRNGKey(8), TINY, b, t, resets=True)
   s0 = model.initial_state(tiny_params, b)
-  want, want_s = model.apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY)
-  got, got_s = model.apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY, ex=ex)
+  want, want_s = apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY)
+  got, got_s = apply(tiny_params, batch["frames"], s0, batch["reset"], cfg=TINY, ex=ex)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   chex.assert_trees_all_close(got_s, want_s, rtol=1e-5, atol=1e-5)

@@ -45,7 +45,7 @@ def muon_step(params, grads):
     clip_norm=0.0,
   )
   tx = optim.make(cfg, total_steps=10)
-  updates, _ = tx.update(grads, tx.init(params), params)
+  updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)  # one compile, not per op
   return jax.tree.map(lambda u: -np.asarray(u, np.float64), updates)
 
 

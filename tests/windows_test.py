@@ -9,13 +9,12 @@ import numpy as np
 import optax
 import pytest
 from conftest import TINY as _TINY
-from conftest import random_batch
+from conftest import ex, random_batch
 
 from rcfam_jax import bptt, model, train
-from rcfam_jax.config import ExecConfig
 
 TINY = dataclasses.replace(_TINY, n_layer=1, lstm_layers=1)
-EX = ExecConfig(head_chunk=6, loss_chunk=6)
+EX = ex(head_chunk=6, loss_chunk=6)
 
 
 @pytest.fixture(scope="module")
