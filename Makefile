@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXP ?= demo
 WORKDIR ?= workdirs/$(EXP)
 ARGS ?=
-BENCH_ARGS ?= --data data/self_24x80   # add --compare-torch TORCH_SCRIPT for the torch ratio
+BENCH_ARGS ?= --data data/self_24x80   # add --compare-torch for compiled and eager PyTorch
 DEPTH_ARGS ?=
 EVAL_ARGS ?=
 SCALING_SEQ_LENS ?= 2,16,128,512,2048
@@ -52,9 +52,10 @@ eval: $(STAMP)
 eval-closed-loop: $(STAMP)
 	$(PY) -m rcfam_jax.research.evaluate --workdir $(WORKDIR) --mode closed-loop --cast-dir $(WORKDIR)/rollouts $(EVAL_ARGS)
 
-# The training-step benchmark (throughput+MFU, torch ratio, data feed, LSTM, memory); JSON lines
-# and a table.
+# The training-step benchmark (throughput+MFU, data feed, LSTM, memory; with --compare-torch the
+# PyTorch FBAM compiled and eager, torch installed first); JSON lines and a table.
 bench: $(STAMP)
+	$(if $(findstring --compare-torch,$(BENCH_ARGS)),$(PY) -m pip install -q -e '.[torch]')
 	$(PY) -m rcfam_jax.research.bench $(BENCH_ARGS)
 
 # Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).

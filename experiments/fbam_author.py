@@ -20,8 +20,10 @@ Command: make train EXP=fbam_author
 Hardware: one NVIDIA H200 (a step of 32,768 frames); the CPU check above runs on 2 cores.
 Expected: the log reports `model: 94,030,848 parameters; fresh (from the learned h0, c0)
   windows`. One H200 (2026-12-01, chibicc at 48x160, docs/RESULTS.md section 4): 453 frames/s,
-  72 s per step, 70.6 GiB peak; train loss 9.93 -> 9.78 over the first 3 steps. The CPU check
-  above has no recorded figure in docs/.
+  72 s per step, 70.6 GiB peak, with cuDNN's dilated conv (the default then; the parity conv,
+  default since, gave 561 frames/s at B=8, T=64 in docs/BENCHMARKS.md, not re-run at B=32);
+  train loss 9.93 -> 9.78 over the first 3 steps. The CPU check above has no recorded figure in
+  docs/.
 """
 
 from experiments import common, compilers
@@ -53,7 +55,7 @@ def get_config(arg=None):
       compute_dtype="bfloat16",
     ),
     # 256 frames of 48x160 per frame-head call.
-    exec_=dict(head_chunk=8, loss_chunk=128, attention_impl="cudnn"),
+    exec_=dict(head_chunk=8, loss_chunk=128),
     optim_=dict(
       name="muon",
       lr=2e-3,

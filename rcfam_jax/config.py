@@ -12,12 +12,13 @@ these dataclasses with `from_dict`, so that everything below gets hashable, type
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
 N_CHANNELS = 7  # codepoint, fg R G B, bg R G B
 REDUCTIONS = ("last_pos", "mean")
-ATTENTION_IMPLS = (None, "xla", "cudnn")
+ATTENTION_IMPLS = ("auto", None, "xla", "cudnn")
 CONV_IMPLS = ("auto", "xla", "matmul", "im2col", "parity")
 LSTM_IMPLS = ("scan", "fused")
 HEAD_REMATS = ("full", "convs", "matmuls", "none")
@@ -119,12 +120,16 @@ class ExecConfig:
 
   conv_impl: the frame head's 3x3 convolutions: 'xla' (cuDNN on GPU), 'matmul' (nine shifted
     matmuls), 'im2col', 'parity' (the dilated conv as four undilated ones on the parity
-    sub-grids; dilated downsample_mode only) or 'auto' (CPU: matmul, else xla).
-  attention_impl: None lets JAX pick; 'cudnn' is flash attention on GPU.
+    sub-grids; dilated downsample_mode only) or 'auto' (CPU: matmul; elsewhere parity for
+    the dilated mode, xla for geglu).
+  attention_impl: 'auto' is cuDNN's flash attention on a GPU where it applies (bf16 or fp16,
+    head size a multiple of 8 up to 128), else JAX's choice (None, XLA's attention); 'cudnn'
+    asks for it, 'xla' for XLA's.
   lstm_impl: 'scan' (lax.scan, portable) or 'fused' (the persistent CUDA kernel, lstm_fused;
     its recurrent matmul is bf16, so it needs compute_dtype='bfloat16').
   lstm_unroll: time steps per iteration of the LSTM's scan.
-  head_chunk: time steps per frame-head call (chunk of head_chunk x B frames).
+  head_chunk: time steps per frame-head call (chunk of head_chunk x B frames); 32 halved the
+    peak of 64 and ran faster on an H200 (docs/BENCHMARKS.md).
   head_remat: 'full' recomputes the frame head in the backward pass and keeps only its output
     vector (memory flat in T); 'convs' also keeps each chunk's convolution outputs, so the
     backward pass recomputes only the cheap rest (2.5 MB per frame at the reference config:
@@ -141,7 +146,7 @@ class ExecConfig:
     (`frames_to_host`).
   """
 
-  head_chunk: int = 64
+  head_chunk: int = 32
   head_remat: str = "full"
   layer_remat: bool = False
   lstm_remat: str = "none"
@@ -149,7 +154,7 @@ class ExecConfig:
   loss_chunk: int = 128
   frames_on_host: bool = False
   conv_impl: str = "auto"
-  attention_impl: str | None = None
+  attention_impl: str | None = "auto"
   lstm_impl: str = "scan"
   lstm_unroll: int = 8
 
@@ -225,6 +230,32 @@ def check_exec(model: ModelConfig, ex: ExecConfig) -> None:
       "conv_impl='parity' rewrites the dilated conv; downsample_mode="
       f"{model.downsample_mode!r} has none: use conv_impl='auto' with it"
     )
+
+
+def parse_overrides(items):
+  """['d_model=256', 'head_chunk=32', ...] -> (ModelConfig, ExecConfig overrides); values
+  are JSON where they parse as JSON, else strings."""
+  model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+  exec_fields = {f.name for f in dataclasses.fields(ExecConfig)}
+  m, b = {}, {}
+  for item in items:
+    if "=" not in item:
+      raise ValueError(f"override {item!r} is not field=value (e.g. d_model=256)")
+    k, v = item.split("=", 1)
+    try:
+      v = json.loads(v)
+    except json.JSONDecodeError:
+      pass  # a bare string such as bfloat16
+    if k in model_fields:
+      m[k] = v
+    elif k in exec_fields:
+      b[k] = v
+    else:
+      raise ValueError(
+        f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
+        f"ExecConfig: {sorted(exec_fields)}"
+      )
+  return m, b
 
 
 def _check_choice(name, value, choices):

@@ -88,20 +88,30 @@ def check_frames(frames, cfg: ModelConfig):
     raise ValueError(f"frames must hold integer cells (uint8 or int32), got dtype {frames.dtype}")
 
 
-def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig):
+def embed_cells(params, frames_NxRxCx7, cfg: ModelConfig, parity: bool = False):
   """E_cp[codepoint] + P[row, col] + sum_c (colour_c / 255) u_c, in the compute dtype.
 
   Forward: a gather of the codepoint rows plus the six colour terms (one fusion, no one-hot
   matrix). Backward: the table gradient as one matmul, [one_hot(cp), colour/255]^T g, not a
   scatter-add into 256 rows that 10^6 cells contend for. Codepoints >= n_codepoints are clamped
   to the last row, as the author's loaders clamp them before his embedding.
+  parity: the cells in the parity layout of `to_parity`, (N*4, R/2, C/2, D): the frames and
+  the position table are permuted (a few bytes a cell) instead of the D-wide embedding.
   """
   dt = jnp.dtype(cfg.compute_dtype)
+  pos_RxCxD = params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+  if parity:
+    frames_NxRxCx7 = to_parity(frames_NxRxCx7)
+    pos_RxCxD = to_parity(pos_RxCxD[None])  # (4, R/2, C/2, D): one grid per parity class
   colour = frames_NxRxCx7[..., 1:].astype(dt) * jnp.asarray(1.0 / 255.0, dt)
   table = jnp.concatenate([params["cp_embed"], params["color"]], axis=0).astype(dt)
   cp = jnp.clip(frames_NxRxCx7[..., 0].astype(jnp.int32), 0, cfg.n_codepoints - 1)
   x = _lookup(table, cp, colour)
-  x = x + params["pos_embed"].reshape(cfg.rows, cfg.cols, cfg.d_model)
+  if parity:
+    shape = x.shape
+    x = (x.reshape((-1, 4) + shape[1:]) + pos_RxCxD).reshape(shape)
+  else:
+    x = x + pos_RxCxD
   return x.astype(dt)
 
 
@@ -132,7 +142,7 @@ def _lookup_bwd(res, g_xD):
 _lookup.defvjp(_lookup_fwd, _lookup_bwd)
 
 
-def attention_block(p, x_NxLxD, cfg: ModelConfig, impl: str | None = None):
+def attention_block(p, x_NxLxD, cfg: ModelConfig, impl: str | None = "auto"):
   """One pre-norm transformer block (full attention, GELU MLP) on the fp32 residual stream."""
   dt = jnp.dtype(cfg.compute_dtype)
   n, length, d = x_NxLxD.shape
@@ -149,11 +159,15 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig, impl: str | None = None):
   return x_NxLxD + checkpoint_name(nn.dense(p["out"], gelu, dt), "head_dense")
 
 
-def resolved_conv_impl(ex: ExecConfig) -> str:
-  """ex.conv_impl with 'auto' resolved: shifted matmuls on CPU, cuDNN's conv elsewhere."""
+def resolved_conv_impl(ex: ExecConfig, cfg: ModelConfig) -> str:
+  """ex.conv_impl with 'auto' resolved: shifted matmuls on CPU; elsewhere the parity rewrite of
+  the dilated conv (1.3x cuDNN's dilated kernels on an H200, docs/BENCHMARKS.md), cuDNN's
+  undilated conv for geglu."""
   if ex.conv_impl != "auto":
     return ex.conv_impl
-  return "matmul" if jax.default_backend() == "cpu" else "xla"
+  if jax.default_backend() == "cpu":
+    return "matmul"
+  return "parity" if cfg.downsample_mode == "dilated" else "xla"
 
 
 def to_parity(x_NxRxCxD):
@@ -163,15 +177,31 @@ def to_parity(x_NxRxCxD):
   return x.reshape(n * 4, r // 2, c // 2, d)
 
 
+# Most images per parity convolution. On an H200 (jax 0.11.2) XLA compiled the parity conv's
+# forward and backward (12x40 images, 512 channels, bf16) in 8.7 s at 2,048 images and had not
+# finished compiling after 75 s at 3,072 or 4,096 (docs/BENCHMARKS.md, the parity stall); larger
+# batches are therefore convolved 2,048 images at a time.
+PARITY_MAX_IMAGES = 2048
+
+
 def conv(w_3x3xDxE, x_NxRxCxD, dt, conv_impl: str, dilation: int = 2):
   """A downsample block's 3x3 conv as conv_impl runs it; 'parity' (dilation 2 only) returns it
   on the four parity sub-grids, (N*4, R/2, C/2, E) (see downsample)."""
   if conv_impl == "parity":
-    return nn.conv3x3_dilated(w_3x3xDxE, to_parity(x_NxRxCxD), dt, dilation=1, impl="xla")
+    return conv_parity(w_3x3xDxE, to_parity(x_NxRxCxD), dt)
   return nn.conv3x3_dilated(w_3x3xDxE, x_NxRxCxD, dt, dilation=dilation, impl=conv_impl)
 
 
-def downsample(p, x_NxRxCxD, cfg: ModelConfig, conv_impl: str):
+def conv_parity(w_3x3xDxE, x_MxRxCxD, dt):
+  """The undilated 3x3 conv of images in the parity layout, at most PARITY_MAX_IMAGES images
+  per convolution."""
+  one = lambda x_RxCxD: nn.conv3x3_dilated(w_3x3xDxE, x_RxCxD[None], dt, dilation=1, impl="xla")[0]
+  if x_MxRxCxD.shape[0] <= PARITY_MAX_IMAGES:
+    return jax.vmap(one)(x_MxRxCxD)
+  return jax.lax.map(one, x_MxRxCxD, batch_size=PARITY_MAX_IMAGES)  # a loop over groups
+
+
+def downsample(p, x_NxRxCxD, cfg: ModelConfig, conv_impl: str, in_parity: bool = False):
   """RMSNorm -> 3x3 conv -> GELU -> 2x2 average pool: (N, R, C, D) -> (N, R/2, C/2, D).
 
   downsample_mode 'dilated': conv with dilation 2 to D channels, GELU; 'geglu' (the author's
@@ -179,26 +209,28 @@ def downsample(p, x_NxRxCxD, cfg: ModelConfig, conv_impl: str):
   conv_impl 'parity': a dilation-2 tap never leaves its pixel's (row, col) parity class, so the
   conv runs undilated (padding 1) on the four parity sub-grids as N*4 half-size images, and the
   2x2 pool, which takes one pixel of each class, is then the mean over the four: the same
-  function, with cuDNN's undilated 3x3 kernels in place of its dilated ones.
+  function, with cuDNN's undilated 3x3 kernels in place of its dilated ones. in_parity: x is
+  already in that layout, (N*4, R/2, C/2, D) (embed_cells(parity=True)); RMSNorm, per cell,
+  commutes with the permutation.
   """
-  n, r, c, d = x_NxRxCxD.shape
+  dt = jnp.dtype(cfg.compute_dtype)
+  if conv_impl == "parity":
+    x = x_NxRxCxD if in_parity else to_parity(x_NxRxCxD)
+    y = checkpoint_name(
+      conv_parity(p["conv"], nn.rms_norm(p["norm"], x, cfg.rms_eps), dt), "head_conv"
+    )
+    y = nn.gelu(y)
+    m, r2, c2, d = y.shape
+    return y.reshape(m // 4, 4, r2, c2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
   geglu = cfg.downsample_mode == "geglu"
-  y = conv(
-    p["conv"],
-    nn.rms_norm(p["norm"], x_NxRxCxD, cfg.rms_eps),
-    jnp.dtype(cfg.compute_dtype),
-    conv_impl,
-    dilation=1 if geglu else 2,
-  )
-  y = checkpoint_name(y, "head_conv")
+  h = nn.rms_norm(p["norm"], x_NxRxCxD, cfg.rms_eps)
+  y = checkpoint_name(conv(p["conv"], h, dt, conv_impl, dilation=1 if geglu else 2), "head_conv")
   if geglu:
     value, gate = jnp.split(y, 2, axis=-1)
     y = value * nn.gelu(gate)
   else:
     y = nn.gelu(y)
-  if conv_impl != "parity":
-    return nn.avg_pool2x2(y)
-  return y.reshape(n, 4, r // 2, c // 2, d).mean(axis=1, dtype=jnp.float32).astype(y.dtype)
+  return nn.avg_pool2x2(y)
 
 
 def apply(params, frames, cfg: ModelConfig, ex: ExecConfig = ExecConfig()):
@@ -210,9 +242,11 @@ def apply(params, frames, cfg: ModelConfig, ex: ExecConfig = ExecConfig()):
     frames = unpack(frames)
   lead = frames.shape[:-3]
   frames_NxRxCx7 = frames.reshape((int(np.prod(lead, dtype=np.int64)),) + cfg.frame_shape)
-  x = embed_cells(params, frames_NxRxCx7, cfg)  # full resolution, compute dtype
-  for p in params["down"]:
-    x = downsample(p, x, cfg, resolved_conv_impl(ex))
+  impl = resolved_conv_impl(ex, cfg)
+  parity = impl == "parity" and cfg.downsample_blocks > 0  # the first block's layout from the start
+  x = embed_cells(params, frames_NxRxCx7, cfg, parity)  # full resolution, compute dtype
+  for i, p in enumerate(params["down"]):
+    x = downsample(p, x, cfg, impl, in_parity=parity and i == 0)
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 

@@ -6,6 +6,7 @@ Re-running the same command resumes from the newest checkpoint in DIR.
 """
 
 import logging
+import os
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -17,6 +18,13 @@ _CONFIG = config_flags.DEFINE_config_file(
   "config", None, "experiments/NAME.py[:ARG]", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints and metrics go")
+_COMPILE_CACHE = flags.DEFINE_string(
+  "compile_cache",
+  "~/.cache/rcfam_jax/jax",
+  "JAX's persistent compilation cache: a second run of the same program (a resumed run, the "
+  "next job of a sweep) loads it instead of compiling; '' turns it off. The environment's "
+  "JAX_COMPILATION_CACHE_DIR, when set, wins.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -27,6 +35,8 @@ def main(argv):
   import jax
 
   jax.config.update("jax_threefry_partitionable", True)
+  if _COMPILE_CACHE.value and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(_COMPILE_CACHE.value))
   last = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   logging.getLogger("rcfam_jax").info("done: %s", {k: round(v, 4) for k, v in last.items()})
 

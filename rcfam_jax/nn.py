@@ -140,9 +140,15 @@ def gelu(x):
   return jax.nn.gelu(x, approximate=False)
 
 
-def attention(q_NxLxAxP, k_NxLxAxP, v_NxLxAxP, implementation=None):
-  """Full bidirectional attention (no mask); cuDNN flash attention when asked for on a GPU
-  (elsewhere 'cudnn' falls back to JAX's choice: the same function, so configs run anywhere)."""
+def attention(q_NxLxAxP, k_NxLxAxP, v_NxLxAxP, implementation="auto"):
+  """Full bidirectional attention (no mask). 'auto': cuDNN flash attention on a GPU where it
+  applies (bf16/fp16, head size a multiple of 8 up to 128), else JAX's choice (XLA's); 'cudnn'
+  asks for it, and elsewhere falls back to JAX's choice (the same function: configs run
+  anywhere)."""
+  if implementation == "auto":
+    p = q_NxLxAxP.shape[-1]
+    fits = q_NxLxAxP.dtype in (jnp.bfloat16, jnp.float16) and p % 8 == 0 and p <= 128
+    implementation = "cudnn" if fits else None
   if implementation == "cudnn" and jax.default_backend() != "gpu":
     implementation = None
   return jax.nn.dot_product_attention(

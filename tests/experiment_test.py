@@ -19,7 +19,7 @@ OVERRIDES = [
   "--noconfig.data.build",
   "--config.exec.layer_remat",
   "--config.data.max_lane_steps=512",  # None-able: int | None
-  "--config.exec.attention_impl=cudnn",  # None-able: str | None
+  "--config.exec.attention_impl=cudnn",  # str (default "auto")
   "--config.train.batch_size",
   "4",
 ]  # the value as the next argument
@@ -61,7 +61,7 @@ def test_same_config_as_main(monkeypatch, tmp_path):
   assert str(module) == str(got)
   fresh = experiment.load(SMOKE)  # no ARG: get_config(); the None-able fields stay None
   assert fresh.train.steps == 12 and fresh.data.max_lane_steps is None
-  assert fresh.exec.attention_impl is None and fresh.data.cache_dir is None
+  assert fresh.exec.attention_impl == "auto" and fresh.data.cache_dir is None
   with pytest.raises(AttributeError):
     fresh.train.new_field = 1  # locked, as main's
 

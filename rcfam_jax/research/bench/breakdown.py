@@ -40,7 +40,7 @@ def _time(fn, args, reps):
 def _parts(params, cfg, ex, frames):
   """[(label, fn, args, forward matmul FLOPs)] in the order the head runs them."""
   dt = jnp.dtype(cfg.compute_dtype)
-  impl = frame_head.resolved_conv_impl(ex)
+  impl = frame_head.resolved_conv_impl(ex, cfg)
   n, d = frames.shape[0], cfg.d_model
   embed = lambda p, frames: frame_head.embed_cells(p, frames, cfg)
   out = [("embed cells", embed, (params, frames), 0.0)]

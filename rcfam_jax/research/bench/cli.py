@@ -1,14 +1,15 @@
 """GPU performance benchmark: one command, one JSON line per measurement, a table.
 
   python -m rcfam_jax.research.bench [--data data/self_24x80]
-      [--compare-torch TORCH_SCRIPT] [--run-long] [field=value ...]
+      [--compare-torch] [--run-long] [field=value ...]
 
 Measurements, each in a fresh process (so peak memory is that measurement's own):
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
      frames, timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
      matmul peak measured in the same process; then, with --data, the same compiled step fed
      by the real reader (inline, and through the grain pipeline loop.py uses);
-  2. torch: with --compare-torch PATH, the PyTorch reference at the same B and T, and the ratio;
+  2. torch: with --compare-torch, the PyTorch FBAM (research/torch_fbam.py) at the same B, T and
+     fields, compiled then eager, and our ratio to each;
   3. lstm: one LSTM layer B=16 H=1024 T=2048 bf16, fwd and fwd+bwd us/step per variant;
   4. memory: allocator peak of real steps at T=128 and T=8192 (one process each), and XLA's
      compiled memory analysis at T=65536 (compile only; --run-long also runs one step), from
@@ -34,18 +35,8 @@ from rcfam_jax.research.bench.common import parse_overrides
 from rcfam_jax.research.bench.runner import AUTOTUNE_FLAG, Runner, child_env
 
 # The fastest measured settings on an H200 (docs/BENCHMARKS.md §4): the sweep's first points.
-SWEEP_SETS = ("conv_impl=parity,head_remat=convs,head_chunk=32", "conv_impl=parity,head_chunk=32")
+SWEEP_SETS = ("head_remat=convs",)
 PARTS = ("throughput", "torch", "lstm", "breakdown", "memory", "long", "sweep")
-TORCH_FIELDS = {
-  "rows": "rows",
-  "cols": "cols",
-  "d_model": "d",
-  "n_layer": "layers",
-  "n_head": "heads",
-  "downsample_blocks": "downs",
-  "vocab_size": "vocab",
-  "head_chunk": "chunk",
-}
 
 
 def worker(kind: str, job: dict):
@@ -64,7 +55,7 @@ def worker(kind: str, job: dict):
 
 def sweep_points(args, m_over, b_over) -> list[dict]:
   base_chunk = from_dict(ExecConfig, b_over).head_chunk
-  base_attn = b_over.get("attention_impl", "cudnn")
+  base_attn = b_over.get("attention_impl", "auto")
   pts = []
   for combo in args.sweep_set:  # first: several fields at once (the fastest measured settings)
     m, b = parse_overrides(filter(None, combo.split(",")))
@@ -105,19 +96,17 @@ def _ints(s: str) -> list[int]:
   return [int(x) for x in s.split(",") if x]
 
 
-def torch_cmd(args, m_over, b_over) -> list[str]:
-  extra = [
-    f"{TORCH_FIELDS[k]}={json.dumps(v)}"
-    for k, v in {**m_over, **b_over}.items()
-    if k in TORCH_FIELDS
-  ]
+def torch_cmd(args, mode: str) -> list[str]:
+  """The PyTorch FBAM (rcfam_jax.research.torch_fbam) at this run's B, T and fields."""
   return [
     args.torch_python or sys.executable,
-    args.compare_torch,
-    f"lengths=[{args.seq_len}]",
-    f"steps={args.torch_steps}",
-    f"batch={args.batch}",
-    *extra,
+    "-m",
+    "rcfam_jax.research.torch_fbam",
+    f"--mode={mode}",
+    f"--batch={args.batch}",
+    f"--seq-len={args.seq_len}",
+    f"--steps={args.torch_steps}",
+    *args.overrides,
   ]
 
 
@@ -140,8 +129,12 @@ def parse_args(argv=None) -> argparse.Namespace:
   )
   p.add_argument("--data", default="data/self_24x80", help="dataset dir for the feed benchmark")
   p.add_argument("--data-tokenizer", type=int, default=0, help="tokenizer_size of that dataset")
-  p.add_argument("--compare-torch", metavar="PATH", help="run this PyTorch reference script")
-  p.add_argument("--torch-python", help="interpreter for it (default: this one)")
+  p.add_argument(
+    "--compare-torch",
+    action="store_true",
+    help="also run the PyTorch FBAM (rcfam_jax/research/torch_fbam.py), compiled and eager",
+  )
+  p.add_argument("--torch-python", help="interpreter with torch for it (default: this one)")
   p.add_argument("--torch-steps", type=int, default=3)
   p.add_argument("--lstm-batch", type=int, default=16)
   p.add_argument("--lstm-hidden", type=int, default=1024)
@@ -163,14 +156,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     "out (RCFAM_ABLATE bits: 1 barrier, 2 staging, 4 products; e.g. 1,2,4,7): "
     "profiling by subtraction, wrong results",
   )
-  p.add_argument("--sweep-chunks", default="32,128", help="head_chunk values to try")
-  p.add_argument("--sweep-head-remat", default="convs,matmuls", help="head_remat values to try")
+  p.add_argument("--sweep-chunks", default="16,64", help="head_chunk values to try")
+  p.add_argument("--sweep-head-remat", default="matmuls", help="head_remat values to try")
   p.add_argument(
     "--sweep-conv",
     default="",
-    help="conv_impl values to try at the run's "
-    "head_chunk (on an H200: im2col and matmul 0.68x / 0.65x of cuDNN's dilated "
-    "conv; parity at 64 x 16 frames per head call did not finish a step)",
+    help="conv_impl values to try at the run's head_chunk (default on a GPU: parity; on an "
+    "H200 im2col and matmul were 0.68x / 0.65x of cuDNN's dilated conv, xla)",
   )
   p.add_argument(
     "--sweep-attention", default="xla", help="attention_impl values to try (cudnn, xla, none)"
@@ -228,8 +220,9 @@ def main(argv=None):
       label=f"throughput T={args.seq_len}",
     )
   if args.compare_torch and "torch" not in skip:
-    recs = runner.run(torch_cmd(args, m_over, b_over), label="torch-ref", tag={"kind": "torch_ref"})
-    report.emit_torch_ratio(runner.records, recs, args.seq_len)
+    for mode in ("compiled", "eager"):
+      runner.run(torch_cmd(args, mode), label=f"torch {mode}", tag={"kind": "torch_ref"})
+    report.emit_torch_ratio(runner.records, args.seq_len)
   if "lstm" not in skip:
     lstm_job = {
       "batch": args.lstm_batch,
@@ -280,7 +273,7 @@ def main(argv=None):
       (
         r["torch_frames_per_s"]
         for r in runner.records
-        if r.get("kind") == "torch_compare" and "torch_frames_per_s" in r
+        if r.get("kind") == "torch_compare" and r.get("mode") == "compiled"
       ),
       None,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import statistics
@@ -15,42 +14,24 @@ import numpy as np
 import optax
 
 from rcfam_jax import batch as batch_lib
-from rcfam_jax import bptt, train
+from rcfam_jax import bptt, config, train
 from rcfam_jax.config import ExecConfig, ModelConfig, from_dict
 
-BENCH_DEFAULTS = {"attention_impl": "cudnn"}  # on GPU; JAX's choice elsewhere
 SPEC_BF16_FLOPS = {"H100": 989e12, "H200": 989e12}  # dense bf16, NVIDIA's datasheet
 BATCH_KEYS = batch_lib.FIELDS  # what loop.py feeds the step
 
 
 def parse_overrides(items):
   """['d_model=256', 'head_chunk=32', ...] -> (ModelConfig overrides, ExecConfig overrides)."""
-  model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-  exec_fields = {f.name for f in dataclasses.fields(ExecConfig)}
-  m, b = {}, {}
-  for item in items:
-    if "=" not in item:
-      raise SystemExit(f"override {item!r} is not field=value (e.g. d_model=256)")
-    k, v = item.split("=", 1)
-    try:
-      v = json.loads(v)
-    except json.JSONDecodeError:
-      pass  # a bare string such as bfloat16
-    if k in model_fields:
-      m[k] = v
-    elif k in exec_fields:
-      b[k] = v
-    else:
-      raise SystemExit(
-        f"unknown field {k!r}; ModelConfig: {sorted(model_fields)}; "
-        f"ExecConfig: {sorted(exec_fields)}"
-      )
-  return m, b
+  try:
+    return config.parse_overrides(items)
+  except ValueError as e:
+    raise SystemExit(str(e)) from None
 
 
 def configs(m_over: dict, b_over: dict) -> tuple[ModelConfig, ExecConfig]:
-  defaults = dict(BENCH_DEFAULTS) if jax.default_backend() == "gpu" else {}
-  return from_dict(ModelConfig, m_over), from_dict(ExecConfig, defaults, **b_over)
+  """The defaults (what every experiment gets) with the run's overrides."""
+  return from_dict(ModelConfig, m_over), from_dict(ExecConfig, b_over)
 
 
 def emit(kind: str, **fields):

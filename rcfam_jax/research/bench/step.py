@@ -68,10 +68,15 @@ def train_job(job: dict):
   jax.block_until_ready(batch)
   before = common.allocator_fields()["peak_bytes"]  # state + batch: nothing of the step yet
   state, rnn, first_s, loss = _first_step(compiled, state, rnn, batch)
-  wall, gaps = first_s, [first_s]
+  wall, gaps, blocked = first_s, [first_s], [first_s]
   if steps > 0:
     state, rnn, wall, gaps, m = run_loop(compiled, state, rnn, lambda batch=batch: batch, steps)
     loss = float(m["loss"])
+    blocked = []
+    for _ in range(steps):  # each step waited for: the figure without any overlap
+      t0 = time.perf_counter()
+      state, rnn, m = jax.block_until_ready(compiled(state, batch, rnn))
+      blocked.append(time.perf_counter() - t0)
   n_steps = max(steps, 1)
   fps = n_steps * b * t / wall
   alloc = common.allocator_fields()  # before the matmul peak and the feed touch the allocator
@@ -85,6 +90,8 @@ def train_job(job: dict):
     step_s=round(wall / n_steps, 4),
     step_s_each=[round(g, 4) for g in gaps],
     frames_per_s=round(fps, 1),
+    blocked_step_s=round(float(np.median(blocked)), 4),
+    blocked_frames_per_s=round(b * t / float(np.median(blocked)), 1),
     first_step_s=round(first_s, 4),
     **alloc,
     peak_before_step_bytes=before,
