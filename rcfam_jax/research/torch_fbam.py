@@ -153,14 +153,14 @@ class FBAM(nn.Module):
     for mod, p in zip(self.frame_head.down, fh["down"], strict=True):
       mod.norm.copy_(t(p["norm"]))
       mod.conv.weight.copy_(t(p["conv"]).permute(3, 2, 0, 1))  # HWIO -> OIHW
+    blocks = fh["blocks"]  # stacked on a leading layer axis
     for i, mod in enumerate(self.frame_head.blocks):
-      p = {k: np.asarray(v)[i] for k, v in _flat(fh["blocks"]).items()}
-      mod.norm1.copy_(t(p["norm1"]))
-      mod.norm2.copy_(t(p["norm2"]))
+      mod.norm1.copy_(t(blocks["norm1"][i]))
+      mod.norm2.copy_(t(blocks["norm2"][i]))
       for name in ("qkv", "proj", "fc", "out"):
-        getattr(mod, name).weight.copy_(t(p[f"{name}/w"]).T)
-        if f"{name}/b" in p:
-          getattr(mod, name).bias.copy_(t(p[f"{name}/b"]))
+        getattr(mod, name).weight.copy_(t(blocks[name]["w"][i]).T)
+        if "b" in blocks[name]:
+          getattr(mod, name).bias.copy_(t(blocks[name]["b"][i]))
     for lstm, p in zip(self.lstms, params["lstm"]["layers"], strict=True):
       lstm.weight_ih_l0.copy_(t(p["w_x"]).T)  # gate order i, f, g, o in both
       lstm.weight_hh_l0.copy_(t(p["w_h"]).T)
@@ -170,13 +170,6 @@ class FBAM(nn.Module):
     self.c0.copy_(t(params["lstm"]["c0"]))
     self.head.weight.copy_(t(params["head"]["w"]).T)
     return self
-
-
-def _flat(tree, prefix=""):
-  out = {}
-  for k, v in tree.items():
-    out.update(_flat(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": v})
-  return out
 
 
 def train_step(model: FBAM, opt, frames_BxTxRxCx7, actions_BxT, chunk: int, autocast: bool):

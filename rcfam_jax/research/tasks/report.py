@@ -38,10 +38,14 @@ def _title(task, r):
   return title if length is None else f"{title}, fixed length L={length}"
 
 
+def _fixed(meta) -> bool:
+  return meta.get("protocol", "variable") != "variable"
+
+
 def _protocol(meta) -> str:
-  if meta.get("protocol", "variable") == "variable":
-    return ""
-  return ", fixed-length protocol (every row, at every depth, is L tokens long)"
+  return (
+    ", fixed-length protocol (every row, at every depth, is L tokens long)" if _fixed(meta) else ""
+  )
 
 
 def _model_label(r):
@@ -131,7 +135,7 @@ def plot(results, path: str) -> None:
       ax.set_title(_title(task, runs[0][1]), fontsize=9)
       ax.legend(fontsize=7)
   meta = results["meta"]
-  fixed = ", fixed length" if meta.get("protocol", "variable") != "variable" else ""
+  fixed = ", fixed length" if _fixed(meta) else ""
   fig.suptitle(f"Accuracy vs depth ({meta['preset']}{fixed}; {meta['device']})")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
