@@ -103,15 +103,24 @@ class ModelConfig:
     return (self.rows, self.cols, N_CHANNELS)
 
   def forward_flops_per_frame(self) -> float:
-    """Matmul FLOPs of one frame through the frame head (2 per multiply-add)."""
+    """Matmul FLOPs of one frame through the frame head as it runs (2 per multiply-add)."""
     d, flops = self.d_model, 0.0
     r, c = self.rows, self.cols
     for _ in range(self.downsample_blocks):
       flops += 2 * r * c * 9 * d * d * (2 if self.downsample_mode == "geglu" else 1)
       r, c = r // 2, c // 2
-    n = r * c
-    per_layer = 2 * n * d * (3 * d + d + 2 * self.mlp_ratio * d) + 4 * n * n * d
-    return flops + self.n_layer * per_layer
+    return flops + self.attention_flops_per_frame()
+
+  def attention_flops_per_frame(self) -> float:
+    """Matmul FLOPs of one frame through the attention blocks. With 'last_pos' the last block
+    runs at the last position only (frame_head.last_position_block): keys and values of every
+    token, the rest for one."""
+    d, n, mlp = self.d_model, self.n_tokens, self.mlp_ratio
+    per_layer = 2 * n * d * (4 * d + 2 * mlp * d) + 4 * n * n * d
+    if self.reduction != "last_pos" or not self.n_layer:
+      return self.n_layer * per_layer
+    last = 2 * n * d * 2 * d + 2 * d * (2 * d + 2 * mlp * d) + 4 * n * d
+    return (self.n_layer - 1) * per_layer + last
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,7 +53,7 @@ def init(key, cfg: ModelConfig):
     "pos_embed": normal(k_pos, (cfg.rows * cfg.cols, d)),
     "color": normal(k_col, (N_CHANNELS - 1, d)),
     "down": [down_init(k) for k in jax.random.split(k_down, cfg.downsample_blocks)],
-    # Attention blocks are stacked on a leading layer axis and applied with one scan.
+    # Attention blocks are stacked on a leading layer axis (one array per parameter).
     "blocks": jax.vmap(block_init)(jax.random.split(k_blocks, cfg.n_layer)),
   }
 
@@ -155,8 +155,30 @@ def attention_block(p, x_NxLxD, cfg: ModelConfig, impl: str | None = "auto"):
   x_NxLxD = x_NxLxD + checkpoint_name(proj, "head_dense")
   h = nn.rms_norm(p["norm2"], x_NxLxD, cfg.rms_eps)
   fc = checkpoint_name(nn.dense(p["fc"], h, dt, out_dtype=dt), "head_dense")  # (N, L, 4D)
-  gelu = nn.gelu(fc.astype(jnp.float32)).astype(dt)
-  return x_NxLxD + checkpoint_name(nn.dense(p["out"], gelu, dt), "head_dense")
+  return x_NxLxD + checkpoint_name(nn.dense(p["out"], nn.gelu(fc), dt), "head_dense")
+
+
+def _columns(p, lo: int, hi: int):
+  """A dense layer's output columns lo:hi (weight and bias)."""
+  return {k: (v[:, lo:hi] if k == "w" else v[lo:hi]) for k, v in p.items()}
+
+
+def last_position_block(p, x_NxLxD, cfg: ModelConfig):
+  """attention_block's output at the last position only, (N, D): keys and values of every
+  token, the query, projection and MLP of the last one. What the 'last_pos' reduction keeps of
+  the last block, for about a sixth of its FLOPs (the author's model computes every position)."""
+  dt = jnp.dtype(cfg.compute_dtype)
+  n, length, d = x_NxLxD.shape
+  heads = cfg.n_head
+  h = nn.rms_norm(p["norm1"], x_NxLxD, cfg.rms_eps)
+  kv = checkpoint_name(nn.dense(_columns(p["qkv"], d, 3 * d), h, dt, out_dtype=dt), "head_dense")
+  kv = kv.reshape(n, length, 2, heads, d // heads)
+  q = nn.dense(_columns(p["qkv"], 0, d), h[:, -1:], dt, out_dtype=dt)
+  # One query per frame: XLA's attention (cuDNN's flash kernel needs as many queries as keys).
+  a = nn.attention(q.reshape(n, 1, heads, d // heads), kv[:, :, 0], kv[:, :, 1], None)
+  x_NxD = x_NxLxD[:, -1] + nn.dense(p["proj"], a.reshape(n, d), dt)
+  fc = nn.dense(p["fc"], nn.rms_norm(p["norm2"], x_NxD, cfg.rms_eps), dt, out_dtype=dt)
+  return x_NxD + nn.dense(p["out"], nn.gelu(fc), dt)
 
 
 def resolved_conv_impl(ex: ExecConfig, cfg: ModelConfig) -> str:
@@ -250,12 +272,22 @@ def apply(params, frames, cfg: ModelConfig, ex: ExecConfig = ExecConfig()):
   n = x.shape[0]
   x_NxLxD = x.reshape(n, -1, cfg.d_model).astype(jnp.float32)  # fp32 residual stream
 
-  def body(x, p):
-    return attention_block(p, x, cfg, ex.attention_impl), None
+  return attention_stack(params["blocks"], x_NxLxD, cfg, ex).reshape(lead + (cfg.d_model,))
 
-  if ex.layer_remat:
-    body = jax.checkpoint(body, prevent_cse=False)
-  if cfg.n_layer:
-    x_NxLxD, _ = jax.lax.scan(body, x_NxLxD, params["blocks"])
-  out_NxD = x_NxLxD[:, -1] if cfg.reduction == "last_pos" else x_NxLxD.mean(axis=1)
-  return out_NxD.reshape(lead + (cfg.d_model,))
+
+def attention_stack(blocks, x_NxLxD, cfg: ModelConfig, ex: ExecConfig):
+  """The attention blocks and the reduction -> (N, D). With 'last_pos' the last block runs at
+  the last position only (last_position_block). The blocks are unrolled, not scanned: a scan's
+  backward stacks each layer's residuals into one buffer and copies them back out (copy and
+  update-slice kernels: 3.2 of the stack's 13.6 ms per 512 frames in docs/BENCHMARKS.md's
+  profile)."""
+  impl = ex.attention_impl
+  remat = (lambda f: jax.checkpoint(f, prevent_cse=False)) if ex.layer_remat else (lambda f: f)
+  block = remat(lambda p, x: attention_block(p, x, cfg, impl))
+  layer = lambda i: jax.tree.map(lambda a: a[i], blocks)
+  last = cfg.reduction == "last_pos" and cfg.n_layer > 0
+  for i in range(cfg.n_layer - 1 if last else cfg.n_layer):
+    x_NxLxD = block(layer(i), x_NxLxD)
+  if last:
+    return remat(lambda p, x: last_position_block(p, x, cfg))(layer(-1), x_NxLxD)
+  return x_NxLxD[:, -1] if cfg.reduction == "last_pos" else x_NxLxD.mean(axis=1)

@@ -71,11 +71,38 @@ def dense(p, x, dtype, out_dtype=jnp.float32):
   return y
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def rms_norm(scale, x, eps):
-  """RMSNorm computed in float32; returns x's dtype."""
+  """RMSNorm computed in float32; returns x's dtype.
+
+  Backward: recomputed in float32 from x as saved (its dtype), so that the residual is x alone,
+  not autodiff's float32 copies and statistics (a bf16 activation keeps a bf16 residual).
+  """
   y = x.astype(jnp.float32)
-  y = y * jax.lax.rsqrt(jnp.mean(y * y, axis=-1, keepdims=True) + eps) * scale
-  return y.astype(x.dtype)
+  return (y * _rms_inv(y, eps) * scale).astype(x.dtype)
+
+
+def _rms_inv(y, eps):
+  return jax.lax.rsqrt(jnp.mean(y * y, axis=-1, keepdims=True) + eps)
+
+
+def _rms_norm_fwd(scale, x, eps):
+  return rms_norm(scale, x, eps), (scale, x)
+
+
+def _rms_norm_bwd(eps, res, g):
+  scale, x = res
+  y = x.astype(jnp.float32)
+  r = _rms_inv(y, eps)
+  xhat, g = y * r, g.astype(jnp.float32)
+  lead = tuple(range(x.ndim - 1))
+  d_scale = jnp.sum(g * xhat, axis=lead).reshape(scale.shape)
+  gx = g * scale
+  dx = r * (gx - xhat * jnp.mean(gx * xhat, axis=-1, keepdims=True))
+  return d_scale.astype(scale.dtype), dx.astype(x.dtype)
+
+
+rms_norm.defvjp(_rms_norm_fwd, _rms_norm_bwd)
 
 
 def conv3x3_dilated(w_3x3xDxE, x_NxRxCxD, dtype, dilation=2, impl="xla"):
@@ -136,8 +163,28 @@ def avg_pool2x2(x_NxRxCxD):
   return x.mean(axis=(2, 4), dtype=jnp.float32).astype(x_NxRxCxD.dtype)
 
 
+@jax.custom_vjp
 def gelu(x):
-  return jax.nn.gelu(x, approximate=False)
+  """Exact GELU computed in float32, returned in x's dtype (as PyTorch's bf16 GELU does).
+
+  Backward: the derivative recomputed in float32 from x as saved (its dtype): a bf16
+  activation keeps a bf16 residual, not autodiff's float32 copies.
+  """
+  return jax.nn.gelu(x.astype(jnp.float32), approximate=False).astype(x.dtype)
+
+
+def _gelu_fwd(x):
+  return gelu(x), x
+
+
+def _gelu_bwd(x, g):
+  y = x.astype(jnp.float32)
+  cdf = 0.5 * (1.0 + jax.lax.erf(y * (1.0 / math.sqrt(2.0))))
+  pdf = jnp.exp(-0.5 * y * y) * (1.0 / math.sqrt(2.0 * math.pi))
+  return ((g.astype(jnp.float32) * (cdf + y * pdf)).astype(x.dtype),)
+
+
+gelu.defvjp(_gelu_fwd, _gelu_bwd)
 
 
 def attention(q_NxLxAxP, k_NxLxAxP, v_NxLxAxP, implementation="auto"):

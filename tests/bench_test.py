@@ -112,6 +112,8 @@ def test_bench_runs_every_part_and_prints_the_table(dataset, tmp_path, capsys, m
     "sweep",
     "breakdown",
   } <= kinds
+  train = next(r for r in recs if r["kind"] == "train" and r["T"] == 16)
+  assert train["frames"] == "packed" and train["frames_bytes"] == 2 * 16 * 8 * 16 * 2  # uint16
   sweep = {r["label"]: r for r in recs if r["kind"] == "sweep"}
   assert sweep["head_remat convs"]["frames_per_s"] > 0 and "conv im2col" in sweep
   combo = sweep["conv_impl=parity,head_chunk=8"]  # a --sweep-set point, in its own process

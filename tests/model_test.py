@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY, random_batch
+from conftest import TINY, ex, random_batch
 
 from rcfam_jax import frame_head, model
 from rcfam_jax.config import ExecConfig, ModelConfig, check_exec, from_dict
@@ -247,6 +247,30 @@ def test_parity_downsample_equals_the_dilated_block():
   chex.assert_trees_all_close(grad("parity"), grad("xla"), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_last_position_block_equals_the_full_block_at_the_last_position(dtype):
+  """With 'last_pos' the head runs its last attention block at the last position only: the
+  same function as every block on every token then the last one, values and gradients (of
+  the input and of every parameter), in float32 and within bf16 rounding in bfloat16."""
+  cfg = dataclasses.replace(TINY, n_layer=3, compute_dtype=dtype)
+  blocks = frame_head.init(jax.random.PRNGKey(0), cfg)["blocks"]
+  noise = lambda a: 0.1 * jax.random.normal(jax.random.PRNGKey(3), a.shape)
+  blocks = jax.tree.map(lambda a: a + noise(a), blocks)
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 10, cfg.d_model))
+
+  def full(blocks, x):
+    body = lambda x, p: (frame_head.attention_block(p, x, cfg, None), None)
+    return jax.lax.scan(body, x, blocks)[0][:, -1]
+
+  pruned = lambda blocks, x: frame_head.attention_stack(blocks, x, cfg, ex(attention_impl=None))
+  tol = {"float32": 1e-5, "bfloat16": 3e-2}[dtype]
+  got, want = jax.jit(pruned)(blocks, x), jax.jit(full)(blocks, x)
+  np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+  loss = lambda f: lambda b, x: jnp.sum(jnp.sin(f(b, x)))
+  grad = lambda f: jax.jit(jax.grad(loss(f), (0, 1)))(blocks, x)
+  chex.assert_trees_all_close(grad(pruned), grad(full), rtol=tol, atol=tol)
+
+
 def _equations(jaxpr):
   """All equations of a jaxpr, those of sub-jaxprs (custom_vjp, pjit) included."""
   for e in jaxpr.eqns:
@@ -291,6 +315,37 @@ def test_cell_embedding_equals_the_one_hot_matmul(dtype):
   chex.assert_trees_all_close(
     jax.grad(loss(ours))(params), jax.grad(loss(reference))(params), **tol
   )
+
+
+@pytest.mark.parametrize("name", ["gelu", "rms_norm"])
+def test_gelu_and_rms_norm_save_only_their_input(name, capsys):
+  """nn.gelu and nn.rms_norm (custom VJPs) keep their input as saved, in its dtype, for the
+  backward pass, and give autodiff's gradients of the same float32 formula. Autodiff of the
+  formula itself saves float32 intermediates of the input's shape (3 for GELU)."""
+  from jax.ad_checkpoint import print_saved_residuals
+
+  from rcfam_jax import nn
+
+  x = (3 * jax.random.normal(jax.random.PRNGKey(0), (4, 6, 32))).astype(jnp.bfloat16)
+  s = 1 + 0.3 * jax.random.normal(jax.random.PRNGKey(1), (32,))
+
+  def plain(s, x):
+    y = x.astype(jnp.float32)
+    if name == "gelu":
+      return jax.nn.gelu(y, approximate=False).astype(x.dtype)
+    return (y * jax.lax.rsqrt(jnp.mean(y * y, -1, keepdims=True) + 1e-5) * s).astype(x.dtype)
+
+  ours = (lambda s, x: nn.gelu(x)) if name == "gelu" else (lambda s, x: nn.rms_norm(s, x, 1e-5))
+  print_saved_residuals(ours, s, x)
+  saved = [line for line in capsys.readouterr().out.splitlines() if "[4,6,32]" in line]
+  assert saved == ["bf16[4,6,32] from the argument x"], saved
+  print_saved_residuals(plain, s, x)
+  assert any(line.startswith("f32[4,6,32]") for line in capsys.readouterr().out.splitlines())
+  for dt in (jnp.float32, jnp.bfloat16):
+    loss = lambda f: lambda s, x: jnp.sum(jnp.sin(f(s, x).astype(jnp.float32)))
+    got = jax.grad(loss(ours), (0, 1))(s, x.astype(dt))
+    want = jax.grad(loss(plain), (0, 1))(s, x.astype(dt))
+    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_matmul_backward_runs_in_bf16():

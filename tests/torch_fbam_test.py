@@ -90,3 +90,16 @@ def test_recompute_scheme_gradients_equal_ours():
     assert g_torch is not None, name
     err = np.abs(g_torch.numpy() - g_jax).max() / max(np.abs(g_jax).max(), 1e-12)
     assert err < 1e-4, (name, err)
+
+
+def test_packed_cells_give_the_logits_of_their_contract_frames():
+  """The benchmark feeds packed int16 cells (as rcfam_jax's loop feeds uint16 ones): the model
+  unpacks them by the codec's table."""
+  from data_pipelines import codec
+
+  cfg, _, _, _, net = _setup()
+  cells = np.random.default_rng(1).integers(0, len(codec.CELL_LUT), (2, 5, cfg.rows, cfg.cols))
+  with torch.no_grad():
+    got = net(torch.from_numpy(cells.astype(np.int16))).numpy()
+    want = net(torch.from_numpy(codec.CELL_LUT[cells])).numpy()
+  np.testing.assert_array_equal(got, want)

@@ -1,7 +1,8 @@
 """FBAM in PyTorch, for the speed comparison: the same function as rcfam_jax.model.
 
   python -m rcfam_jax.research.torch_fbam [--mode eager|compiled] [--batch 16] [--seq-len 512]
-      [--steps 4] [field=value ...]      # ModelConfig / ExecConfig fields, e.g. head_chunk=32
+      [--steps 4] [--frames packed|contract] [field=value ...]
+      # field=value: ModelConfig / ExecConfig fields, e.g. head_chunk=32
 
 Written from the model's definition (frame_head.py, lstm.py, model.py), not from the author's
 code: cell embedding (codepoint row + position + colour / 255 times six rows), downsample
@@ -37,6 +38,7 @@ except ModuleNotFoundError as e:
     "rcfam_jax.research.torch_fbam needs PyTorch, an optional extra: pip install -e '.[torch]'"
   ) from e
 
+from data_pipelines import codec
 from rcfam_jax.config import ExecConfig, ModelConfig, from_dict, parse_overrides
 
 
@@ -126,7 +128,14 @@ class FBAM(nn.Module):
     self.h0 = nn.Parameter(torch.zeros(layers, hidden))
     self.c0 = nn.Parameter(torch.zeros(layers, hidden))
     self.head = nn.Linear(hidden, cfg.vocab_size, bias=False)
+    self.register_buffer("cell_lut", torch.from_numpy(codec.CELL_LUT.copy()), persistent=False)
     self.cfg = cfg
+
+  def contract(self, frames):
+    """Packed cells (..., rows, cols) (int16 or wider; data_pipelines.codec) -> contract frames
+    (..., rows, cols, 7) uint8 by the codec's table, as rcfam_jax.frame_head.unpack; contract
+    frames as they are."""
+    return self.cell_lut[frames.long()] if frames.dim() == 4 else frames
 
   def backbone(self, emb_TxBxD):
     """Embeddings (T, B, D) float32 -> LSTM stack output (T, B, H), from the learned state."""
@@ -137,10 +146,11 @@ class FBAM(nn.Module):
       y = out if i == 0 else y + out
     return y
 
-  def forward(self, frames_BxTxRxCx7):
-    """Frames (B, T, rows, cols, 7) -> logits (B, T, V) float32; plain autograd."""
-    b, t = frames_BxTxRxCx7.shape[:2]
-    emb = self.frame_head(frames_BxTxRxCx7.flatten(0, 1)).view(b, t, -1)
+  def forward(self, frames):
+    """Frames (B, T, rows, cols, 7) or packed cells (B, T, rows, cols) -> logits (B, T, V)
+    float32; plain autograd."""
+    b, t = frames.shape[:2]
+    emb = self.frame_head(self.contract(frames).flatten(0, 1)).view(b, t, -1)
     return self.head(self.backbone(emb.transpose(0, 1))).transpose(0, 1).float()
 
   @torch.no_grad()
@@ -172,16 +182,17 @@ class FBAM(nn.Module):
     return self
 
 
-def train_step(model: FBAM, opt, frames_BxTxRxCx7, actions_BxT, chunk: int, autocast: bool):
+def train_step(model: FBAM, opt, frames, actions_BxT, chunk: int, autocast: bool):
   """One step in the author's recompute scheme; returns the mean cross-entropy (a tensor).
+  frames: (B, T, rows, cols, 7), or packed cells (B, T, rows, cols) unpacked a chunk at a time.
 
   The gradients equal plain autograd through `model(frames)` (tests/torch_fbam_test.py).
   """
   b, t = actions_BxT.shape
   head = model.frame_head
   spans = [(s, min(s + chunk, t)) for s in range(0, t, chunk)]
-  run_head = lambda s, e: head(frames_BxTxRxCx7[:, s:e].flatten(0, 1)).view(b, e - s, -1)
-  with torch.autocast(frames_BxTxRxCx7.device.type, torch.bfloat16, enabled=autocast):
+  run_head = lambda s, e: head(model.contract(frames[:, s:e]).flatten(0, 1)).view(b, e - s, -1)
+  with torch.autocast(frames.device.type, torch.bfloat16, enabled=autocast):
     with torch.no_grad():
       emb = torch.cat([run_head(s, e) for s, e in spans], dim=1).float()
     emb.requires_grad_(True)
@@ -189,7 +200,7 @@ def train_step(model: FBAM, opt, frames_BxTxRxCx7, actions_BxT, chunk: int, auto
     loss = F.cross_entropy(logits.float().flatten(0, 1), actions_BxT.T.flatten().long())
   loss.backward()
   g_BxTxD = emb.grad
-  with torch.autocast(frames_BxTxRxCx7.device.type, torch.bfloat16, enabled=autocast):
+  with torch.autocast(frames.device.type, torch.bfloat16, enabled=autocast):
     for s, e in spans:
       run_head(s, e).float().backward(g_BxTxD[:, s:e])
   if opt is not None:
@@ -198,10 +209,21 @@ def train_step(model: FBAM, opt, frames_BxTxRxCx7, actions_BxT, chunk: int, auto
   return loss.detach()
 
 
-def bench(cfg: ModelConfig, ex: ExecConfig, *, batch: int, seq_len: int, steps: int, mode: str):
+def bench(
+  cfg: ModelConfig,
+  ex: ExecConfig,
+  *,
+  batch: int,
+  seq_len: int,
+  steps: int,
+  mode: str,
+  packed: bool = True,
+):
   """Times `steps` training steps on random frames resident on the GPU (on CPU, without
   autocast, where torch sees none): each step waited for (`step_s`), then the same steps back to
-  back with one wait at the end (`pipelined`). The peak includes the frames, as ours does."""
+  back with one wait at the end (`pipelined`). The peak includes the frames, as ours does.
+  packed: the frames as packed int16 cells (2 bytes a cell, as rcfam_jax's loop feeds them),
+  else contract frames (7 bytes a cell)."""
   dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   cuda = dev.type == "cuda"
   torch.manual_seed(0)
@@ -210,7 +232,11 @@ def bench(cfg: ModelConfig, ex: ExecConfig, *, batch: int, seq_len: int, steps: 
     model.frame_head = torch.compile(model.frame_head)
   opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
   rng = np.random.default_rng(0)
-  frames = torch.from_numpy(rng.integers(0, 256, (batch, seq_len) + cfg.frame_shape, np.uint8))
+  if packed:
+    cells = rng.integers(0, len(codec.CELL_LUT), (batch, seq_len, cfg.rows, cfg.cols))
+    frames = torch.from_numpy(cells.astype(np.int16))
+  else:
+    frames = torch.from_numpy(rng.integers(0, 256, (batch, seq_len) + cfg.frame_shape, np.uint8))
   actions = torch.from_numpy(rng.integers(0, cfg.vocab_size, (batch, seq_len), np.int64))
   frames, actions = frames.to(dev), actions.to(dev)
   sync = torch.cuda.synchronize if cuda else lambda: None
@@ -239,6 +265,7 @@ def bench(cfg: ModelConfig, ex: ExecConfig, *, batch: int, seq_len: int, steps: 
     "T": seq_len,
     "batch": batch,
     "head_chunk": ex.head_chunk,
+    "frames": "packed" if packed else "contract",
     "params": sum(p.numel() for p in model.parameters()),
     "step_s": round(med, 4),
     "step_s_each": [round(s, 4) for s in each],
@@ -258,11 +285,20 @@ def main(argv=None):
   p.add_argument("--batch", type=int, default=16)
   p.add_argument("--seq-len", type=int, default=512)
   p.add_argument("--steps", type=int, default=4)
+  p.add_argument("--frames", choices=("packed", "contract"), default="packed")
   p.add_argument("overrides", nargs="*", help="ModelConfig / ExecConfig field=value")
   args = p.parse_args(argv)
   m_over, b_over = parse_overrides(args.overrides)
   cfg, ex = from_dict(ModelConfig, m_over), from_dict(ExecConfig, b_over)
-  rec = bench(cfg, ex, batch=args.batch, seq_len=args.seq_len, steps=args.steps, mode=args.mode)
+  rec = bench(
+    cfg,
+    ex,
+    batch=args.batch,
+    seq_len=args.seq_len,
+    steps=args.steps,
+    mode=args.mode,
+    packed=args.frames == "packed",
+  )
   print(json.dumps(rec), flush=True)
 
 

@@ -56,22 +56,10 @@ def _parts(params, cfg, ex, frames):
     r, c = r // 2, c // 2
   if cfg.n_layer:
     x_NxLxD = x.reshape(n, -1, d).astype(jnp.float32)
-    length = x_NxLxD.shape[1]
-    per = 2.0 * n * length * d * (4 * d + 2 * cfg.mlp_ratio * d) + 4.0 * n * length**2 * d
-
-    def stack(blocks, x):
-      return jax.lax.scan(
-        lambda x, p: (frame_head.attention_block(p, x, cfg, ex.attention_impl), None), x, blocks
-      )[0]
-
-    out.append(
-      (
-        f"attention x{cfg.n_layer} ({length} tokens)",
-        stack,
-        (params["blocks"], x_NxLxD),
-        cfg.n_layer * per,
-      )
-    )
+    stack = lambda blocks, x: frame_head.attention_stack(blocks, x, cfg, ex)
+    label = f"attention x{cfg.n_layer} ({x_NxLxD.shape[1]} tokens)"
+    flops = n * cfg.attention_flops_per_frame()
+    out.append((label, stack, (params["blocks"], x_NxLxD), flops))
   out.append(
     (
       "whole head",

@@ -5,7 +5,8 @@
 
 Measurements, each in a fresh process (so peak memory is that measurement's own):
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
-     frames, timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
+     frames (packed uint16 cells, as loop.py feeds them; --frames contract for (..., 7) uint8),
+     timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
      matmul peak measured in the same process; then, with --data, the same compiled step fed
      by the real reader (inline, and through the grain pipeline loop.py uses);
   2. torch: with --compare-torch, the PyTorch FBAM (research/torch_fbam.py) at the same B, T and
@@ -106,6 +107,7 @@ def torch_cmd(args, mode: str) -> list[str]:
     f"--batch={args.batch}",
     f"--seq-len={args.seq_len}",
     f"--steps={args.torch_steps}",
+    f"--frames={args.frames}",
     *args.overrides,
   ]
 
@@ -126,6 +128,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     "--run-long",
     action="store_true",
     help="also run one step at --long-seq-len (~3.5 min at 65,536 on an H200)",
+  )
+  p.add_argument(
+    "--frames",
+    choices=("packed", "contract"),
+    default="packed",
+    help="the step's input, both sides: packed uint16 cells (2 bytes a cell, what loop.py "
+    "feeds) or contract frames (..., 7) uint8",
   )
   p.add_argument("--data", default="data/self_24x80", help="dataset dir for the feed benchmark")
   p.add_argument("--data-tokenizer", type=int, default=0, help="tokenizer_size of that dataset")
@@ -204,7 +213,7 @@ def main(argv=None):
     raise SystemExit(f"--skip {sorted(skip - set(PARTS))}: parts are {PARTS}")
   start = time.time()
   runner = Runner(child_env(args), args.job_timeout)
-  base = {"batch": args.batch, "m": m_over, "b": b_over}
+  base = {"batch": args.batch, "m": m_over, "b": b_over, "packed": args.frames == "packed"}
   if "throughput" not in skip:
     data_dir = args.data if args.data and args.data != "none" else None
     runner.job(
@@ -222,7 +231,6 @@ def main(argv=None):
   if args.compare_torch and "torch" not in skip:
     for mode in ("compiled", "eager"):
       runner.run(torch_cmd(args, mode), label=f"torch {mode}", tag={"kind": "torch_ref"})
-    report.emit_torch_ratio(runner.records, args.seq_len)
   if "lstm" not in skip:
     lstm_job = {
       "batch": args.lstm_batch,
@@ -247,9 +255,12 @@ def main(argv=None):
       },
       label="breakdown",
     )
-  if "memory" not in skip:
-    for t in _ints(args.mem_seq_lens):
-      runner.job("train", {**base, "T": t, "steps": 1 if t <= 1024 else 0}, label=f"memory T={t}")
+  if "memory" not in skip:  # the run's own T too: the step's peak beside torch's
+    for t in sorted(set(_ints(args.mem_seq_lens)) | {args.seq_len}):
+      job = {**base, "T": t, "steps": 1 if t <= 1024 else 0, "part": "memory"}
+      runner.job("train", job, label=f"memory T={t}")
+  if args.compare_torch and "torch" not in skip:
+    report.emit_torch_ratio(runner.records, args.seq_len)
   if "long" not in skip:
     env = {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.95"}
     runner.job(

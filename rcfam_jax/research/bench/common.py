@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from data_pipelines import codec
 from rcfam_jax import batch as batch_lib
 from rcfam_jax import bptt, config, train
 from rcfam_jax.config import ExecConfig, ModelConfig, from_dict
@@ -56,13 +57,22 @@ def make_step(cfg: ModelConfig, bcfg: ExecConfig, tx):
   )
 
 
-def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
+def frames_shape(cfg: ModelConfig, b: int, t: int, packed: bool):
+  """(shape, dtype) of a batch's frames: packed uint16 cells (B, T, rows, cols), as loop.py
+  feeds them, or contract frames (B, T, rows, cols, 7) uint8."""
+  if packed:
+    return (b, t, cfg.rows, cfg.cols), np.uint16
+  return (b, t) + cfg.frame_shape, np.uint8
+
+
+def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False, packed: bool = True) -> dict:
   """Abstract shapes of a training batch (the reader's keys that loop.py keeps).
 
-  host: frames in pinned host memory (ExecConfig.frames_on_host).
+  host: frames in pinned host memory (ExecConfig.frames_on_host); packed: see frames_shape.
   """
   s = jax.ShapeDtypeStruct
-  frames = s((b, t) + cfg.frame_shape, jnp.uint8, sharding=bptt.host_sharding() if host else None)
+  shape, dtype = frames_shape(cfg, b, t, packed)
+  frames = s(shape, dtype, sharding=bptt.host_sharding() if host else None)
   return {
     "frames": frames,
     "actions": s((b, t), jnp.int32),
@@ -72,9 +82,15 @@ def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False) -> dict:
 
 
 def random_batch(
-  seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False, sharding=None
+  seed: int,
+  cfg: ModelConfig,
+  b: int,
+  t: int,
+  host: bool = False,
+  sharding=None,
+  packed: bool = False,
 ) -> dict:
-  """Random frames/actions, all positions valid, no resets.
+  """Random frames/actions, all positions valid, no resets; packed: see frames_shape.
 
   Frames are drawn on the host (numpy) and copied once: drawing them on the device would
   leave a 4-byte-per-cell random-bits transient in the allocator's peak
@@ -83,8 +99,9 @@ def random_batch(
   there instead (a NamedSharding of the batch).
   """
   rng = np.random.default_rng(seed)
+  shape, dtype = frames_shape(cfg, b, t, packed)
   out = {
-    "frames": rng.integers(0, 256, (b, t) + cfg.frame_shape, np.uint8),
+    "frames": rng.integers(0, len(codec.CELL_LUT) if packed else 256, shape, dtype),
     "actions": rng.integers(0, cfg.vocab_size, (b, t), np.int32),
     "valid": np.ones((b, t), bool),
     "reset": np.zeros((b, t), bool),

@@ -40,14 +40,15 @@ def run_loop(step, state, rnn, next_batch, n: int):
   return state, rnn, marks[-1] - t0, gaps, m
 
 
-def _setup(cfg, bcfg, b, t):
+def _setup(cfg, bcfg, b, t, packed):
   tx = common.adamw()
   key = jax.random.PRNGKey(0)
   state = train.init_train_state(key, cfg, tx)
   rnn = model.initial_state(state.params, b)
   step = common.make_step(cfg, bcfg, tx)
   t0 = time.perf_counter()
-  compiled = step.lower(state, common.batch_spec(cfg, b, t, bcfg.frames_on_host), rnn).compile()
+  spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host, packed)
+  compiled = step.lower(state, spec, rnn).compile()
   return state, rnn, compiled, time.perf_counter() - t0
 
 
@@ -59,12 +60,12 @@ def _first_step(compiled, state, rnn, batch):
 
 
 def train_job(job: dict):
-  b, t, steps = job["batch"], job["T"], job["steps"]
+  b, t, steps, packed = job["batch"], job["T"], job["steps"], job.get("packed", True)
   cfg, bcfg = common.configs(job.get("m", {}), job.get("b", {}))
   info = common.device_info()
-  state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
+  state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed)
   mem = common.memory_fields(compiled)
-  batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host)
+  batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
   jax.block_until_ready(batch)
   before = common.allocator_fields()["peak_bytes"]  # state + batch: nothing of the step yet
   state, rnn, first_s, loss = _first_step(compiled, state, rnn, batch)
@@ -83,6 +84,7 @@ def train_job(job: dict):
   fwd = cfg.forward_flops_per_frame()
   common.emit(
     "train",
+    **({"part": job["part"]} if "part" in job else {}),
     T=t,
     batch=b,
     steps=n_steps,
@@ -96,7 +98,8 @@ def train_job(job: dict):
     **alloc,
     peak_before_step_bytes=before,
     **mem,
-    frames_bytes=int(batch["frames"].size),
+    frames_bytes=int(batch["frames"].nbytes),
+    frames="packed" if packed else "contract",
     params=int(sum(x.size for x in jax.tree.leaves(state.params))),
     fwd_gflop_per_frame=round(fwd / 1e9, 3),
     loss=round(loss, 4),
@@ -181,14 +184,15 @@ def feed_job(job, cfg, bcfg, state, rnn):
 def sweep(job):  # bench.py's `sweep` worker (it starts one process per point)
   """Config variants (job['sweep'] points) at the same T, each against job['base_fps']."""
   b, t, steps = job["batch"], job["T"], max(1, min(job["steps"], 2))
+  packed = job.get("packed", True)
   for point in job["sweep"]:
     try:
       cfg, bcfg = common.configs(
         {**job.get("m", {}), **point.get("m", {})}, {**job.get("b", {}), **point.get("b", {})}
       )
-      state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t)
+      state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed)
       mem = common.memory_fields(compiled)
-      batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host)
+      batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
       state, rnn, wall, _, _ = run_loop(compiled, state, rnn, lambda batch=batch: batch, steps)
       fps = steps * b * t / wall
@@ -221,9 +225,10 @@ def compile_job(job: dict):
   state = jax.eval_shape(lambda k: train.init_train_state(k, cfg, tx), jax.random.PRNGKey(0))
   rnn = jax.eval_shape(lambda p: model.initial_state(p, b), state.params)
   t0 = time.perf_counter()
-  spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host)
+  packed = job.get("packed", True)
+  spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host, packed)
   compiled = common.make_step(cfg, bcfg, tx).lower(state, spec, rnn).compile()
-  frame_bytes = int(np.prod(cfg.frame_shape))
+  shape, dtype = common.frames_shape(cfg, b, t, packed)
   common.emit(
     "compile_memory",
     T=t,
@@ -231,6 +236,6 @@ def compile_job(job: dict):
     compile_s=round(time.perf_counter() - t0, 1),
     **common.memory_fields(compiled),
     bytes_limit=common.allocator_fields()["bytes_limit"],
-    frames_bytes=b * t * frame_bytes,
+    frames_bytes=int(np.prod(shape)) * np.dtype(dtype).itemsize,
     **common.device_info(),
   )
