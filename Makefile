@@ -63,9 +63,10 @@ depth-bench: $(STAMP)
 	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # The same in the fixed-length protocol (every row one length: depth apart from length), with
-# the position ablation and the layer sweep (experiments/depth ABLATION). Not run on a GPU yet.
+# the position ablation and the layer sweep (experiments/depth ABLATION), four configs at a time
+# on the one device (--jobs). Not run whole on a GPU yet.
 depth-bench-fixed: $(STAMP)
-	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=4 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
 scaling: $(STAMP)

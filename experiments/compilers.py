@@ -15,7 +15,8 @@ Expected (H200, 2026-11-28, 71.5 M parameters, batch 8, carried state): 1,403-1,
   Losses were measured with the Muon scale of that date, transposed against the author's
   (docs/RESULTS.md); the current rule gives other losses. Frames/s were measured with the
   execution settings of that date (cuDNN's dilated conv, head_chunk 64); the defaults since
-  2026-12-01 (parity conv, head_chunk 32) were not measured on this model.
+  2026-12-01 (parity conv, head_chunk 32; the head's changes of 2026-12-02) were not measured on
+  this model.
 """
 
 from experiments import common

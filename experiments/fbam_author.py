@@ -20,8 +20,9 @@ Command: make train EXP=fbam_author
 Hardware: one NVIDIA H200 (a step of 32,768 frames); the CPU check above runs on 2 cores.
 Expected: the log reports `model: 94,030,848 parameters; fresh (from the learned h0, c0)
   windows`. One H200 (2026-12-01, chibicc at 48x160, docs/RESULTS.md section 4): 453 frames/s,
-  72 s per step, 70.6 GiB peak, with cuDNN's dilated conv (the default then; the parity conv,
-  default since, gave 561 frames/s at B=8, T=64 in docs/BENCHMARKS.md, not re-run at B=32);
+  72 s per step, 70.6 GiB peak, with cuDNN's dilated conv (the default then; the defaults of
+  2026-12-02 ran 648 frames/s at B=8, T=64 and 650 at T=1,024 on random cells, carried state, in
+  docs/BENCHMARKS.md; not re-run at B=32);
   train loss 9.93 -> 9.78 over the first 3 steps. The CPU check above has no recorded figure in
   docs/.
 """

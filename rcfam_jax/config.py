@@ -144,8 +144,10 @@ class ExecConfig:
     backward pass recomputes only the cheap rest (2.5 MB per frame at the reference config:
     memory grows with T); 'matmuls' keeps the attention blocks' dense outputs too (8 MB per
     frame); 'none' stores every activation (plain backprop).
-  layer_remat: also checkpoint each attention block inside a chunk (lower peak, ~same FLOPs;
-    not with 'convs' / 'matmuls', which keep what it would recompute).
+  layer_remat: also checkpoint each attention block inside a chunk (its forward recomputed in
+    the backward pass; at the reference configuration on an H200 it no longer lowers the
+    compiled peak, docs/BENCHMARKS.md; not with 'convs' / 'matmuls', which keep what it would
+    recompute).
   lstm_remat: 'none' keeps each step's residuals; 'step' keeps only carries; 'nested' keeps
     carries every `recompute_interval` steps and recomputes the rest.
   loss_chunk: time steps per logits chunk; logits are never materialised for the whole sequence.

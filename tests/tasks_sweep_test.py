@@ -229,3 +229,17 @@ def test_position_ablation_runs_reach_the_transformer():
     assert model.pos_encoding == want, name
   names = [n for n, _, _ in depth.SWEEP + depth.OPTIONAL + depth.ABLATION]
   assert len(names) == len(set(names))
+
+
+def test_jobs_run_configs_in_worker_processes_with_the_same_results(tmp_path):
+  """--jobs 2: each config in its own process, two at a time; the results (in run order) equal
+  those of the runs one after another in this process."""
+  runs = "--only=perm_lstm1,perm_transformer1"
+  sweep.main(["--quick", "--protocol=fixed", runs, f"--out={tmp_path}/seq"])
+  sweep.main(["--quick", "--protocol=fixed", runs, "--jobs=2", f"--out={tmp_path}/par"])
+  seq, par = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("seq", "par"))
+  assert list(par["runs"]) == ["perm_lstm1", "perm_transformer1"] and par["meta"]["jobs"] == 2
+  for name, run in seq["runs"].items():
+    assert par["runs"][name]["eval"] == run["eval"], name
+  assert not os.path.exists(tmp_path / "par" / "runs.tmp")
+  assert (tmp_path / "par" / "table.md").exists()

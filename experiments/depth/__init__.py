@@ -6,7 +6,8 @@ SWEEP is what `python -m rcfam_jax.research.tasks.sweep` runs by default, in thi
 for one short H200 run in the `full` preset: docs/DEPTH_BENCHMARK.md); OPTIONAL (the S3
 composition task) runs with --optional or --only; ABLATION (the Transformer's position
 encodings, and Transformer and Mamba-2 at 1, 2, 4 layers where SWEEP and OPTIONAL have 1 and 8:
-the cliff against layers) runs with --ablation or --only. Not run yet on a GPU.
+the cliff against layers) runs with --ablation or --only. Of ABLATION, the S3 (perm) configs
+ran on an H200 (docs/DEPTH_BENCHMARK.md, fixed length); the maze and FRJT ones have not.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ is experiments/depth/frjt.py:jump=16,model=lstm,layers=1; --arg is appended to e
       --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md   # fixed-length rows
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --protocol=fixed --only=perm_lstm1 \
       --arg=length=96                       # one L for every depth (default: base.py)
+  python -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed \
+      --jobs=4                              # four configs at a time, one process each
   python -m rcfam_jax.research.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
       --docs=docs/DEPTH_BENCHMARK.md        # re-render tables, plot and docs only
 
@@ -26,11 +28,13 @@ the variable-length results.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -73,6 +77,69 @@ def load_config(name: str, arg: str | None = None, overrides: Sequence[str] = ()
   return cfg
 
 
+def run_one(name: str, cfg, log=print) -> dict:
+  """Trains and evaluates one config; its results.json entry."""
+  task, model, run = build(cfg)
+  log(
+    f"{name}: {model.kind} L={model.layers} d={model.d_model}, {run.steps} steps x {run.batch}, "
+    f"depths 1..{run.train_max_depth}, eval {list(run.eval_depths)}"
+  )
+  out = fit.fit(task, model, run, log=log, tag=name)
+  out["eval"] = {str(d): m for d, m in out["eval"].items()}
+  log(
+    f"{name}: params {out['params']:,}, train {out['train_s']:.1f}s, eval "
+    + " ".join(
+      f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}" for d, m in out["eval"].items()
+    )
+    + f", cliff {out['cliff_depth']}"
+  )
+  return {
+    "label": cfg.get("label", cfg.task.name),
+    "task": dict(cfg.task),
+    "model": dict(cfg.model),
+    "run": {
+      **dict(cfg.run),
+      "eval_depths": list(run.eval_depths),
+      "cliff_threshold": run.cliff_threshold,
+    },
+    **out,
+  }
+
+
+def _write_json(obj, path: str) -> None:
+  """json to `path` through a temporary file renamed when complete."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, path)
+
+
+def _in_processes(names, arg, overrides, out_dir, jobs: int, log):
+  """Yields (name, entry or None, error or None) as `jobs` worker processes (this module's
+  --worker) finish them, each process its own XLA client on the shared device (no
+  preallocation); a failed run is reported, the others go on."""
+  env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+  tmp = os.path.join(out_dir, "runs.tmp")
+  os.makedirs(tmp, exist_ok=True)
+
+  def one(name):
+    path = os.path.join(tmp, f"{name}.json")
+    cmd = [sys.executable, "-m", __name__, f"--worker={name}", f"--worker-out={path}"]
+    cmd += [f"--arg={arg or ''}", *overrides]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+      log(f"  {line}")
+    if proc.returncode:
+      return name, None, f"{name}: worker exited {proc.returncode}: {proc.stderr[-2000:]}"
+    with open(path) as f:
+      return name, json.load(f), None
+
+  with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+    for done in concurrent.futures.as_completed([pool.submit(one, n) for n in names]):
+      yield done.result()
+  shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_sweep(
   names,
   arg: str | None,
@@ -81,8 +148,10 @@ def run_sweep(
   command: str | None = None,
   log=print,
   overrides: Sequence[str] = (),
+  jobs: int = 1,
 ):
-  """Runs `names` in order; returns the results dict (also written to out_dir)."""
+  """Runs `names` (in order, or `jobs` at a time in worker processes sharing the device);
+  returns the results dict (also written to out_dir after every run, in `names` order)."""
   configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
   for name, cfg in configs.items():
     try:
@@ -101,44 +170,31 @@ def run_sweep(
       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
       "device": _device_name(),
       "jax": jax.__version__,
+      "jobs": jobs,
       "total_s": 0.0,
     },
     "runs": {},
   }
   t0 = time.perf_counter()
-  for i, name in enumerate(names):
-    cfg = configs[name]
-    task, model, run = build(cfg)
-    log(
-      f"[{i + 1}/{len(names)}] {name}: {model.kind} L={model.layers} d={model.d_model}, "
-      f"{run.steps} steps x {run.batch}, depths 1..{run.train_max_depth}, "
-      f"eval {list(run.eval_depths)}"
-    )
-    out = fit.fit(task, model, run, log=log, tag=name)
-    out["eval"] = {str(d): m for d, m in out["eval"].items()}
-    results["runs"][name] = {
-      "label": cfg.get("label", cfg.task.name),
-      "task": dict(cfg.task),
-      "model": dict(cfg.model),
-      "run": {
-        **dict(cfg.run),
-        "eval_depths": list(run.eval_depths),
-        "cliff_threshold": run.cliff_threshold,
-      },
-      **out,
-    }
-    log(
-      f"[{i + 1}/{len(names)}] {name}: params {out['params']:,}, train {out['train_s']:.1f}s, "
-      "eval "
-      + " ".join(
-        f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}" for d, m in out["eval"].items()
-      )
-      + f", cliff {out['cliff_depth']}, total {time.perf_counter() - t0:.0f}s"
-    )
+  if jobs > 1:
+    finished = _in_processes(names, arg, overrides, out_dir, jobs, log)
+  else:
+    finished = ((name, run_one(name, configs[name], log), None) for name in names)
+  done, failed = {}, []
+  for name, entry, error in finished:
+    if error:
+      failed.append(error)
+      log(error)
+      continue
+    done[name] = entry
+    results["runs"] = {n: done[n] for n in names if n in done}
     results["meta"]["total_s"] = time.perf_counter() - t0
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-      json.dump(results, f, indent=1)
-  write_reports(results, out_dir, docs)
+    log(f"[{len(done)}/{len(names)}] {name} done, total {results['meta']['total_s']:.0f}s")
+    _write_json(results, os.path.join(out_dir, "results.json"))
+  if done:
+    write_reports(results, out_dir, docs)
+  if failed:
+    raise experiment.ExperimentError(f"{len(failed)} run(s) failed:\n" + "\n".join(failed))
   return results
 
 
@@ -187,6 +243,15 @@ def main(argv=None):
   )
   p.add_argument("--docs", default=None, help="docs file whose preset section to rewrite")
   p.add_argument(
+    "--jobs",
+    type=int,
+    default=1,
+    help="configs trained at once, each in its own process on the same device (small models "
+    "leave most of a GPU idle); per-run timings are then measured side by side",
+  )
+  p.add_argument("--worker", help=argparse.SUPPRESS)  # one run, for --jobs
+  p.add_argument("--worker-out", help=argparse.SUPPRESS)
+  p.add_argument(
     "--from-results",
     default=None,
     help="skip training: rewrite the reports (into --out, default beside the "
@@ -194,6 +259,11 @@ def main(argv=None):
   )
   args, overrides = p.parse_known_args(argv)  # --config.section.field=value, as rcfam_jax.main
   log = lambda s: print(s, flush=True)
+  if args.worker:
+    entry = run_one(args.worker, load_config(args.worker, args.arg or None, overrides), log)
+    return _write_json(entry, args.worker_out)
+  if args.jobs < 1:
+    p.error(f"--jobs must be >= 1, got {args.jobs}")
   if args.from_results:
     if overrides:
       p.error(f"--from-results trains nothing: unrecognized arguments {overrides}")
@@ -222,7 +292,7 @@ def main(argv=None):
     shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
   )
   try:
-    run_sweep(names, arg, out_dir, args.docs, command, log, overrides)
+    run_sweep(names, arg, out_dir, args.docs, command, log, overrides, args.jobs)
   except experiment.ExperimentError as e:
     p.error(str(e))
   log(
