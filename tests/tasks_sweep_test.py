@@ -4,6 +4,8 @@ import importlib
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -236,7 +238,10 @@ def test_jobs_run_configs_in_worker_processes_with_the_same_results(tmp_path):
   those of the runs one after another in this process."""
   runs = "--only=perm_lstm1,perm_transformer1"
   sweep.main(["--quick", "--protocol=fixed", runs, f"--out={tmp_path}/seq"])
-  sweep.main(["--quick", "--protocol=fixed", runs, "--jobs=2", f"--out={tmp_path}/par"])
+  cli = [sys.executable, "-m", "rcfam_jax.research.tasks.sweep"]  # as `make` runs it
+  subprocess.run(
+    [*cli, "--quick", "--protocol=fixed", runs, "--jobs=2", f"--out={tmp_path}/par"], check=True
+  )
   seq, par = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("seq", "par"))
   assert list(par["runs"]) == ["perm_lstm1", "perm_transformer1"] and par["meta"]["jobs"] == 2
   for name, run in seq["runs"].items():

@@ -124,7 +124,8 @@ def _in_processes(names, arg, overrides, out_dir, jobs: int, log):
 
   def one(name):
     path = os.path.join(tmp, f"{name}.json")
-    cmd = [sys.executable, "-m", __name__, f"--worker={name}", f"--worker-out={path}"]
+    cmd = [sys.executable, "-m", "rcfam_jax.research.tasks.sweep", f"--worker={name}"]
+    cmd += [f"--worker-out={path}"]
     cmd += [f"--arg={arg or ''}", *overrides]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
