@@ -1,0 +1,89 @@
+"""Sequence-length scaling in the author's regime: a small FBAM on one compiler repository.
+
+The scaling study of docs/SCALING.md with the author's window regime and optimizer: every
+training window starts from the learned (h0, c0) (`train.carry_state=False`), Muon for the
+matrices and AdamW for the rest at one constant rate 2e-3 with no warm-up and no clipping
+(experiments/fbam_author.py). The model is the author's architecture at a quarter of his width
+and at 24x80 frames (his are 48x160): d=256, 3 attention blocks of 8 heads, 2 dilated downsample
+blocks, LSTM 256, 4,096 learned action tokens (his vocabulary has 20,352); 5.68 M parameters.
+The corpus is one repository, rui314/chibicc (the last 10% of its commits held out; 367,618
+training and 32,308 validation actions at 24x80, a 10 MB dataset that travels with a device
+run). Why this size: at 3.27 GFLOP forward per frame against the 71.5 M compilers model's
+51.98, its steps should be several times faster than that model's 10.6 s at T=2048 and batch 8,
+with which it reached 78 steps (docs/SCALING.md), so that a few minutes per T give hundreds of
+steps (an estimate: not measured). Each run stops at `minutes` of training and is evaluated at
+the same log-spaced steps (experiments/compilers.py EVAL_AT), so that alpha can be fitted at
+every common step.
+
+Command:
+  python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens 32,128,512,2048 \
+      --root workdirs/scaling_author --arg minutes=2          # the same batch (8) at every T
+  python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens 32,128,512,2048 \
+      --root workdirs/scaling_author_eq --arg minutes=2 --equal-tokens   # the control
+  python -m rcfam_jax.research.scaling fit workdirs/scaling_author/T* \
+      --out workdirs/scaling_author/fit
+  (without network, build the dataset from a local clone first, `python -m data_pipelines.build
+  --repo <clone> --out data/chibicc_24x80 --val-fraction 0.1`, and add
+  `--config.data.build=False "--config.data.sources=('<clone>',)"` to the run commands)
+CPU check (2026-12-02, 2-core VM, the dataset so built; 1 min 36 s): the first command with
+  `--seq-lens 4,8 --steps 3 --arg batch=2 --config.model.d_model=32 --config.model.n_head=2
+  --config.model.lstm_hidden=32 --config.train.eval_seq_len=8 --config.train.eval_batch_size=2
+  --config.train.eval_batches=1 --config.train.eval_every=3`: both runs trained fresh windows
+  (loss 8.39 and 8.38 at step 3), and `fit` wrote its report.
+Hardware: one NVIDIA H200; a 2-core CPU runs it only at toy sizes (--steps, a tiny dataset).
+Expected: not run yet; no figure of this configuration is recorded in docs/.
+"""
+
+from experiments import common, compilers, fbam_author
+
+
+def get_config(arg=None, *, seq_len: int = 512):
+  a = common.parse_arg(arg, steps=100_000, batch=8, seq_len=seq_len, minutes=0.0)
+  c = common.base_config(
+    description=f"author's regime, d=256 on chibicc, trained sequence length {a['seq_len']}",
+    model=dict(
+      rows=24,
+      cols=80,
+      d_model=256,
+      n_layer=3,
+      n_head=8,
+      downsample_blocks=2,
+      attention_bias=True,
+      reduction="last_pos",
+      lstm_hidden=256,
+      lstm_layers=1,
+      lstm_biases=2,
+      vocab_size=4096,
+      compute_dtype="bfloat16",
+    ),
+    exec_=dict(head_chunk=max(1, min(32, a["seq_len"])), loss_chunk=128),
+    optim_=dict(fbam_author.get_config().optim),
+    # Fresh windows: every window from the learned (h0, c0), the author's regime.
+    train_=dict(
+      steps=a["steps"],
+      batch_size=a["batch"],
+      seq_len=a["seq_len"],
+      carry_state=False,
+      log_every=20,
+      eval_every=500,
+      eval_batches=8,
+      eval_seq_len=512,
+      eval_batch_size=16,
+      ckpt_every=1000,
+      position_buckets=4,
+    ),
+    data_=dict(
+      dir="data/chibicc_24x80",
+      sources=("https://github.com/rui314/chibicc",),
+      val_fraction=0.1,
+      max_keys_per_commit=100_000,
+      max_lane_steps=8192,
+      tokenizer_size=4096,
+    ),
+  )
+  if a["minutes"]:  # budgeted: validation at the same log-spaced steps in every run
+    c.train.max_minutes = a["minutes"]
+    c.train.eval_every = 10**9
+    c.train.eval_at = compilers.EVAL_AT
+    c.train.eval_batches = 4
+  return c
