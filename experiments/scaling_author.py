@@ -38,52 +38,20 @@ from experiments import common, compilers, fbam_author
 
 
 def get_config(arg=None, *, seq_len: int = 512):
+  """experiments/compilers.py's config with the model, optimizer, window regime and corpus
+  above."""
   a = common.parse_arg(arg, steps=100_000, batch=8, seq_len=seq_len, minutes=0.0)
-  c = common.base_config(
-    description=f"author's regime, d=256 on chibicc, trained sequence length {a['seq_len']}",
-    model=dict(
-      rows=24,
-      cols=80,
-      d_model=256,
-      n_layer=3,
-      n_head=8,
-      downsample_blocks=2,
-      attention_bias=True,
-      reduction="last_pos",
-      lstm_hidden=256,
-      lstm_layers=1,
-      lstm_biases=2,
-      vocab_size=4096,
-      compute_dtype="bfloat16",
-    ),
-    exec_=dict(head_chunk=max(1, min(32, a["seq_len"])), loss_chunk=128),
-    optim_=dict(fbam_author.get_config().optim),
-    # Fresh windows: every window from the learned (h0, c0), the author's regime.
-    train_=dict(
-      steps=a["steps"],
-      batch_size=a["batch"],
-      seq_len=a["seq_len"],
-      carry_state=False,
-      log_every=20,
-      eval_every=500,
-      eval_batches=8,
-      eval_seq_len=512,
-      eval_batch_size=16,
-      ckpt_every=1000,
-      position_buckets=4,
-    ),
-    data_=dict(
-      dir="data/chibicc_24x80",
-      sources=("https://github.com/rui314/chibicc",),
-      val_fraction=0.1,
-      max_keys_per_commit=100_000,
-      max_lane_steps=8192,
-      tokenizer_size=4096,
-    ),
+  c = compilers.get_config(
+    f"steps={a['steps']},batch={a['batch']},minutes={a['minutes']}", seq_len=a["seq_len"]
   )
-  if a["minutes"]:  # budgeted: validation at the same log-spaced steps in every run
-    c.train.max_minutes = a["minutes"]
-    c.train.eval_every = 10**9
-    c.train.eval_at = compilers.EVAL_AT
-    c.train.eval_batches = 4
+  c.description = f"author's regime, d=256 on chibicc, trained sequence length {a['seq_len']}"
+  c.model.update(d_model=256, lstm_hidden=256, lstm_biases=2)
+  c.optim = fbam_author.get_config().optim  # also in place of the budget's warm-up and schedule
+  c.train.carry_state = False  # fresh windows: every window from the learned (h0, c0)
+  c.data.update(
+    dir="data/chibicc_24x80",
+    sources=("https://github.com/rui314/chibicc",),
+    val_sources=(),
+    val_fraction=0.1,
+  )
   return c

@@ -65,7 +65,7 @@ def frames_shape(cfg: ModelConfig, b: int, t: int, packed: bool):
   return (b, t) + cfg.frame_shape, np.uint8
 
 
-def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False, packed: bool = True) -> dict:
+def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool, packed: bool) -> dict:
   """Abstract shapes of a training batch (the reader's keys that loop.py keeps).
 
   host: frames in pinned host memory (ExecConfig.frames_on_host); packed: see frames_shape.
@@ -82,13 +82,7 @@ def batch_spec(cfg: ModelConfig, b: int, t: int, host: bool = False, packed: boo
 
 
 def random_batch(
-  seed: int,
-  cfg: ModelConfig,
-  b: int,
-  t: int,
-  host: bool = False,
-  sharding=None,
-  packed: bool = False,
+  seed: int, cfg: ModelConfig, b: int, t: int, host: bool = False, sharding=None, *, packed: bool
 ) -> dict:
   """Random frames/actions, all positions valid, no resets; packed: see frames_shape.
 

@@ -45,7 +45,7 @@ def _worker(args, m_over, b_over) -> dict:
   batch_sh, rnn_sh = sharding.batch_sharding(mesh), sharding.state_sharding(mesh)
 
   state = jax.jit(init, out_shardings=state_sh)()
-  data = common.random_batch(1, cfg, b, t, sharding=batch_sh)
+  data = common.random_batch(1, cfg, b, t, sharding=batch_sh, packed=False)
   rnn = jax.jit(lambda p: model.initial_state(p, b), out_shardings=rnn_sh)(state.params)
   step = jax.jit(
     functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, mesh=spmd, carry_state=True),
