@@ -31,7 +31,8 @@ CPU check (2026-12-02, 2-core VM, the dataset so built; 1 min 36 s): the first c
   --config.train.eval_batches=1 --config.train.eval_every=3`: both runs trained fresh windows
   (loss 8.39 and 8.38 at step 3), and `fit` wrote its report.
 Hardware: one NVIDIA H200; a 2-core CPU runs it only at toy sizes (--steps, a tiny dataset).
-Expected: not run yet; no figure of this configuration is recorded in docs/.
+Expected: not run on a GPU yet; no figure of this configuration is recorded in docs/ (the CPU
+  check above is a tool check, not a result).
 """
 
 from experiments import common, compilers, fbam_author
