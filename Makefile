@@ -13,7 +13,7 @@ SCALING_SEQ_LENS ?= 2,16,128,512,2048
 SCALING_ROOT ?= workdirs/scaling_$(EXP)
 SCALING_ARGS ?=
 
-.PHONY: install test format train data eval eval-closed-loop bench depth-bench depth-bench-fixed scaling clean
+.PHONY: install test format train data eval eval-closed-loop bench depth-bench depth-bench-variable scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,15 +58,16 @@ bench: $(STAMP)
 	$(if $(findstring --compare-torch,$(BENCH_ARGS)),$(PY) -m pip install -q -e '.[torch]')
 	$(PY) -m rcfam_jax.research.bench $(BENCH_ARGS)
 
-# Synthetic recurrence benchmarks: train and evaluate every task x model (docs/DEPTH_BENCHMARK.md).
+# Synthetic recurrence benchmarks (docs/DEPTH_BENCHMARK.md): every task x model in the
+# fixed-length protocol (every row one length: depth apart from length), with the position
+# ablation and the layer sweep (experiments/depth ABLATION), eight configs at a time on the one
+# device (--jobs). DEPTH_ARGS=--resume finishes a sweep that was cut short.
 depth-bench: $(STAMP)
-	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=8 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
-# The same in the fixed-length protocol (every row one length: depth apart from length), with
-# the position ablation and the layer sweep (experiments/depth ABLATION), four configs at a time
-# on the one device (--jobs). Not run whole on a GPU yet.
-depth-bench-fixed: $(STAMP)
-	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=4 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+# The variable-length protocol of the first H200 run (a row is as long as its depth needs).
+depth-bench-variable: $(STAMP)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --out=out/depth_bench/full --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # Sequence-length scaling sweep: train/resume one run per T, then fit (docs/SCALING.md).
 scaling: $(STAMP)

@@ -26,7 +26,7 @@ def test_every_run_loads_and_builds():
       assert max(run.eval_depths) > run.train_max_depth  # evaluated beyond training depths
       by_path = experiment.load(f"experiments/depth/{family}.py:{arg},preset={preset}")
       assert by_path.to_dict() == cfg.to_dict()
-  assert len(depth.RUNS) == len(depth.SWEEP + depth.OPTIONAL + depth.ABLATION) == 37
+  assert len(depth.RUNS) == len(depth.SWEEP + depth.OPTIONAL + depth.ABLATION) == 38
   with pytest.raises(ValueError, match="unknown config arg 'nope'"):
     sweep.load_config("frjt_lstm1", "preset=quick,nope=1")
   with pytest.raises(experiment.ExperimentNotFound, match="unknown depth run 'frjt_rnn1'"):
@@ -248,3 +248,29 @@ def test_jobs_run_configs_in_worker_processes_with_the_same_results(tmp_path):
     assert par["runs"][name]["eval"] == run["eval"], name
   assert not os.path.exists(tmp_path / "par" / "runs.tmp")
   assert (tmp_path / "par" / "table.md").exists()
+
+
+def test_fixed_sweep_leaves_out_variable_only_runs_unless_named():
+  fixed = sweep.select("", True, True, fixed=True)
+  assert not set(fixed) & set(depth.VARIABLE_ONLY) and len(fixed) == 38 - 3
+  assert set(depth.VARIABLE_ONLY) <= set(sweep.select("", False, False, fixed=False))
+  assert sweep.select("frjt16_lstm1", False, False, fixed=True) == ["frjt16_lstm1"]
+  assert "last_write_transformer8" in sweep.select("", False, True, fixed=True)
+
+
+def test_resume_keeps_finished_runs_and_refuses_other_configs(tmp_path, capsys):
+  out, docs = tmp_path / "out", tmp_path / "D.md"
+  base = ["--quick", "--protocol=fixed", f"--out={out}", f"--docs={docs}"]
+  sweep.main([*base, "--only=perm_lstm1"])
+  first = json.loads((out / "results.json").read_text())
+  sweep.main([*base, "--only=perm_lstm1,perm_transformer1", "--resume"])
+  both = json.loads((out / "results.json").read_text())
+  assert list(both["runs"]) == ["perm_lstm1", "perm_transformer1"]
+  assert both["runs"]["perm_lstm1"] == first["runs"]["perm_lstm1"]  # kept, not retrained
+  assert both["meta"]["parts"] == 2 and len(both["meta"]["commands"]) == 2
+  assert both["meta"]["total_s"] > first["meta"]["total_s"]
+  assert "over 2 invocations (--resume)" in docs.read_text()
+  with pytest.raises(SystemExit):
+    sweep.main([*base, "--only=perm_lstm1", "--resume", "--arg=steps=2"])
+  err = capsys.readouterr().err
+  assert "--resume: " in err and "ran perm_lstm1 with run" in err and "choose another --out" in err

@@ -6,8 +6,10 @@ SWEEP is what `python -m rcfam_jax.research.tasks.sweep` runs by default, in thi
 for one short H200 run in the `full` preset: docs/DEPTH_BENCHMARK.md); OPTIONAL (the S3
 composition task) runs with --optional or --only; ABLATION (the Transformer's position
 encodings, and Transformer and Mamba-2 at 1, 2, 4 layers where SWEEP and OPTIONAL have 1 and 8:
-the cliff against layers) runs with --ablation or --only. Of ABLATION, the S3 (perm) configs
-ran on an H200 (docs/DEPTH_BENCHMARK.md, fixed length); the maze and FRJT ones have not.
+the cliff against layers, and an 8-layer Transformer on Last-Write) runs with --ablation or
+--only. VARIABLE_ONLY (FRJT-16) is left out of a fixed-protocol sweep unless named in --only:
+no model fits its training range at the `full` budget (docs/DEPTH_BENCHMARK.md), and its fixed
+rows (L = 2048) would cost the 8-layer Transformer more than the rest of the sweep together.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ ABLATION = (
     for layers in (1, 2, 4)
     if f"{fam}_{kind}{layers}" != "maze_transformer1"
   ),
+  ("last_write_transformer8", "last_write", "model=transformer,layers=8"),
 )
+VARIABLE_ONLY = ("frjt16_lstm1", "frjt16_transformer8", "frjt16_mamba8")
 RUNS = {name: (family, arg) for name, family, arg in SWEEP + OPTIONAL + ABLATION}
 
 

@@ -146,9 +146,10 @@ def section(results, plot_name: str | None) -> str:
   m = results["meta"]
   parts = [
     f"Measured {m['date']} on {m['device']} (jax {m['jax']}), preset `{m['preset']}`"
-    f"{_protocol(m)}, {m['total_s']:.0f} s in total.",
+    f"{_protocol(m)}, {m['total_s']:.0f} s in total"
+    + (f" over {m['parts']} invocations (--resume)." if m.get("parts", 1) > 1 else "."),
     "",
-    f"Command: `{m['command']}`",
+    *(f"Command: `{c}`" for c in m.get("commands", [m["command"]])),
     "",
     *([m["note"], ""] if m.get("note") else []),
     tables(results),

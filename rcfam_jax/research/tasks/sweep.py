@@ -150,9 +150,11 @@ def run_sweep(
   log=print,
   overrides: Sequence[str] = (),
   jobs: int = 1,
+  resume: bool = False,
 ):
   """Runs `names` (in order, or `jobs` at a time in worker processes sharing the device);
-  returns the results dict (also written to out_dir after every run, in `names` order)."""
+  returns the results dict (also written to out_dir after every run, in `names` order). With
+  `resume`, the runs already in out_dir's results.json (same configs) are kept, not rerun."""
   configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
   for name, cfg in configs.items():
     try:
@@ -176,12 +178,14 @@ def run_sweep(
     },
     "runs": {},
   }
-  t0 = time.perf_counter()
+  done = _resumed(results, configs, out_dir, log) if resume else {}
+  todo = [name for name in names if name not in done]
+  t0 = time.perf_counter() - results["meta"]["total_s"]
   if jobs > 1:
-    finished = _in_processes(names, arg, overrides, out_dir, jobs, log)
+    finished = _in_processes(todo, arg, overrides, out_dir, jobs, log)
   else:
-    finished = ((name, run_one(name, configs[name], log), None) for name in names)
-  done, failed = {}, []
+    finished = ((name, run_one(name, configs[name], log), None) for name in todo)
+  failed = []
   for name, entry, error in finished:
     if error:
       failed.append(error)
@@ -197,6 +201,43 @@ def run_sweep(
   if failed:
     raise experiment.ExperimentError(f"{len(failed)} run(s) failed:\n" + "\n".join(failed))
   return results
+
+
+def _resumed(results: dict, configs: dict, out_dir: str, log) -> dict:
+  """The runs of `configs` already in out_dir/results.json, after checking that they ran the
+  same configs; `results`' meta continues the old one (total_s adds up, parts counts the
+  invocations). An ExperimentError names a mismatch."""
+  path = os.path.join(out_dir, "results.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    old = json.load(f)
+  meta = results["meta"]
+  for key in ("preset", "protocol"):
+    if old["meta"].get(key, "variable") != meta[key]:
+      raise experiment.ExperimentError(
+        f"--resume: {path} has {key}={old['meta'].get(key)!r}, this sweep {meta[key]!r}; "
+        "choose another --out or drop --resume"
+      )
+  done = {}
+  for name, entry in old["runs"].items():
+    if name not in configs:
+      continue
+    cfg = json.loads(json.dumps({k: dict(configs[name][k]) for k in ("task", "model", "run")}))
+    for k, want in cfg.items():
+      have = {f: entry[k].get(f) for f in want}
+      if have != want:
+        raise experiment.ExperimentError(
+          f"--resume: {path} ran {name} with {k} {have}, this sweep asks {want}; "
+          "choose another --out or drop --resume"
+        )
+    done[name] = entry
+  meta["total_s"] = old["meta"].get("total_s", 0.0)
+  meta["parts"] = old["meta"].get("parts", 1) + 1
+  meta["commands"] = [*old["meta"].get("commands", [old["meta"]["command"]]), meta["command"]]
+  results["runs"] = {n: done[n] for n in configs if n in done}
+  log(f"--resume: {len(done)} run(s) kept from {path}: {', '.join(done) or 'none'}")
+  return done
 
 
 def write_reports(results, out_dir: str, docs: str | None = None) -> None:
@@ -219,9 +260,24 @@ def _device_name() -> str:
   return f"{jax.device_count()}x {getattr(d, 'device_kind', d.platform)}"
 
 
-def main(argv=None):
-  from experiments.depth import ABLATION, OPTIONAL, SWEEP
+def select(only: str, optional: bool, ablation: bool, fixed: bool) -> list[str]:
+  """The sweep's run names: `only` (comma-separated), else SWEEP (less VARIABLE_ONLY in the
+  fixed protocol); then OPTIONAL and ABLATION if asked. A ValueError names unknown runs."""
+  from experiments.depth import ABLATION, OPTIONAL, SWEEP, VARIABLE_ONLY
 
+  names = [n for n in only.split(",") if n]
+  if not names:
+    names = [n for n, _, _ in SWEEP if not (fixed and n in VARIABLE_ONLY)]
+  names += [n for n, _, _ in OPTIONAL] if optional else []
+  names += [n for n, _, _ in ABLATION] if ablation else []
+  known = [n for n, _, _ in SWEEP + OPTIONAL + ABLATION]
+  unknown = sorted(set(names) - set(known))
+  if unknown:
+    raise ValueError(f"unknown run(s) {unknown}; known: {known}")
+  return names
+
+
+def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--preset", default="full", choices=("full", "cpu", "quick"))
   p.add_argument("--quick", action="store_true", help="same as --preset=quick")
@@ -250,6 +306,11 @@ def main(argv=None):
     help="configs trained at once, each in its own process on the same device (small models "
     "leave most of a GPU idle); per-run timings are then measured side by side",
   )
+  p.add_argument(
+    "--resume",
+    action="store_true",
+    help="keep the runs already in --out's results.json (same configs) and run the rest",
+  )
   p.add_argument("--worker", help=argparse.SUPPRESS)  # one run, for --jobs
   p.add_argument("--worker-out", help=argparse.SUPPRESS)
   p.add_argument(
@@ -276,24 +337,21 @@ def main(argv=None):
     log(f"rewrote reports from {args.from_results}")
     return
   preset = "quick" if args.quick else args.preset
-  known = [name for name, _, _ in SWEEP + OPTIONAL + ABLATION]
-  names = [n for n in args.only.split(",") if n] or [name for name, _, _ in SWEEP]
-  names += [name for name, _, _ in OPTIONAL] if args.optional else []
-  names += [name for name, _, _ in ABLATION] if args.ablation else []
-  unknown = sorted(set(names) - set(known))
-  if unknown:
-    p.error(f"unknown run(s) {unknown}; known: {known}")
   extra = args.arg.split(",")
   if args.protocol == "fixed" and "protocol=variable" in extra:
     p.error("--protocol=fixed contradicts --arg=protocol=variable")
   fixed = args.protocol == "fixed" or "protocol=fixed" in extra
+  try:
+    names = select(args.only, args.optional, args.ablation, fixed)
+  except ValueError as e:
+    p.error(str(e))
   arg = ",".join(filter(None, [f"preset={preset}", "protocol=fixed" if fixed else "", args.arg]))
   out_dir = args.out or os.path.join("out", "depth_bench", preset + ("_fixed" if fixed else ""))
   command = "python -m rcfam_jax.research.tasks.sweep " + " ".join(
     shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
   )
   try:
-    run_sweep(names, arg, out_dir, args.docs, command, log, overrides, args.jobs)
+    run_sweep(names, arg, out_dir, args.docs, command, log, overrides, args.jobs, args.resume)
   except experiment.ExperimentError as e:
     p.error(str(e))
   log(
