@@ -178,3 +178,30 @@ def test_sweep_points_default_to_the_fastest_settings_first():
     )
     == []
   )
+
+
+def test_bench_step_starts_fresh_windows_unless_carry_state():
+  """The timed step is the training default's (fresh windows: the incoming LSTM state is
+  ignored, as the PyTorch model's); --carry-state times the carried-state step."""
+  import jax
+  import numpy as np
+
+  from rcfam_jax import model, train
+  from rcfam_jax.research.bench import common
+
+  m_over, b_over = bench.parse_overrides(TINY)
+  cfg, bcfg = common.configs(m_over, b_over)
+  tx = common.adamw()
+  state = train.init_train_state(jax.random.PRNGKey(0), cfg, tx)
+  batch = common.random_batch(1, cfg, 2, 4, bcfg.frames_on_host, packed=True)
+  h0 = model.initial_state(state.params, 2)
+  other = jax.tree.map(lambda x: x + 0.5, h0)
+  losses = {}
+  for carry in (False, True):
+    step = common.make_step(cfg, bcfg, tx, carry)
+    for name, rnn in (("h0", h0), ("other", other)):
+      copy = jax.tree.map(lambda x: x.copy(), (state, rnn))  # the step donates them
+      losses[carry, name] = float(step(copy[0], batch, copy[1])[2]["loss"])
+  assert losses[False, "h0"] == losses[False, "other"]  # fresh: the state passed in is unused
+  assert not np.isclose(losses[True, "h0"], losses[True, "other"])
+  assert bench.parse_args(["--carry-state"]).carry_state and not bench.parse_args([]).carry_state

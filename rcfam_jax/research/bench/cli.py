@@ -6,7 +6,8 @@
 Measurements, each in a fresh process (so peak memory is that measurement's own):
   1. throughput: the training step (fwd, bwd, AdamW) at B=16, T=512 on device-resident random
      frames (packed uint16 cells, as loop.py feeds them; --frames contract for (..., 7) uint8),
-     timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
+     each window from the learned (h0, c0) as training's default (--carry-state: from the last
+     window's state), timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over the bf16
      matmul peak measured in the same process; then, with --data, the same compiled step fed
      by the real reader (inline, and through the grain pipeline loop.py uses);
   2. torch: with --compare-torch, the PyTorch FBAM (research/torch_fbam.py) at the same B, T and
@@ -136,6 +137,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     help="the step's input, both sides: packed uint16 cells (2 bytes a cell, what loop.py "
     "feeds) or contract frames (..., 7) uint8",
   )
+  p.add_argument(
+    "--carry-state",
+    action="store_true",
+    help="time the carried-state step (each window from the last one's LSTM state); default: "
+    "fresh windows from the learned (h0, c0), the training default and the PyTorch model's",
+  )
   p.add_argument("--data", default="data/self_24x80", help="dataset dir for the feed benchmark")
   p.add_argument("--data-tokenizer", type=int, default=0, help="tokenizer_size of that dataset")
   p.add_argument(
@@ -214,6 +221,7 @@ def main(argv=None):
   start = time.time()
   runner = Runner(child_env(args), args.job_timeout)
   base = {"batch": args.batch, "m": m_over, "b": b_over, "packed": args.frames == "packed"}
+  base["carry_state"] = args.carry_state
   if "throughput" not in skip:
     data_dir = args.data if args.data and args.data != "none" else None
     runner.job(

@@ -49,10 +49,13 @@ def spec_peak(device_kind: str) -> float | None:
   return next((v for k, v in SPEC_BF16_FLOPS.items() if k in device_kind), None)
 
 
-def make_step(cfg: ModelConfig, bcfg: ExecConfig, tx):
-  """The jitted train step exactly as loop.py builds it (state and LSTM state donated)."""
+def make_step(cfg: ModelConfig, bcfg: ExecConfig, tx, carry_state: bool = False):
+  """The jitted train step exactly as loop.py builds it (state and LSTM state donated).
+
+  carry_state: False (the training default, `train.carry_state`, and the author's regime)
+  starts every window from the learned (h0, c0); True starts it from the carried state."""
   return jax.jit(
-    functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, carry_state=True),
+    functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, carry_state=carry_state),
     donate_argnums=(0, 2),
   )
 

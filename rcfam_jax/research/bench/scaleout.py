@@ -48,7 +48,9 @@ def _worker(args, m_over, b_over) -> dict:
   data = common.random_batch(1, cfg, b, t, sharding=batch_sh, packed=False)
   rnn = jax.jit(lambda p: model.initial_state(p, b), out_shardings=rnn_sh)(state.params)
   step = jax.jit(
-    functools.partial(train.train_step, cfg=cfg, ex=bcfg, tx=tx, mesh=spmd, carry_state=True),
+    functools.partial(
+      train.train_step, cfg=cfg, ex=bcfg, tx=tx, mesh=spmd, carry_state=args.carry_state
+    ),
     in_shardings=(state_sh, batch_sh, rnn_sh),
     out_shardings=(state_sh, rnn_sh, sharding.replicated(mesh)),
     donate_argnums=(0,),
@@ -109,6 +111,11 @@ def main(argv=None):
   p.add_argument("--fsdp-min-bytes", type=int, default=4 << 20)
   p.add_argument("--devices", type=int, default=0, help="N (0: all visible devices)")
   p.add_argument(
+    "--carry-state",
+    action="store_true",
+    help="carried-state step (as the 2026-11-28 figures); default: fresh windows, as training",
+  )
+  p.add_argument(
     "--devices-cpu",
     type=int,
     default=0,
@@ -149,6 +156,7 @@ def main(argv=None):
       str(args.fsdp),
       "--fsdp-min-bytes",
       str(args.fsdp_min_bytes),
+      *(["--carry-state"] if args.carry_state else []),
       *args.overrides,
     ]
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout

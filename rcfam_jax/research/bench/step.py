@@ -40,12 +40,12 @@ def run_loop(step, state, rnn, next_batch, n: int):
   return state, rnn, marks[-1] - t0, gaps, m
 
 
-def _setup(cfg, bcfg, b, t, packed):
+def _setup(cfg, bcfg, b, t, packed, carry_state):
   tx = common.adamw()
   key = jax.random.PRNGKey(0)
   state = train.init_train_state(key, cfg, tx)
   rnn = model.initial_state(state.params, b)
-  step = common.make_step(cfg, bcfg, tx)
+  step = common.make_step(cfg, bcfg, tx, carry_state)
   t0 = time.perf_counter()
   spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host, packed)
   compiled = step.lower(state, spec, rnn).compile()
@@ -63,7 +63,7 @@ def train_job(job: dict):
   b, t, steps, packed = job["batch"], job["T"], job["steps"], job.get("packed", True)
   cfg, bcfg = common.configs(job.get("m", {}), job.get("b", {}))
   info = common.device_info()
-  state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed)
+  state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed, job.get("carry_state", False))
   mem = common.memory_fields(compiled)
   batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
   jax.block_until_ready(batch)
@@ -152,7 +152,7 @@ def feed_job(job, cfg, bcfg, state, rnn):
   t0 = time.perf_counter()
   host = [reader.next_batch() for _ in range(2)]  # also warms the reader's record caches
   read_s = (time.perf_counter() - t0) / 2
-  step = common.make_step(cfg, bcfg, common.adamw())  # jitted: compiles for packed cells
+  step = common.make_step(cfg, bcfg, common.adamw(), job.get("carry_state", False))  # packed
   resident = put(host[0])
   state, rnn, _, _ = _first_step(step, state, rnn, resident)
   out = {}
@@ -190,7 +190,9 @@ def sweep(job):  # bench.py's `sweep` worker (it starts one process per point)
       cfg, bcfg = common.configs(
         {**job.get("m", {}), **point.get("m", {})}, {**job.get("b", {}), **point.get("b", {})}
       )
-      state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed)
+      state, rnn, compiled, compile_s = _setup(
+        cfg, bcfg, b, t, packed, job.get("carry_state", False)
+      )
       mem = common.memory_fields(compiled)
       batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
@@ -227,7 +229,8 @@ def compile_job(job: dict):
   t0 = time.perf_counter()
   packed = job.get("packed", True)
   spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host, packed)
-  compiled = common.make_step(cfg, bcfg, tx).lower(state, spec, rnn).compile()
+  carry = job.get("carry_state", False)
+  compiled = common.make_step(cfg, bcfg, tx, carry).lower(state, spec, rnn).compile()
   shape, dtype = common.frames_shape(cfg, b, t, packed)
   common.emit(
     "compile_memory",
