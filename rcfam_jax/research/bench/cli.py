@@ -8,8 +8,8 @@ Measurements, each in a fresh process (so peak memory is that measurement's own)
      frames (packed uint16 cells, as loop.py feeds them; --frames contract for (..., 7) uint8),
      each window from the learned (h0, c0) as training's default (--carry-state: from the last
      window's state), timed as loop.py runs it; MFU = 3 x forward FLOPs/frame x frames/s over
-     the bf16 matmul peak measured in the same process; then, with --data, the same compiled step fed
-     by the real reader (inline, and through the grain pipeline loop.py uses);
+     the bf16 matmul peak measured in the same process; then, with --data, the same compiled
+     step fed by the real reader (inline, and through the grain pipeline loop.py uses);
   2. torch: with --compare-torch, the PyTorch FBAM (research/torch_fbam.py) at the same B, T and
      fields, compiled then eager, and our ratio to each;
   3. lstm: one LSTM layer B=16 H=1024 T=2048 bf16, fwd and fwd+bwd us/step per variant;
