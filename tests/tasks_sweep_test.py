@@ -239,13 +239,18 @@ def test_jobs_run_configs_in_worker_processes_with_the_same_results(tmp_path):
   runs = "--only=perm_lstm1,perm_transformer1"
   sweep.main(["--quick", "--protocol=fixed", runs, f"--out={tmp_path}/seq"])
   cli = [sys.executable, "-m", "rcfam_jax.research.tasks.sweep"]  # as `make` runs it
-  subprocess.run(
-    [*cli, "--quick", "--protocol=fixed", runs, "--jobs=2", f"--out={tmp_path}/par"], check=True
-  )
+  out = subprocess.run(
+    [*cli, "--quick", "--protocol=fixed", runs, "--jobs=2", f"--out={tmp_path}/par"],
+    check=True,
+    capture_output=True,
+    text=True,
+  ).stdout
+  assert "  perm_lstm1 step 3/3" in out and "  perm_transformer1: params" in out  # workers' lines
   seq, par = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("seq", "par"))
   assert list(par["runs"]) == ["perm_lstm1", "perm_transformer1"] and par["meta"]["jobs"] == 2
   for name, run in seq["runs"].items():
     assert par["runs"][name]["eval"] == run["eval"], name
+    assert run["step_ms"] > 0 and par["runs"][name]["step_ms"] > 0
   assert not os.path.exists(tmp_path / "par" / "runs.tmp")
   assert (tmp_path / "par" / "table.md").exists()
 

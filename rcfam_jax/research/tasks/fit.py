@@ -121,6 +121,7 @@ def fit(
     "params": baselines.param_count(params),
     "compile_s": compile_s,
     "train_s": train_s,
+    "step_ms": 1000 * (train_s - compile_s) / max(run.steps - 1, 1),  # after the first step
     "eval_s": eval_s,
     "history": history,
     "eval": depth_eval,

@@ -124,15 +124,17 @@ def _in_processes(names, arg, overrides, out_dir, jobs: int, log):
   os.makedirs(tmp, exist_ok=True)
 
   def one(name):
-    path = os.path.join(tmp, f"{name}.json")
+    path, err = (os.path.join(tmp, f"{name}.{ext}") for ext in ("json", "err"))
     cmd = [sys.executable, "-m", "rcfam_jax.research.tasks.sweep", f"--worker={name}"]
     cmd += [f"--worker-out={path}"]
     cmd += [f"--arg={arg or ''}", *overrides]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-      log(f"  {line}")
-    if proc.returncode:
-      return name, None, f"{name}: worker exited {proc.returncode}: {proc.stderr[-2000:]}"
+    with open(err, "w+") as stderr:
+      proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+      for line in proc.stdout:  # as the worker prints it: a cut-short sweep shows its progress
+        log(f"  {line.rstrip()}")
+      if proc.wait():
+        stderr.seek(0)
+        return name, None, f"{name}: worker exited {proc.returncode}: {stderr.read()[-2000:]}"
     with open(path) as f:
       return name, json.load(f), None
 
