@@ -16,6 +16,7 @@ from rcfam_jax import lstm, lstm_fused, model
 from rcfam_jax.config import ExecConfig
 
 OK, WHY = lstm_fused.available()
+OK_IMPLS = ("scan", "fused") if OK else ("scan",)
 gpu_only = pytest.mark.skipif(not OK, reason=f"fused kernel unavailable: {WHY[:120]}")
 
 
@@ -157,3 +158,21 @@ def test_fused_without_gpu_says_what_to_do():
 def test_config_rejects_unknown_lstm_impl():
   with pytest.raises(ValueError, match="lstm_impl"):
     ExecConfig(lstm_impl="cudnn")
+
+
+def test_baseline_lstm_takes_the_fused_kernel():
+  """The depth benchmark's LSTM baseline runs either implementation (`lstm_impl`); on a GPU
+  the two give the same logits within the kernel's bf16 recurrent matmul."""
+  from rcfam_jax.research import baselines
+
+  with pytest.raises(ValueError, match="lstm_impl='cudnn' is not one of scan|fused"):
+    baselines.ModelConfig("lstm", 11, 5, lstm_impl="cudnn")
+  cfgs = {i: baselines.ModelConfig("lstm", 11, 5, d_model=32, lstm_impl=i) for i in OK_IMPLS}
+  params = baselines.init(jax.random.PRNGKey(0), cfgs["scan"])
+  tokens = jax.random.randint(jax.random.PRNGKey(1), (3, 12), 0, 11)
+  out = {i: baselines.apply(params, tokens, c) for i, c in cfgs.items()}
+  if "fused" in out:
+    assert _rel(out["fused"], out["scan"]) < 5e-2
+  else:
+    with pytest.raises(lstm_fused.Unavailable):
+      baselines.apply(params, tokens, baselines.ModelConfig("lstm", 11, 5, lstm_impl="fused"))

@@ -13,7 +13,9 @@ maze_transformer8_alibi; the pos suffix only where it is not rope). Presets:
          timings in docs/DEPTH_BENCHMARK.md);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
-Training depths are 1..16 for every task.
+Training depths are 1..16 for every task. The model section also holds the speed options
+(compute_dtype float32, attention_impl auto, lstm_impl scan), overridable for a whole sweep
+with --config.model.<field>=... (docs/DEPTH_BENCHMARK.md, "What the fixed protocol costs").
 Protocols (rcfam_jax/research/tasks/task.py): protocol=variable (the default) pads each row
 after its instance, so deeper rows are longer; protocol=fixed gives every training and
 evaluation row one length L (the task field fixed_len), filler in the slots that the depth
@@ -178,6 +180,9 @@ def make_config(label: str, a: dict):
     d_state=preset["d_state"],
     unroll=preset.get("unroll", 8),
     pos_encoding=a["pos"],
+    compute_dtype="float32",  # the speed options (--config.model.X=...): ModelConfig's fields
+    attention_impl="auto",
+    lstm_impl="scan",
   )
   c.run = dict(
     steps=a["steps"] if a["steps"] > 0 else preset["steps"],

@@ -27,7 +27,8 @@ class ModelConfig:
   mlp_ratio: int = 4
   pos_encoding: str = "rope"  # one of POS_ENCODINGS
   rope_base: float = 10_000.0
-  attention_impl: str | None = None  # None | 'xla' | 'cudnn' (cudnn needs bf16 compute)
+  # 'auto' (jax.nn.dot_product_attention picks) | 'xla' | 'cudnn' (cudnn needs bf16 compute)
+  attention_impl: str = "auto"
   # mamba-2 (SSD)
   d_state: int = 32
   head_dim: int = 32
@@ -37,6 +38,8 @@ class ModelConfig:
   # lstm
   forget_bias: float = 1.0
   unroll: int = 8
+  lstm_impl: str = "scan"  # 'scan' (any backend) | 'fused' (rcfam_jax.lstm_fused: NVIDIA GPUs,
+  # bf16 recurrent matmul whatever compute_dtype; the main model's LSTM kernel)
   compute_dtype: str = "float32"
   norm_eps: float = 1e-6
 
@@ -60,6 +63,12 @@ class ModelConfig:
     ):
       if getattr(self, name) < 1:
         raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+    if self.attention_impl not in ("auto", "xla", "cudnn"):
+      raise ValueError(
+        f"ModelConfig.attention_impl={self.attention_impl!r} is not one of auto|xla|cudnn"
+      )
+    if self.lstm_impl not in ("scan", "fused"):
+      raise ValueError(f"ModelConfig.lstm_impl={self.lstm_impl!r} is not one of scan|fused")
     if self.kind == "transformer" and self.d_model % self.n_head:
       raise ValueError(f"d_model={self.d_model} must split into {self.n_head} equal heads")
     rope = self.kind == "transformer" and self.pos_encoding == "rope"

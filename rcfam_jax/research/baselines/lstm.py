@@ -34,7 +34,12 @@ def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
   dtype = jnp.dtype(cfg.compute_dtype)
   state = core_lstm.initial_state(params["lstm"], x_BxTxD.shape[0])
   y_TxBxH, _ = core_lstm.apply(
-    params["lstm"], jnp.swapaxes(x_BxTxD, 0, 1), state, dtype=dtype, unroll=cfg.unroll
+    params["lstm"],
+    jnp.swapaxes(x_BxTxD, 0, 1),
+    state,
+    dtype=dtype,
+    unroll=cfg.unroll,
+    impl=cfg.lstm_impl,
   )
   return nn.dense(params["head"], jnp.swapaxes(y_TxBxH, 0, 1), dtype)
 

@@ -87,7 +87,7 @@ def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
       v.astype(dtype),
       bias,
       is_causal=True,
-      implementation=cfg.attention_impl,
+      implementation=None if cfg.attention_impl == "auto" else cfg.attention_impl,
     )
     x = x + nn.dense(p["out"], a.reshape(b, t, d), dtype)
     h = nn.rms_norm(p["ln2"], x, eps)
