@@ -306,8 +306,9 @@ def main(argv=None):
     "--jobs",
     type=int,
     default=1,
-    help="configs trained at once, each in its own process on the same device (small models "
-    "leave most of a GPU idle); per-run timings are then measured side by side",
+    help="configs trained at once, each in its own process on the same device; the processes "
+    "take turns on the GPU, so this saves time only where a config leaves it idle (compiling, "
+    "evaluating); per-run timings are then measured side by side",
   )
   p.add_argument(
     "--resume",
