@@ -14,6 +14,10 @@ H200, 2026-11-28, variable protocol, docs/DEPTH_BENCHMARK.md:
   perm_lstm1         model=lstm,layers=1         100.0% / 100.0%  >64    3000 x 128, 8 s
   perm_transformer8  model=transformer,layers=8  73.2% / 15.8%    2      3000 x 128, 13 s
   perm_mamba8        model=mamba,layers=8        99.0% / 16.2%    20     3000 x 128, 16 s
+protocol=fixed (every row 128 tokens; H200, 2026-12-01, docs/DEPTH_BENCHMARK.md; 3000 x 128):
+  perm_lstm1         model=lstm,layers=1         100.0% / 99.8%   128 (95.7% at 96)
+  perm_transformer8  model=transformer,layers=8  29.3% / 17.8%    8
+  perm_mamba8        model=mamba,layers=8        24.2% / 18.0%    8
 """
 
 from experiments.depth import base
