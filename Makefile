@@ -23,12 +23,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Lint and formatting (ruff, configured in pyproject.toml), then the whole suite on CPU (CI runs
-# exactly this).
+# Lint and formatting (ruff, configured in pyproject.toml), then the whole suite on CPU, two
+# test files at a time (pytest-xdist; a file's tests share one worker, so its module fixtures
+# run once). CI runs exactly this.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	JAX_PLATFORMS=cpu $(PY) -m pytest -q tests
+	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # Format the code and apply ruff's safe fixes (what `make test` checks).
 format: $(STAMP)
