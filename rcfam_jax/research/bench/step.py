@@ -40,12 +40,15 @@ def run_loop(step, state, rnn, next_batch, n: int):
   return state, rnn, marks[-1] - t0, gaps, m
 
 
-def _setup(cfg, bcfg, b, t, packed, carry_state):
+def _setup(cfg, bcfg, job):
+  """Train state, initial LSTM state and the step compiled for job's batch, T, frames (packed)
+  and window regime (carry_state), and the compile seconds."""
+  b, t, packed = job["batch"], job["T"], job.get("packed", True)
   tx = common.adamw()
   key = jax.random.PRNGKey(0)
   state = train.init_train_state(key, cfg, tx)
   rnn = model.initial_state(state.params, b)
-  step = common.make_step(cfg, bcfg, tx, carry_state)
+  step = common.make_step(cfg, bcfg, tx, job.get("carry_state", False))
   t0 = time.perf_counter()
   spec = common.batch_spec(cfg, b, t, bcfg.frames_on_host, packed)
   compiled = step.lower(state, spec, rnn).compile()
@@ -63,7 +66,7 @@ def train_job(job: dict):
   b, t, steps, packed = job["batch"], job["T"], job["steps"], job.get("packed", True)
   cfg, bcfg = common.configs(job.get("m", {}), job.get("b", {}))
   info = common.device_info()
-  state, rnn, compiled, compile_s = _setup(cfg, bcfg, b, t, packed, job.get("carry_state", False))
+  state, rnn, compiled, compile_s = _setup(cfg, bcfg, job)
   mem = common.memory_fields(compiled)
   batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
   jax.block_until_ready(batch)
@@ -190,9 +193,7 @@ def sweep(job):  # bench.py's `sweep` worker (it starts one process per point)
       cfg, bcfg = common.configs(
         {**job.get("m", {}), **point.get("m", {})}, {**job.get("b", {}), **point.get("b", {})}
       )
-      state, rnn, compiled, compile_s = _setup(
-        cfg, bcfg, b, t, packed, job.get("carry_state", False)
-      )
+      state, rnn, compiled, compile_s = _setup(cfg, bcfg, job)
       mem = common.memory_fields(compiled)
       batch = common.random_batch(1, cfg, b, t, bcfg.frames_on_host, packed=packed)
       state, rnn, _, _ = _first_step(compiled, state, rnn, batch)
