@@ -64,7 +64,7 @@ bench: $(STAMP)
 # ablation and the layer sweep (experiments/depth ABLATION), two configs at a time on the one
 # device (--jobs). DEPTH_ARGS=--resume finishes a sweep that was cut short.
 depth-bench: $(STAMP)
-	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=2 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
+	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=3 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 
 # The variable-length protocol of the first H200 run (a row is as long as its depth needs).
 depth-bench-variable: $(STAMP)

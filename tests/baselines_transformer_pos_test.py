@@ -150,3 +150,19 @@ def test_each_pos_encoding_is_causal_and_trains_a_step(pos):
   np.testing.assert_allclose(
     run(cfg, params, changed)[:, :4], run(cfg, params, TOKENS)[:, :4], atol=1e-6
   )
+
+
+@pytest.mark.parametrize("pos", ["none", "alibi"])
+def test_attention_padding_for_cudnn_changes_nothing(pos):
+  """attention_impl='cudnn' pads rows to a multiple of CUDNN_PAD (cuDNN refuses odd lengths in
+  training); causal attention makes the padded result equal the unpadded one, here with XLA
+  on an odd length (the maze's fixed rows are 145 tokens)."""
+  cfg = with_pos(pos)
+  q, k, v = jax.random.normal(jax.random.PRNGKey(1), (3, 2, 145, 2, 8))
+  want = transformer.attend(q, k, v, cfg)
+  assert transformer.attention_impl(cfg, jnp.bfloat16) == (
+    "cudnn" if jax.default_backend() == "gpu" else "xla"
+  )
+  got = transformer.attend(q, k, v, cfg, pad=transformer.CUDNN_PAD)
+  assert got.shape == want.shape == (2, 145, 2, 8)
+  np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -191,7 +191,7 @@ def test_quick_sweep_end_to_end(tmp_path):
   text = docs.read_text()
   assert text.startswith("# hand-written") and "old" not in text and "pending" in text
   assert "Forward-Referencing Jumps (max jump 16)" in text and "DEPTH_quick.png" in text
-  assert "| Transformer L |" in text  # the input-length proportionality table
+  assert "Cliff against layers" not in text  # one Transformer layer count: no such table
   assert os.path.exists(docs.parent / "DEPTH_quick.png")
 
 
@@ -279,3 +279,34 @@ def test_resume_keeps_finished_runs_and_refuses_other_configs(tmp_path, capsys):
     sweep.main([*base, "--only=perm_lstm1", "--resume", "--arg=steps=2"])
   err = capsys.readouterr().err
   assert "--resume: " in err and "ran perm_lstm1 with run" in err and "choose another --out" in err
+
+
+def test_stop_after_starts_no_run_past_it_and_resume_runs_the_rest(tmp_path, capsys):
+  out = tmp_path / "out"
+  base = ["--quick", "--protocol=fixed", "--only=perm_lstm1,perm_transformer1", f"--out={out}"]
+  sweep.main([*base, "--stop-after=0"])
+  assert "2 run(s) not started (perm_lstm1, perm_transformer1)" in capsys.readouterr().out
+  assert not (out / "results.json").exists()
+  sweep.main([*base, "--only=perm_lstm1"])  # one finished run to keep
+  sweep.main([*base, "--resume", "--jobs=2", "--stop-after=1e6"])
+  runs = json.loads((out / "results.json").read_text())["runs"]
+  assert list(runs) == ["perm_lstm1", "perm_transformer1"]
+
+
+def test_fixed_full_budgets_and_dtypes():
+  """The fixed protocol's `full` budgets (base.FIXED) on top of FULL; the Transformer in
+  bfloat16 there only; the costliest run first for --jobs."""
+  load = lambda n, p: sweep.load_config(n, f"preset=full,protocol={p}")
+  steps = lambda n, p: load(n, p).run.steps
+  assert [steps("maze_lstm1", p) for p in ("variable", "fixed")] == [50000, 15000]
+  assert [steps("maze_transformer1", p) for p in ("variable", "fixed")] == [5000, 2500]
+  assert [steps("frjt_mamba8", p) for p in ("variable", "fixed")] == [3000, 2000]
+  assert steps("last_write_lstm1", "fixed") == 1000
+  dtypes = {n: load(n, "fixed").model.compute_dtype for n in ("frjt_transformer8", "maze_lstm1")}
+  assert dtypes == {"frjt_transformer8": "bfloat16", "maze_lstm1": "float32"}
+  assert load("frjt_transformer8", "variable").model.compute_dtype == "float32"
+  assert sweep.load_config(
+    "perm_transformer8", "preset=cpu,protocol=fixed"
+  ).model.compute_dtype == ("float32")
+  costs = {n: sweep.cost(load(n, "fixed")) for n in ("frjt_mamba8", "frjt_mamba1", "perm_lstm1")}
+  assert costs["frjt_mamba8"] == 8 * costs["frjt_mamba1"] > costs["perm_lstm1"]

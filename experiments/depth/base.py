@@ -10,12 +10,14 @@ The config's `name` is the run name, <label>_<model><layers>[_<pos>] (e.g. frjt1
 maze_transformer8_alibi; the pos suffix only where it is not rope). Presets:
   full:  the H200 sweep (d_model 128, batch 128, eval depths 1..64); per-task step counts,
          batch and LSTM width in FULL below (sized so that the whole sweep is one short run;
-         timings in docs/DEPTH_BENCHMARK.md);
+         timings in docs/DEPTH_BENCHMARK.md); with protocol=fixed, FIXED's smaller budgets
+         on top and the Transformer in bfloat16 (the fixed sweep in 15 minutes);
   cpu:   a small real run on a 2-core CPU (d_model 64, 600 steps of batch 32, depths 1..32);
   quick: a smoke test (d_model 16, 3 steps), used by tests/tasks_sweep_test.py.
 Training depths are 1..16 for every task. The model section also holds the speed options
-(compute_dtype float32, attention_impl auto, lstm_impl scan), overridable for a whole sweep
-with --config.model.<field>=... (docs/DEPTH_BENCHMARK.md, "What the fixed protocol costs").
+(compute_dtype float32, or FIXED_DTYPE's; attention_impl auto: cuDNN on a GPU in bfloat16;
+lstm_impl scan), overridable for a whole sweep with --config.model.<field>=...
+(docs/DEPTH_BENCHMARK.md, "What the fixed protocol costs").
 Protocols (rcfam_jax/research/tasks/task.py): protocol=variable (the default) pads each row
 after its instance, so deeper rows are longer; protocol=fixed gives every training and
 evaluation row one length L (the task field fixed_len), filler in the slots that the depth
@@ -119,6 +121,18 @@ FULL = {
   "last_write": dict(steps=1000),
   "perm": dict(steps=3000),
 }
+# `full` preset, fixed protocol, on top of FULL: the budgets that fit the whole fixed sweep
+# (35 configs, rows 128 to 512 tokens) in 15 minutes on one H200, from the step costs measured
+# in docs/DEPTH_BENCHMARK.md ("What the fixed protocol costs"); and the Transformer computes in
+# bfloat16, where cuDNN's attention took its step from 45.7 to 13.4 ms (FRJT, 8 layers). The
+# LSTM and Mamba-2 stay float32: bfloat16 did not make their steps faster.
+FIXED = {
+  "frjt": dict(steps=2000),
+  "maze": dict(steps=2500),
+  ("maze", "lstm"): dict(steps=15000),
+  "perm": dict(steps=2000),
+}
+FIXED_DTYPE = {"transformer": "bfloat16"}
 
 
 def parse(arg: str | None, **variant) -> dict:
@@ -157,9 +171,11 @@ def make_config(label: str, a: dict):
   kind, layers = a["model"], a["layers"]
   preset = dict(PRESETS[a["preset"]])
   task, fields = TASKS[label]
-  if a["preset"] == "full":
+  full, fixed = a["preset"] == "full", a["protocol"] == "fixed"
+  for budgets in (FULL, FIXED if fixed else {}) if full else ():
     for key in (label, (label, kind), f"{label}_{kind}{layers}"):
-      preset.update(FULL.get(key, {}))
+      preset.update(budgets.get(key, {}))
+  dtype = FIXED_DTYPE.get(kind, "float32") if full and fixed else "float32"
   d_model = preset["d_model"] * (LSTM_WIDTH.get(label, 1) if kind == "lstm" else 1)
   eval_depths = preset["eval_depths"]
   if a["protocol"] == "fixed":
@@ -180,7 +196,7 @@ def make_config(label: str, a: dict):
     d_state=preset["d_state"],
     unroll=preset.get("unroll", 8),
     pos_encoding=a["pos"],
-    compute_dtype="float32",  # the speed options (--config.model.X=...): ModelConfig's fields
+    compute_dtype=dtype,  # the speed options (--config.model.X=...): ModelConfig's fields
     attention_impl="auto",
     lstm_impl="scan",
   )

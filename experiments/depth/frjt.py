@@ -24,13 +24,18 @@ jump=16 (H200, 2026-11-28, variable protocol, docs/DEPTH_BENCHMARK.md):
   frjt16_lstm1         jump=16,model=lstm,layers=1         61.3% / 49.2%  4      3000 x 128, 19 s
   frjt16_transformer8  jump=16,model=transformer,layers=8  72.1% / 25.4%  8      3000 x 128, 58 s
   frjt16_mamba8        jump=16,model=mamba,layers=8        39.6% / 40.8%  4      3000 x 128, 72 s
-jump=4, protocol=fixed (every row 512 tokens; H200, 2026-12-02, docs/DEPTH_BENCHMARK.md; 3000 x
-128; the other FRJT runs of this protocol have not finished a run yet):
-  NAME               ARG                         depth 16 / 64   cliff
-  frjt_lstm1         model=lstm,layers=1         100.0% / 99.8%   none up to 128
-  frjt_transformer1  model=transformer,layers=1  35.5% / 37.9%    1
-  frjt_transformer2  model=transformer,layers=2  57.0% / 37.5%    2
-  frjt_mamba1        model=mamba,layers=1        35.0% / 41.8%    1
+jump=4, protocol=fixed (every row 512 tokens; H200, 2026-12-02, `make depth-bench`,
+docs/DEPTH_BENCHMARK.md; 2000 x 128; Transformers in bfloat16):
+  NAME                     ARG                                   depth 16 / 64     cliff
+  frjt_lstm1               model=lstm,layers=1                   100.0% / 99.8%    >128
+  frjt_transformer1        model=transformer,layers=1            33.2% / 36.9%     1
+  frjt_transformer2        model=transformer,layers=2            51.4% / 39.8%     2
+  frjt_transformer4        model=transformer,layers=4            74.2% / 43.0%     2
+  frjt_transformer8        model=transformer,layers=8            85.0% / 36.5%     8
+  frjt_mamba1              model=mamba,layers=1                  35.9% / 41.6%     1
+  frjt_mamba8              model=mamba,layers=8                  88.9% / 82.6%     16
+  frjt_transformer8_none   model=transformer,layers=8,pos=none   50.4% / 27.0%     4
+  frjt_transformer8_alibi  model=transformer,layers=8,pos=alibi  78.3% / 42.6%     4
 """
 
 from experiments.depth import base

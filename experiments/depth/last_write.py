@@ -14,10 +14,13 @@ H200, 2026-11-28, variable protocol, docs/DEPTH_BENCHMARK.md (1000 x 128, 3-11 s
   last_write_lstm1         model=lstm,layers=1         100.0% / 100.0%  >64
   last_write_transformer1  model=transformer,layers=1  100.0% / 70.7%   48
   last_write_mamba8        model=mamba,layers=8        100.0% / 100.0%  >64
-protocol=fixed (every row 512 tokens; H200, 2026-12-02, docs/DEPTH_BENCHMARK.md; 1000 x 128;
-last_write_mamba8 and last_write_transformer8 have not finished a run in this protocol yet):
-  last_write_lstm1         model=lstm,layers=1         100.0% / 100.0%  >128
-  last_write_transformer1  model=transformer,layers=1  99.4% / 99.4%    >128
+protocol=fixed (every row 512 tokens; H200, 2026-12-02, `make depth-bench`,
+docs/DEPTH_BENCHMARK.md; 1000 x 128; Transformers in bfloat16):
+  NAME                     ARG                         depth 16 / 64     cliff
+  last_write_lstm1         model=lstm,layers=1         100.0% / 100.0%   >128
+  last_write_transformer1  model=transformer,layers=1  99.4% / 99.4%     >128
+  last_write_mamba8        model=mamba,layers=8        100.0% / 100.0%   >128
+  last_write_transformer8  model=transformer,layers=8  100.0% / 100.0%   >128
 """
 
 from experiments.depth import base

@@ -27,7 +27,7 @@ class ModelConfig:
   mlp_ratio: int = 4
   pos_encoding: str = "rope"  # one of POS_ENCODINGS
   rope_base: float = 10_000.0
-  # 'auto' (jax.nn.dot_product_attention picks) | 'xla' | 'cudnn' (cudnn needs bf16 compute)
+  # 'auto' (cuDNN on a GPU in bf16/fp16, else XLA: transformer.attention_impl) | 'xla' | 'cudnn'
   attention_impl: str = "auto"
   # mamba-2 (SSD)
   d_state: int = 32

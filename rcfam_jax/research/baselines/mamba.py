@@ -60,12 +60,16 @@ def init(key, cfg: ModelConfig):
 
 
 def segsum(x_xW):
-  """out[..., i, j] = sum_{j < k <= i} x[..., k] for j <= i, -inf above the diagonal."""
+  """out[..., i, j] = sum_{j < k <= i} x[..., k] for j <= i, -inf above the diagonal.
+
+  As cumsum_i - cumsum_j, the form Mamba-2's chunked GPU kernels use: one cumsum of W, not a
+  masked one of W x W per row; x are log decays (<= 0) over one chunk, or over the chunk sums
+  of one row, in float32."""
   length = x_xW.shape[-1]
-  x = jnp.broadcast_to(x_xW[..., None], x_xW.shape + (length,))  # [..., k, j] = x_k
-  x = jnp.where(jnp.tril(jnp.ones((length, length), bool), -1), x, 0.0)
-  s = jnp.cumsum(x, axis=-2)
-  return jnp.where(jnp.tril(jnp.ones((length, length), bool)), s, -jnp.inf)
+  s = jnp.cumsum(x_xW, axis=-1)
+  return jnp.where(
+    jnp.tril(jnp.ones((length, length), bool)), s[..., :, None] - s[..., None, :], -jnp.inf
+  )
 
 
 def ssd(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN, chunk: int):

@@ -65,6 +65,43 @@ def alibi_bias(t: int, n_head: int):
   return -alibi_slopes(n_head)[:, None, None] * dist_TxT[None]
 
 
+# cuDNN's flash attention refuses some row lengths (in training on jax 0.11, odd ones, e.g. the
+# maze's fixed L=145); rows are padded to a multiple of this for attention_impl='cudnn'.
+CUDNN_PAD = 64
+
+
+def attention_impl(cfg: ModelConfig, dtype) -> str:
+  """cfg.attention_impl, with 'auto' resolved: cuDNN's flash attention on a GPU in bfloat16 or
+  float16 (the only dtypes it takes), XLA's otherwise."""
+  if cfg.attention_impl != "auto":
+    return cfg.attention_impl
+  half = jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16)
+  return "cudnn" if half and jax.default_backend() == "gpu" else "xla"
+
+
+def attend(q_BxTxAxP, k_BxTxAxP, v_BxTxAxP, cfg: ModelConfig, pad: int | None = None):
+  """Causal attention (attention_impl(cfg)), the rows padded at their end to a multiple of `pad`
+  (default CUDNN_PAD for cuDNN, else 1) and cut back: position t sees only keys <= t, so the
+  padding changes no output. 'rope' and 'none' pass no bias; 'alibi' a (1, A, T, T) one, added
+  to the scaled logits before the causal mask."""
+  t, n = q_BxTxAxP.shape[1], cfg.n_head
+  impl = attention_impl(cfg, q_BxTxAxP.dtype)
+  pad = pad or (CUDNN_PAD if impl == "cudnn" else 1)
+  tp = -(-t // pad) * pad
+  q, k, v = (
+    jnp.pad(x, ((0, 0), (0, tp - t), (0, 0), (0, 0))) for x in (q_BxTxAxP, k_BxTxAxP, v_BxTxAxP)
+  )
+  a = jax.nn.dot_product_attention(
+    q,
+    k,
+    v,
+    alibi_bias(tp, n)[None] if cfg.pos_encoding == "alibi" else None,
+    is_causal=True,
+    implementation=impl,
+  )
+  return a[:, :t]
+
+
 def embed(params, tokens_BxT):
   return params["embed"][tokens_BxT]
 
@@ -72,23 +109,13 @@ def embed(params, tokens_BxT):
 def apply_embeddings(params, x_BxTxD, cfg: ModelConfig):
   b, t, d = x_BxTxD.shape
   n, dtype, eps = cfg.n_head, jnp.dtype(cfg.compute_dtype), cfg.norm_eps
-  # 'rope' and 'none' pass no bias (the same call as without the option); 'alibi' a (1, A, T, T)
-  # one, which jax.nn.dot_product_attention adds to the scaled logits before the causal mask.
-  bias = alibi_bias(t, n)[None] if cfg.pos_encoding == "alibi" else None
 
   def block(x, p):
     h = nn.rms_norm(p["ln1"], x, eps)
     q, k, v = jnp.split(nn.dense(p["qkv"], h, dtype).reshape(b, t, 3 * n, d // n), 3, axis=2)
     if cfg.pos_encoding == "rope":
       q, k = rope(q, cfg.rope_base), rope(k, cfg.rope_base)
-    a = jax.nn.dot_product_attention(
-      q.astype(dtype),
-      k.astype(dtype),
-      v.astype(dtype),
-      bias,
-      is_causal=True,
-      implementation=None if cfg.attention_impl == "auto" else cfg.attention_impl,
-    )
+    a = attend(q.astype(dtype), k.astype(dtype), v.astype(dtype), cfg)
     x = x + nn.dense(p["out"], a.reshape(b, t, d), dtype)
     h = nn.rms_norm(p["ln2"], x, eps)
     return x + nn.dense(p["fc2"], nn.gelu(nn.dense(p["fc1"], h, dtype)), dtype), None

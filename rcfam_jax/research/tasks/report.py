@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+from rcfam_jax.research.tasks import cliffs
+
 TASK_TITLES = {
   "frjt": "Forward-Referencing Jumps (max jump 4)",
   "frjt16": "Forward-Referencing Jumps (max jump 16)",
@@ -88,30 +90,6 @@ def tables(results) -> str:
   return "\n".join(lines) + "\n"
 
 
-def proportionality(results, task="frjt") -> str:
-  """Transformer cliff depth against layer count L: the input-length proportionality table."""
-  rows = sorted(
-    (
-      (r["model"]["layers"], r)
-      for r in results["runs"].values()
-      if _label(r) == task and r["model"]["kind"] == "transformer"
-    ),
-    key=lambda x: x[0],
-  )
-  if not rows:
-    return ""
-  lines = [
-    "| Transformer L | params | last-step acc at depth 16 | cliff depth |",
-    "|---|---|---|---|",
-  ]
-  for layers, r in rows:
-    acc16 = r["eval"].get("16", {}).get("final_acc")
-    acc16 = f"{100 * acc16:.1f}%" if acc16 is not None else "n/a"
-    cliff = r["cliff_depth"] if r["cliff_depth"] is not None else "none measured"
-    lines.append(f"| {layers} | {r['params']:,} | {acc16} | {cliff} |")
-  return "\n".join(lines) + "\n"
-
-
 def plot(results, path: str) -> None:
   """Per task, per-step and last-step accuracy against depth for every model (PNG)."""
   import matplotlib
@@ -154,9 +132,14 @@ def section(results, plot_name: str | None) -> str:
     *([m["note"], ""] if m.get("note") else []),
     tables(results),
   ]
-  prop = proportionality(results)
-  if prop:
-    parts += ["Input-length proportionality (FRJT, Transformer depth L):", "", prop]
+  layers = cliffs.table(results)
+  if layers:
+    parts += [
+      "Cliff against layers (RoPE runs; the crossing interpolated in log2(depth); fits by "
+      "least squares in log-log):",
+      "",
+      layers,
+    ]
   if plot_name:
     parts += [f"![accuracy vs depth]({plot_name})", ""]
   return "\n".join(parts)

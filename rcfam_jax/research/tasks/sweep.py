@@ -32,6 +32,7 @@ import argparse
 import concurrent.futures
 import datetime
 import json
+import math
 import os
 import shlex
 import shutil
@@ -43,68 +44,8 @@ from collections.abc import Sequence
 import jax
 
 from rcfam_jax import experiment
-from rcfam_jax.config import from_dict
-from rcfam_jax.research import baselines, tasks
-from rcfam_jax.research.tasks import fit, report
-
-
-def build(cfg):
-  """ConfigDict -> (task, ModelConfig, RunConfig): the config boundary."""
-  task_kw = dict(cfg.task)
-  task = tasks.make(task_kw.pop("name"), **task_kw)
-  model = from_dict(
-    baselines.ModelConfig, dict(cfg.model), vocab_size=task.input_size, output_size=task.output_size
-  )
-  run = dict(cfg.run)
-  run["eval_depths"] = tuple(run["eval_depths"])
-  run = from_dict(fit.RunConfig, run)
-  task.seq_len(max(run.train_max_depth, *run.eval_depths))  # a fixed length too short: error now
-  return task, model, run
-
-
-def load_config(name: str, arg: str | None = None, overrides: Sequence[str] = ()):
-  """Run `name`'s config (experiments.depth.spec), with '--config.run.steps=...' overrides."""
-  from experiments import depth
-
-  try:
-    spec = depth.spec(name, arg)
-  except ValueError as e:
-    raise experiment.ExperimentNotFound(str(e)) from None
-  cfg = experiment.load(spec, overrides)
-  if cfg.name != name:
-    raise experiment.ExperimentError(
-      f"{spec}: this is run {cfg.name!r}, not {name!r}; choose runs with --only, not --arg"
-    )
-  return cfg
-
-
-def run_one(name: str, cfg, log=print) -> dict:
-  """Trains and evaluates one config; its results.json entry."""
-  task, model, run = build(cfg)
-  log(
-    f"{name}: {model.kind} L={model.layers} d={model.d_model}, {run.steps} steps x {run.batch}, "
-    f"depths 1..{run.train_max_depth}, eval {list(run.eval_depths)}"
-  )
-  out = fit.fit(task, model, run, log=log, tag=name)
-  out["eval"] = {str(d): m for d, m in out["eval"].items()}
-  log(
-    f"{name}: params {out['params']:,}, train {out['train_s']:.1f}s, eval "
-    + " ".join(
-      f"d{d}:{100 * m['acc']:.0f}/{100 * m['final_acc']:.0f}" for d, m in out["eval"].items()
-    )
-    + f", cliff {out['cliff_depth']}"
-  )
-  return {
-    "label": cfg.get("label", cfg.task.name),
-    "task": dict(cfg.task),
-    "model": dict(cfg.model),
-    "run": {
-      **dict(cfg.run),
-      "eval_depths": list(run.eval_depths),
-      "cliff_threshold": run.cliff_threshold,
-    },
-    **out,
-  }
+from rcfam_jax.research.tasks import cliffs, report
+from rcfam_jax.research.tasks.runs import build, cost, load_config, run_one, select
 
 
 def _write_json(obj, path: str) -> None:
@@ -115,15 +56,18 @@ def _write_json(obj, path: str) -> None:
   os.replace(tmp, path)
 
 
-def _in_processes(names, arg, overrides, out_dir, jobs: int, log):
+def _in_processes(names, arg, overrides, out_dir, jobs: int, log, started):
   """Yields (name, entry or None, error or None) as `jobs` worker processes (this module's
   --worker) finish them, each process its own XLA client on the shared device (no
-  preallocation); a failed run is reported, the others go on."""
+  preallocation); a failed run is reported, the others go on. A run for which `started()` is
+  False when a worker comes free is not started (entry and error None)."""
   env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
   tmp = os.path.join(out_dir, "runs.tmp")
   os.makedirs(tmp, exist_ok=True)
 
   def one(name):
+    if not started():
+      return name, None, None
     path, err = (os.path.join(tmp, f"{name}.{ext}") for ext in ("json", "err"))
     cmd = [sys.executable, "-m", "rcfam_jax.research.tasks.sweep", f"--worker={name}"]
     cmd += [f"--worker-out={path}"]
@@ -154,10 +98,13 @@ def run_sweep(
   overrides: Sequence[str] = (),
   jobs: int = 1,
   resume: bool = False,
+  stop_after: float | None = None,
 ):
-  """Runs `names` (in order, or `jobs` at a time in worker processes sharing the device);
-  returns the results dict (also written to out_dir after every run, in `names` order). With
-  `resume`, the runs already in out_dir's results.json (same configs) are kept, not rerun."""
+  """Runs `names` (in order, or `jobs` at a time in worker processes sharing the device,
+  the costliest first); returns the results dict (also written to out_dir after every run, in
+  `names` order). With `resume`, the runs already in out_dir's results.json (same configs) are
+  kept, not rerun. With `stop_after`, no run starts once this call has taken that many
+  seconds; runs under way finish, and --resume runs the rest."""
   configs = {name: load_config(name, arg, overrides) for name in names}  # every error up front
   for name, cfg in configs.items():
     try:
@@ -184,12 +131,18 @@ def run_sweep(
   done = _resumed(results, configs, out_dir, log) if resume else {}
   todo = [name for name in names if name not in done]
   t0 = time.perf_counter() - results["meta"]["total_s"]
+  deadline = time.perf_counter() + (math.inf if stop_after is None else stop_after)
+  started = lambda: time.perf_counter() < deadline
   if jobs > 1:
-    finished = _in_processes(todo, arg, overrides, out_dir, jobs, log)
+    todo = sorted(todo, key=lambda n: -cost(configs[n]))
+    finished = _in_processes(todo, arg, overrides, out_dir, jobs, log, started)
   else:
-    finished = ((name, run_one(name, configs[name], log), None) for name in todo)
-  failed = []
+    finished = ((n, run_one(n, configs[n], log) if started() else None, None) for n in todo)
+  failed, left = [], []
   for name, entry, error in finished:
+    if entry is None and error is None:
+      left.append(name)
+      continue
     if error:
       failed.append(error)
       log(error)
@@ -201,6 +154,11 @@ def run_sweep(
     _write_json(results, os.path.join(out_dir, "results.json"))
   if done:
     write_reports(results, out_dir, docs)
+  if left:
+    log(
+      f"--stop-after {stop_after:g}s: {len(left)} run(s) not started ({', '.join(left)}); "
+      "the same command with --resume runs them"
+    )
   if failed:
     raise experiment.ExperimentError(f"{len(failed)} run(s) failed:\n" + "\n".join(failed))
   return results
@@ -245,7 +203,7 @@ def _resumed(results: dict, configs: dict, out_dir: str, log) -> dict:
 
 def write_reports(results, out_dir: str, docs: str | None = None) -> None:
   with open(os.path.join(out_dir, "table.md"), "w") as f:
-    f.write(report.tables(results) + "\n" + report.proportionality(results))
+    f.write(report.tables(results) + "\n" + cliffs.table(results))
   png = os.path.join(out_dir, "accuracy_vs_depth.png")
   report.plot(results, png)
   if docs:
@@ -261,23 +219,6 @@ def _device_name() -> str:
   if d.platform == "cpu":
     return f"CPU ({os.cpu_count()} cores)"
   return f"{jax.device_count()}x {getattr(d, 'device_kind', d.platform)}"
-
-
-def select(only: str, optional: bool, ablation: bool, fixed: bool) -> list[str]:
-  """The sweep's run names: `only` (comma-separated), else SWEEP (less VARIABLE_ONLY in the
-  fixed protocol); then OPTIONAL and ABLATION if asked. A ValueError names unknown runs."""
-  from experiments.depth import ABLATION, OPTIONAL, SWEEP, VARIABLE_ONLY
-
-  names = [n for n in only.split(",") if n]
-  if not names:
-    names = [n for n, _, _ in SWEEP if not (fixed and n in VARIABLE_ONLY)]
-  names += [n for n, _, _ in OPTIONAL] if optional else []
-  names += [n for n, _, _ in ABLATION] if ablation else []
-  known = [n for n, _, _ in SWEEP + OPTIONAL + ABLATION]
-  unknown = sorted(set(names) - set(known))
-  if unknown:
-    raise ValueError(f"unknown run(s) {unknown}; known: {known}")
-  return names
 
 
 def main(argv=None):
@@ -314,6 +255,12 @@ def main(argv=None):
     "--resume",
     action="store_true",
     help="keep the runs already in --out's results.json (same configs) and run the rest",
+  )
+  p.add_argument(
+    "--stop-after",
+    type=float,
+    default=None,
+    help="seconds: start no run after this (runs under way finish); --resume runs the rest",
   )
   p.add_argument("--worker", help=argparse.SUPPRESS)  # one run, for --jobs
   p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -355,7 +302,18 @@ def main(argv=None):
     shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
   )
   try:
-    run_sweep(names, arg, out_dir, args.docs, command, log, overrides, args.jobs, args.resume)
+    run_sweep(
+      names,
+      arg,
+      out_dir,
+      args.docs,
+      command,
+      log,
+      overrides,
+      args.jobs,
+      args.resume,
+      args.stop_after,
+    )
   except experiment.ExperimentError as e:
     p.error(str(e))
   log(
