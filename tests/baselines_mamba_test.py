@@ -8,6 +8,14 @@ import pytest
 from rcfam_jax.research.baselines import mamba
 
 
+@pytest.fixture(autouse=True)
+def full_float32_matmuls():
+  """float32 matmuls in full precision: on a GPU XLA's default takes TF32 (about 1e-3 relative),
+  which the float32 tolerances here, set on a CPU, do not allow."""
+  with jax.default_matmul_precision("highest"):
+    yield
+
+
 def ssd_sequential(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN):
   """S_t = exp(a_t) S_{t-1} + x_t b_t^T;  y_t = S_t c_t  (per head)."""
   bsz, _, h, p = x_BxTxHxP.shape

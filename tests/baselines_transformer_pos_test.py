@@ -17,6 +17,14 @@ CFG = ModelConfig("transformer", 11, 5, d_model=16, layers=2, n_head=2)
 TOKENS = jnp.array([[5, 9, 2, 4, 1, 4, 3], [5, 8, 7, 8, 2, 4, 7]])
 
 
+@pytest.fixture(autouse=True)
+def full_float32_matmuls():
+  """float32 matmuls in full precision: on a GPU XLA's default takes TF32 (about 1e-3 relative),
+  which the float32 tolerances here, set on a CPU, do not allow."""
+  with jax.default_matmul_precision("highest"):
+    yield
+
+
 def with_pos(pos, **kw):
   return dataclasses.replace(CFG, pos_encoding=pos, **kw)
 
@@ -166,3 +174,25 @@ def test_attention_padding_for_cudnn_changes_nothing(pos):
   got = transformer.attend(q, k, v, cfg, pad=transformer.CUDNN_PAD)
   assert got.shape == want.shape == (2, 145, 2, 8)
   np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs an NVIDIA GPU")
+@pytest.mark.parametrize("pos", POS_ENCODINGS)
+def test_cudnn_attention_equals_xla_on_an_odd_length(pos):
+  """The padded cuDNN path ('auto' in bfloat16 on a GPU) against XLA's attention, outputs and
+  gradients, at the maze's fixed L=145 (which cuDNN refuses unpadded) and 4 heads of 32."""
+  cfg = with_pos(pos, d_model=128, n_head=4)
+  assert transformer.attention_impl(cfg, jnp.bfloat16) == "cudnn"
+  q, k, v = jax.random.normal(jax.random.PRNGKey(2), (3, 2, 145, 4, 32), jnp.bfloat16)
+  w = jax.random.normal(jax.random.PRNGKey(3), (2, 145, 4, 32))
+
+  def f(impl):
+    c = dataclasses.replace(cfg, attention_impl=impl)
+    out, vjp = jax.vjp(lambda q, k, v: transformer.attend(q, k, v, c), q, k, v)
+    return out, vjp(w.astype(out.dtype))
+
+  f = jax.jit(f, static_argnums=0)
+  (o_c, g_c), (o_x, g_x) = f("cudnn"), f("xla")
+  assert o_c.shape == (2, 145, 4, 32)
+  for a, b in zip((o_c, *g_c), (o_x, *g_x)):
+    np.testing.assert_allclose(np.float32(a), np.float32(b), rtol=5e-2, atol=5e-2)
