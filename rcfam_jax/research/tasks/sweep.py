@@ -13,8 +13,10 @@ is experiments/depth/frjt.py:jump=16,model=lstm,layers=1; --arg is appended to e
   python -m rcfam_jax.research.tasks.sweep --preset=cpu --protocol=fixed --only=perm_lstm1 \
       --arg=length=96                       # one L for every depth (default: base.py)
   python -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed \
-      --jobs=2 [--resume]                   # two configs at a time, one process each; --resume
-                                            # keeps the finished runs of --out's results.json
+      --jobs=3 [--stop-after=420] [--resume]   # `make depth-bench`: three configs at a time,
+                                            # one process each, costliest first; --stop-after
+                                            # starts no config after 420 s; --resume keeps the
+                                            # finished runs of --out's results.json
   python -m rcfam_jax.research.tasks.sweep --from-results=out/depth_bench/cpu/results.json \
       --docs=docs/DEPTH_BENCHMARK.md        # re-render tables, plot and docs only
 
