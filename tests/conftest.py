@@ -32,6 +32,30 @@ jax.config.update(
 )
 
 
+# JAX's jax_disable_most_optimizations ("if the cost of optimization is greater than that of
+# running a less-optimized program"): XLA:CPU's LLVM backend at -O0, the optimized HLO unchanged
+# (fusions, buffers, while loops, collectives: what the tests inspect). Most tests compile far
+# longer than they run: compiling takes about half as long, running 2-3x longer; tests that
+# mostly run (long training loops) take the `full_optimization` fixture. On by default under
+# JAX_PLATFORMS=cpu (`make test`; a run on a GPU compiles as in use); set here and, through the
+# environment, in every process the tests start. JAX_DISABLE_MOST_OPTIMIZATIONS=0 or 1 decides.
+os.environ.setdefault(
+  "JAX_DISABLE_MOST_OPTIMIZATIONS", "1" if os.environ.get("JAX_PLATFORMS") == "cpu" else "0"
+)
+FAST_COMPILE = os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() in ("1", "true", "yes", "on")
+jax.config.update("jax_disable_most_optimizations", FAST_COMPILE)
+
+
+@pytest.fixture
+def full_optimization(monkeypatch):
+  """XLA's full optimization for this test, in this process and in the processes it starts."""
+  monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "0")
+  before = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", False)
+  yield
+  jax.config.update("jax_disable_most_optimizations", before)
+
+
 def pytest_unconfigure(config):
   if _OWN_CACHE:
     shutil.rmtree(COMPILE_CACHE, ignore_errors=True)

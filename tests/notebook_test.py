@@ -8,7 +8,8 @@ from nbclient import NotebookClient
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_quickstart_notebook_runs():
+def test_quickstart_notebook_runs(full_optimization):
+  """Its kernel (a process of its own) trains 25 steps: fully optimized (conftest)."""
   nb = nbformat.read(os.path.join(ROOT, "examples", "quickstart.ipynb"), as_version=4)
   NotebookClient(
     nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}

@@ -11,10 +11,14 @@ this test guards the direction (LSTM above, Transformer-1 below), not a cliff at
 the training range.
 """
 
+import pytest
+
 from experiments.depth.base import LR
 from rcfam_jax.research import baselines, tasks
 from rcfam_jax.research.tasks import fit
 
+# 2000 training steps: running, not compiling, is this file's time (conftest).
+pytestmark = pytest.mark.usefixtures("full_optimization")
 TASK = tasks.Permutations(n=3, fixed_len=24)
 TRAIN_DEPTH, EVAL_DEPTH = 8, 16
 
