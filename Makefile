@@ -61,8 +61,9 @@ bench: $(STAMP)
 
 # Synthetic recurrence benchmarks (docs/DEPTH_BENCHMARK.md): every task x model in the
 # fixed-length protocol (every row one length: depth apart from length), with the position
-# ablation and the layer sweep (experiments/depth ABLATION), two configs at a time on the one
-# device (--jobs). DEPTH_ARGS=--resume finishes a sweep that was cut short.
+# ablation and the layer sweep (experiments/depth ABLATION), three configs at a time on the one
+# device (--jobs), costliest first. DEPTH_ARGS=--resume finishes a sweep that was cut short;
+# DEPTH_ARGS=--stop-after=S starts no config after S seconds.
 depth-bench: $(STAMP)
 	$(PY) -m rcfam_jax.research.tasks.sweep --preset=full --optional --ablation --protocol=fixed --jobs=3 --out=out/depth_bench/full_fixed --docs=docs/DEPTH_BENCHMARK.md $(DEPTH_ARGS)
 

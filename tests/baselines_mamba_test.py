@@ -7,13 +7,8 @@ import pytest
 
 from rcfam_jax.research.baselines import mamba
 
-
-@pytest.fixture(autouse=True)
-def full_float32_matmuls():
-  """float32 matmuls in full precision: on a GPU XLA's default takes TF32 (about 1e-3 relative),
-  which the float32 tolerances here, set on a CPU, do not allow."""
-  with jax.default_matmul_precision("highest"):
-    yield
+# float32 tolerances set on a CPU: full-precision matmuls on a GPU too (conftest)
+pytestmark = pytest.mark.usefixtures("full_float32_matmuls")
 
 
 def ssd_sequential(x_BxTxHxP, a_BxTxH, b_BxTxN, c_BxTxN):

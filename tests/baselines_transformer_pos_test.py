@@ -13,16 +13,11 @@ from rcfam_jax.research import baselines
 from rcfam_jax.research.baselines import ModelConfig, transformer
 from rcfam_jax.research.baselines.config import POS_ENCODINGS
 
+# float32 tolerances set on a CPU: full-precision matmuls on a GPU too (conftest)
+pytestmark = pytest.mark.usefixtures("full_float32_matmuls")
+
 CFG = ModelConfig("transformer", 11, 5, d_model=16, layers=2, n_head=2)
 TOKENS = jnp.array([[5, 9, 2, 4, 1, 4, 3], [5, 8, 7, 8, 2, 4, 7]])
-
-
-@pytest.fixture(autouse=True)
-def full_float32_matmuls():
-  """float32 matmuls in full precision: on a GPU XLA's default takes TF32 (about 1e-3 relative),
-  which the float32 tolerances here, set on a CPU, do not allow."""
-  with jax.default_matmul_precision("highest"):
-    yield
 
 
 def with_pos(pos, **kw):

@@ -56,6 +56,14 @@ def full_optimization(monkeypatch):
   jax.config.update("jax_disable_most_optimizations", before)
 
 
+@pytest.fixture
+def full_float32_matmuls():
+  """float32 matmuls in full precision: on a GPU XLA's default takes TF32 (about 1e-3 relative),
+  which float32 tolerances set on a CPU do not allow."""
+  with jax.default_matmul_precision("highest"):
+    yield
+
+
 def pytest_unconfigure(config):
   if _OWN_CACHE:
     shutil.rmtree(COMPILE_CACHE, ignore_errors=True)

@@ -172,7 +172,7 @@ def make_config(label: str, a: dict):
   preset = dict(PRESETS[a["preset"]])
   task, fields = TASKS[label]
   full, fixed = a["preset"] == "full", a["protocol"] == "fixed"
-  for budgets in (FULL, FIXED if fixed else {}) if full else ():
+  for budgets in ([FULL, FIXED] if fixed else [FULL]) if full else []:
     for key in (label, (label, kind), f"{label}_{kind}{layers}"):
       preset.update(budgets.get(key, {}))
   dtype = FIXED_DTYPE.get(kind, "float32") if full and fixed else "float32"

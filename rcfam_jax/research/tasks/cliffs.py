@@ -17,6 +17,11 @@ from rcfam_jax.research.scaling.fit import power_law
 KINDS = ("transformer", "mamba")
 
 
+def threshold(results) -> float:
+  """The sweep's cliff threshold (fit.RunConfig.cliff_threshold, recorded with every run)."""
+  return next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)
+
+
 def crossing(eval_: dict, threshold: float = 0.9) -> tuple[float | None, str]:
   """(depth where last-step accuracy first falls below `threshold`, or None; its text). The
   text is '<d' if the first evaluated depth d is already below, '>d' if no depth up to d is."""
@@ -45,7 +50,7 @@ def _groups(results) -> dict:
 def layer_fits(results) -> list[dict]:
   """Per (task, kind) with runs at >= 2 layer counts: the runs' crossings and the power law
   crossing = A x layers^b over those with a crossing (None where fewer than 2 have one)."""
-  thr = next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)
+  thr = threshold(results)
   fits = []
   for (task, kind), runs in _groups(results).items():
     rows = [(n, r, *crossing(r["eval"], thr)) for n, r in runs]

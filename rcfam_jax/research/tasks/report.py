@@ -83,7 +83,7 @@ def tables(results) -> str:
           + (f" {cliff} |" if last else "")
         )
       lines.append("")
-  thr = next(iter(results["runs"].values()))["run"].get("cliff_threshold", 0.9)
+  thr = cliffs.threshold(results)
   lines.append(
     f"cliff = the smallest evaluated depth whose last-step accuracy is below {100 * thr:.0f}%."
   )
