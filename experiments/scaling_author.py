@@ -11,30 +11,40 @@ training and 32,308 validation actions at 24x80, a 10 MB dataset that travels wi
 run). Why this size:
 at 3.27 GFLOP forward per frame against the 71.5 M compilers model's 51.98, its steps are
 several times faster than that model's 10.6 s at T=2048 and batch 8 (docs/SCALING.md): on one
-H200 it trained at 20,900-25,100 frames/s, 0.37 s per step at T=2048 and batch 4. Each run stops
+H200 it trained at 14,600-25,100 frames/s, 0.37 s per step at T=2048 and batch 4, 0.22 s at
+batch 2. Each run stops
 at `minutes` of training and is evaluated at the same log-spaced steps (experiments/compilers.py
 EVAL_AT), so that alpha can be fitted at every common step.
 
-Command (as run on one H200, 2026-12-02: batch 4, one minute per run; docs/SCALING.md):
-  python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens 32,128,512,2048 \
-      --root workdirs/scaling_author --arg minutes=1,batch=4     # the same batch at every T
-  python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens 32,128,512,2048 \
-      --root workdirs/scaling_author_eq --arg minutes=1,batch=4 --equal-tokens   # the control
+Command (as run on one H200, 2026-12-02, the second study of docs/SCALING.md: batch 2, 1.5
+minutes per run; the first study ran `--seq-lens 32,128,512,2048 --arg minutes=1,batch=4`, and
+`--equal-tokens` for its control):
+  for T in 2048 512 128 32; do     # the same batch at every T
+    python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens $T \
+        --root workdirs/scaling_author --arg minutes=1.5,batch=2
+  done
+  for TB in 32:128 128:32 512:8; do   # the control: 4,096 actions per step, as T=2048's
+    python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens ${TB%:*} \
+        --root workdirs/scaling_author_eq --arg minutes=1.5,batch=2 \
+        --config.train.batch_size=${TB#*:}
+  done
   python -m rcfam_jax.research.scaling fit workdirs/scaling_author/T* \
       --out workdirs/scaling_author/fit
+  python -m rcfam_jax.research.scaling fit workdirs/scaling_author_eq/T* \
+      workdirs/scaling_author/T2048 --out workdirs/scaling_author_eq/fit
   (without network, build the dataset from a local clone first, `python -m data_pipelines.build
   --repo <clone> --out data/chibicc_24x80 --val-fraction 0.1`, and add
   `--config.data.build=False "--config.data.sources=('<clone>',)"` to the run commands)
-CPU check (2026-12-02, 2-core VM, the dataset so built; 1 min 36 s): the first command with
-  `--seq-lens 4,8 --steps 3 --arg batch=2 --config.model.d_model=32 --config.model.n_head=2
-  --config.model.lstm_hidden=32 --config.train.eval_seq_len=8 --config.train.eval_batch_size=2
-  --config.train.eval_batches=1 --config.train.eval_every=3`: both runs trained fresh windows
-  (loss 8.39 and 8.38 at step 3), and `fit` wrote its report.
+CPU check (2026-12-02, 2-core VM, the dataset so built; 1 min 36 s): the first study's
+  fixed-batch command with `--seq-lens 4,8 --steps 3 --arg batch=2 --config.model.d_model=32
+  --config.model.n_head=2 --config.model.lstm_hidden=32 --config.train.eval_seq_len=8
+  --config.train.eval_batch_size=2 --config.train.eval_batches=1 --config.train.eval_every=3`:
+  both runs trained fresh windows (loss 8.39 and 8.38 at step 3), and `fit` wrote its report.
 Hardware: one NVIDIA H200; a 2-core CPU runs it only at toy sizes (--steps, a tiny dataset).
-Expected (one H200, the commands above): T=32, 128, 512, 2048 reach about 1,650, 1,040, 310
-  and 87 steps, with final validation losses 5.21, 5.15, 5.79 and 6.83; the control's runs (batch
-  256, 64, 16, 4) reach 47 to 91 steps, and its fit gives alpha intervals that include zero at
-  steps 8 to 64 (the fixed batch's exclude zero at steps 8 to 64).
+Expected (one H200, the commands above): T=32, 128, 512, 2048 reach about 10,300, 3,700, 1,100
+  and 160 steps, with final validation losses 4.58, 4.50, 5.08 and 6.31; the control's runs
+  reach 261 to 282 steps; the fixed batch's fit gives alpha intervals that exclude zero at steps
+  8 to 1,024, the control's (with the T=2048 run) negative alpha at steps 8 to 256.
 """
 
 from experiments import common, compilers, fbam_author
