@@ -23,11 +23,10 @@ minutes per run; the first study ran `--seq-lens 32,128,512,2048 --arg minutes=1
     python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens $T \
         --root workdirs/scaling_author --arg minutes=1.5,batch=2
   done
-  for TB in 32:128 128:32 512:8; do   # the control: 4,096 actions per step, as T=2048's
-    python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens ${TB%:*} \
-        --root workdirs/scaling_author_eq --arg minutes=1.5,batch=2 \
-        --config.train.batch_size=${TB#*:}
-  done
+  python -m rcfam_jax.research.scaling run --exp scaling_author --seq-lens 32,128,512 \
+      --root workdirs/scaling_author_eq --arg minutes=1.5,batch=2 --tokens-per-step 4096
+      # the control: 4,096 actions per step, as T=2048's (run as one command per T with
+      # --config.train.batch_size=128, 32, 8: the same configs)
   python -m rcfam_jax.research.scaling fit workdirs/scaling_author/T* \
       --out workdirs/scaling_author/fit
   python -m rcfam_jax.research.scaling fit workdirs/scaling_author_eq/T* \

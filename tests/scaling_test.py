@@ -121,6 +121,23 @@ def test_equal_tokens_plan_scales_batch():
     sweep.plan("compilers", [2, 16], overrides=("--config.train.nope=1",))
 
 
+def test_tokens_per_step_is_the_control_without_its_longest_run():
+  """The author's-regime control of docs/SCALING.md: 4,096 actions per step at T < 2048."""
+  runs = sweep.plan("scaling_author", [32, 128, 512], arg="batch=2", tokens_per_step=4096)
+  assert [r["batch_size"] for r in runs] == [128, 32, 8]
+  assert {r["tokens_per_step"] for r in runs} == {4096}
+  assert {r["config"].train.batch_size * r["seq_len"] for r in runs} == {4096}
+  with pytest.raises(ValueError, match="positive integer"):
+    sweep.plan("scaling_author", [32], tokens_per_step=0)
+  with pytest.raises(ValueError, match="do not override it as well"):
+    sweep.plan(
+      "scaling_author", [32], tokens_per_step=64, overrides=("--config.train.batch_size=4",)
+    )
+  args = ["run", "--exp", "smoke", "--seq-lens", "4", "--root", "/nonexistent/x"]
+  with pytest.raises(SystemExit):  # argparse's error line, before anything is written
+    main([*args, "--tokens-per-step", "0"])
+
+
 def test_plan_loads_as_main_does():
   """--config.* overrides are config_flags': typed (a None-able field too), named when wrong."""
   base = sweep.plan("compilers", [32], steps=3, overrides=("--config.train.eval_at=(3,)",))
@@ -195,15 +212,18 @@ def test_tiny_sweep_run_then_fit_writes_report(tmp_path):
         "--steps",
         "4",
         "--config.train.eval_at=(3,)",
+        "--tokens-per-step",
+        "8",
         *common,
       ]
     )
     == 0
-  )  # in process; runs.json merged
+  )  # in process; runs.json merged; 8 actions per step at T=4: batch 2
   with open(os.path.join(root, "runs.json")) as f:
     plan = json.load(f)
   assert [r["seq_len"] for r in plan["runs"]] == [2, 4, 8]
   assert [r["batch_size"] for r in plan["runs"]] == [2, 2, 2]
+  assert (plan["equal_tokens"], plan["tokens_per_step"]) == (True, 8)
   assert main(["fit", *sorted(glob.glob(os.path.join(root, "T*"))), "--out", out]) == 0
   for name in (
     "report.md",

@@ -17,6 +17,12 @@ def _seq_lens(text: str) -> list[int]:
     ) from None
 
 
+def _positive_int(text: str) -> int:
+  if not text.isdigit() or int(text) < 1:
+    raise argparse.ArgumentTypeError(f"wants a positive integer, got {text!r}")
+  return int(text)
+
+
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   ap = argparse.ArgumentParser(prog="python -m rcfam_jax.research.scaling", description=__doc__)
@@ -34,6 +40,13 @@ def main(argv=None) -> int:
     "--equal-tokens",
     action="store_true",
     help="batch_size x seq_len constant (that of the longest T's config)",
+  )
+  r.add_argument(
+    "--tokens-per-step",
+    type=_positive_int,
+    default=None,
+    help="the --equal-tokens control with N actions per step (e.g. the longest T's batch x T, "
+    "when that run is shared with the fixed-batch half and not trained again)",
   )
   r.add_argument("--steps", type=int, default=None, help="train.steps for every run")
   r.add_argument(
@@ -77,6 +90,7 @@ def main(argv=None) -> int:
         steps=args.steps,
         overrides=tuple(extra),
         arg=args.arg,
+        tokens_per_step=args.tokens_per_step,
         devices=[d for d in args.devices.split(",") if d.strip()] or None,
       )
     except experiment.ExperimentError as e:

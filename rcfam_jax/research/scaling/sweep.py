@@ -69,11 +69,14 @@ def plan(
   steps: int | None = None,
   overrides: tuple[str, ...] = (),
   arg: str | None = None,
+  tokens_per_step: int | None = None,
 ) -> list[dict]:
   """One {seq_len, batch_size, tokens_per_step, config, source} per T, before any training.
 
   equal_tokens: batch_size = tokens / T with tokens = batch_size x T of the longest run's config,
   so every run sees the same number of actions per step (the matched-tokens control).
+  tokens_per_step: that control with this many actions per step instead (implies equal_tokens),
+  so that part of a control can run without its longest T.
   """
   if len(set(seq_lens)) != len(seq_lens) or not seq_lens or min(seq_lens) < 1:
     raise ValueError(f"seq_lens must be distinct positive integers, got {seq_lens}")
@@ -82,11 +85,13 @@ def plan(
     steps_ = [] if steps is None else [f"--config.train.steps={steps}"]
     c, source = load_config(exp, t, arg, [*steps_, *overrides])
     runs.append({"seq_len": t, "config": c, "source": source})
-  if equal_tokens:
+  if tokens_per_step is not None and tokens_per_step < 1:
+    raise ValueError(f"tokens_per_step must be a positive integer, got {tokens_per_step}")
+  if equal_tokens or tokens_per_step:
     if any(re.match(r"--?config\.train\.batch_size(=|$)", o) for o in overrides):
       raise ValueError("--equal-tokens sets train.batch_size; do not override it as well")
     ref = runs[-1]["config"].train
-    tokens = ref.batch_size * ref.seq_len
+    tokens = tokens_per_step or ref.batch_size * ref.seq_len
     for r in runs:
       b = max(1, round(tokens / r["seq_len"]))
       if b * r["seq_len"] != tokens:
@@ -197,18 +202,34 @@ def run(
   overrides: tuple[str, ...] = (),
   devices: list[str] | None = None,
   arg: str | None = None,
+  tokens_per_step: int | None = None,
 ) -> list[dict]:
   """Trains or resumes every run; writes (merges) ROOT/runs.json first.
 
   Without `devices`, in this process, shortest T first. With `devices` (e.g. ["0", "1"]), runs
   are spread over one worker process per GPU and train concurrently.
   """
-  runs = plan(exp, seq_lens, equal_tokens=equal_tokens, steps=steps, overrides=overrides, arg=arg)
+  runs = plan(
+    exp,
+    seq_lens,
+    equal_tokens=equal_tokens,
+    steps=steps,
+    overrides=overrides,
+    arg=arg,
+    tokens_per_step=tokens_per_step,
+  )
   os.makedirs(root, exist_ok=True)
   for r in runs:
     r["workdir"] = os.path.join(root, f"T{r['seq_len']}")
   _write_manifest(
-    root, exp, runs, equal_tokens=equal_tokens, steps=steps, arg=arg, overrides=list(overrides)
+    root,
+    exp,
+    runs,
+    equal_tokens=equal_tokens or bool(tokens_per_step),
+    tokens_per_step=tokens_per_step,
+    steps=steps,
+    arg=arg,
+    overrides=list(overrides),
   )
   if devices:
     from rcfam_jax import data, experiment  # the shared dataset, built before the workers start
