@@ -12,9 +12,8 @@ run). Why this size:
 at 3.27 GFLOP forward per frame against the 71.5 M compilers model's 51.98, its steps are
 several times faster than that model's 10.6 s at T=2048 and batch 8 (docs/SCALING.md): on one
 H200 it trained at 14,600-25,100 frames/s, 0.37 s per step at T=2048 and batch 4, 0.22 s at
-batch 2. Each run stops
-at `minutes` of training and is evaluated at the same log-spaced steps (experiments/compilers.py
-EVAL_AT), so that alpha can be fitted at every common step.
+batch 2. Each run stops at `minutes` of training and is evaluated at the same log-spaced steps
+(experiments/compilers.py EVAL_AT), so that alpha can be fitted at every common step.
 
 Command (as run on one H200, 2026-12-02, the second study of docs/SCALING.md: batch 2, 1.5
 minutes per run; the first study ran `--seq-lens 32,128,512,2048 --arg minutes=1,batch=4`, and

@@ -89,7 +89,9 @@ def plan(
     raise ValueError(f"tokens_per_step must be a positive integer, got {tokens_per_step}")
   if equal_tokens or tokens_per_step:
     if any(re.match(r"--?config\.train\.batch_size(=|$)", o) for o in overrides):
-      raise ValueError("--equal-tokens sets train.batch_size; do not override it as well")
+      raise ValueError(
+        "--equal-tokens and --tokens-per-step set train.batch_size; do not override it as well"
+      )
     ref = runs[-1]["config"].train
     tokens = tokens_per_step or ref.batch_size * ref.seq_len
     for r in runs:
