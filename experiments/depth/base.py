@@ -172,13 +172,14 @@ def make_config(label: str, a: dict):
   preset = dict(PRESETS[a["preset"]])
   task, fields = TASKS[label]
   full, fixed = a["preset"] == "full", a["protocol"] == "fixed"
-  for budgets in ([FULL, FIXED] if fixed else [FULL]) if full else []:
+  budget_tables = [FULL, FIXED] if fixed else [FULL]  # the fixed protocol's override FULL's
+  for budgets in budget_tables if full else []:
     for key in (label, (label, kind), f"{label}_{kind}{layers}"):
       preset.update(budgets.get(key, {}))
   dtype = FIXED_DTYPE.get(kind, "float32") if full and fixed else "float32"
   d_model = preset["d_model"] * (LSTM_WIDTH.get(label, 1) if kind == "lstm" else 1)
   eval_depths = preset["eval_depths"]
-  if a["protocol"] == "fixed":
+  if fixed:
     eval_depths = preset["fixed_eval_depths"]
     fields = dict(fields, fixed_len=fixed_length(task, fields, max(eval_depths), a["length"]))
   c = ml_collections.ConfigDict()
